@@ -1,0 +1,150 @@
+"""The channel-creation budget, shared by every web and worker process through the database.
+
+Whapi refuses (HTTP 429) more than 20 creations in 30 minutes, counting channels made by hand in its
+panel too. We allow ourselves `WHAPI_CREATE_BUDGET` attempts in any sliding `WHAPI_CREATE_WINDOW`
+(default 18 per 1800 s). Every attempt is a `CreateAttempt` row; the count and the insert happen
+while holding the `CreateBudget` row's lock (SELECT … FOR UPDATE on PostgreSQL; SQLite's immediate
+transactions serialise writers), so two processes can never both take the last slot.
+"""
+
+import heapq
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from channels_app.models import Channel, CreateAttempt, CreateBudget
+
+
+def window() -> timedelta:
+    return timedelta(seconds=settings.WHAPI_CREATE_WINDOW)
+
+
+def _locked_budget() -> CreateBudget:
+    """The budget row, locked until the surrounding transaction ends."""
+    CreateBudget.objects.get_or_create(pk=1)
+    return CreateBudget.objects.select_for_update().get(pk=1)
+
+
+def _attempt_times(now: datetime) -> list[datetime]:
+    return list(CreateAttempt.objects.filter(at__gt=now - window()).order_by("at").values_list("at", flat=True))
+
+
+def _next_slot(now: datetime, times: list[datetime], blocked_until: datetime | None) -> datetime:
+    """When the next attempt may be made, given the attempts `times` inside the current window."""
+    slot = now if len(times) < settings.WHAPI_CREATE_BUDGET else times[-settings.WHAPI_CREATE_BUDGET] + window()
+    if blocked_until and blocked_until > slot:
+        slot = blocked_until
+    return slot
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What `claim_next` decided: a channel to create now, or when to look again."""
+
+    channel: Channel | None
+    retry_at: datetime | None
+
+
+def claim_next() -> Claim:
+    """Take the oldest queued channel and one budget slot for it, atomically.
+
+    Returns Claim(channel, None) with the channel moved to CREATING and its attempt recorded;
+    Claim(None, when) when the budget (or a Whapi 429) says to wait until `when`;
+    Claim(None, None) when nothing is queued.
+    """
+    with transaction.atomic():
+        budget = _locked_budget()
+        now = timezone.now()
+        channel = (
+            Channel.objects.select_for_update()
+            .filter(state=Channel.State.QUEUED)
+            .order_by("requested_at", "id")
+            .first()
+        )
+        if channel is None:
+            return Claim(None, None)
+        slot = _next_slot(now, _attempt_times(now), budget.blocked_until)
+        if channel.next_attempt_at and channel.next_attempt_at > slot:
+            # The head of the line backs off after a failed attempt; the others keep their place behind it.
+            slot = channel.next_attempt_at
+        if slot > now:
+            return Claim(None, slot)
+        CreateAttempt.objects.create(at=now, channel=channel)
+        Channel.objects.filter(pk=channel.pk).update(
+            state=Channel.State.CREATING,
+            state_changed_at=now,
+            create_attempts=channel.create_attempts + 1,
+            next_attempt_at=None,
+        )
+        channel.refresh_from_db()
+        return Claim(channel, None)
+
+
+def block_until(until: datetime, reason: str) -> None:
+    """Hold back every creation until `until` (Whapi answered 429 although our budget allowed it)."""
+    with transaction.atomic():
+        budget = _locked_budget()
+        if not budget.blocked_until or budget.blocked_until < until:
+            budget.blocked_until = until
+            budget.blocked_reason = reason[:300]
+            budget.save(update_fields=["blocked_until", "blocked_reason"])
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    used: int
+    budget: int
+    window_seconds: float
+    queued: int
+    next_free_slot: datetime
+    blocked_until: datetime | None
+
+
+def status() -> BudgetStatus:
+    """What staff see: creations used in the current window, queue length, next free slot."""
+    now = timezone.now()
+    times = _attempt_times(now)
+    budget = CreateBudget.objects.filter(pk=1).first()
+    blocked = budget.blocked_until if budget and budget.blocked_until and budget.blocked_until > now else None
+    return BudgetStatus(
+        used=len(times),
+        budget=settings.WHAPI_CREATE_BUDGET,
+        window_seconds=settings.WHAPI_CREATE_WINDOW,
+        queued=Channel.objects.filter(state=Channel.State.QUEUED).count(),
+        next_free_slot=_next_slot(now, times, blocked),
+        blocked_until=blocked,
+    )
+
+
+def queue_position(channel: Channel) -> int | None:
+    """1 for the head of the queue; None when the channel is not queued."""
+    if channel.state != Channel.State.QUEUED:
+        return None
+    ahead = Channel.objects.filter(state=Channel.State.QUEUED, requested_at__lt=channel.requested_at).count()
+    ahead += Channel.objects.filter(
+        state=Channel.State.QUEUED, requested_at=channel.requested_at, id__lt=channel.id
+    ).count()
+    return ahead + 1
+
+
+def queue_eta(position: int) -> datetime:
+    """When the channel at `position` in the queue is expected to be created, if the budget is the only wait.
+
+    Every slot in use frees one window after its attempt; every creation ahead of us takes the next
+    free slot and gives it back one window later.
+    """
+    now = timezone.now()
+    times = _attempt_times(now)
+    budget = CreateBudget.objects.filter(pk=1).first()
+    not_before = max(now, budget.blocked_until) if budget and budget.blocked_until else now
+    free_at = [at + window() for at in times[-settings.WHAPI_CREATE_BUDGET :]]
+    free_at += [now] * (settings.WHAPI_CREATE_BUDGET - len(free_at))
+    heapq.heapify(free_at)
+    eta = now
+    for _ in range(position):
+        eta = max(heapq.heappop(free_at), not_before)
+        heapq.heappush(free_at, eta + window())
+    return eta

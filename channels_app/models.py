@@ -1,0 +1,275 @@
+"""The portal's data: customers (tenants) and their members, mirrors of Whapi projects and channels,
+the webhook ledger, each channel's timeline and the shared channel-creation budget.
+
+Field names follow Whapi's where Whapi has one (`whapi-api.md` §1.2); Whapi's millisecond timestamps
+are stored as aware datetimes. Secrets (channel token, webhook secret) are encrypted at rest.
+"""
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from channels_app.crypto import EncryptedTextField
+
+
+class Customer(models.Model):
+    """A partner's customer: the tenant that owns projects and channels."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=200)
+    channel_quota = models.PositiveIntegerField(
+        default=5, help_text="How many channels (not deleted) the customer may have at once."
+    )
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="customers")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's role in one customer."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        OPERATOR = "operator", "Operator"
+        VIEWER = "viewer", "Viewer"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "user"], name="one_membership_per_customer")]
+
+    def __str__(self) -> str:
+        return f"{self.user} – {self.customer} ({self.role})"
+
+
+class Project(models.Model):
+    """Mirror of a Whapi project (`GET /projects`), assigned to at most one customer."""
+
+    whapi_id = models.CharField("Whapi id", max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    whapi_created_at = models.DateTimeField("created in Whapi", null=True, blank=True)
+    is_default = models.BooleanField(default=False)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="projects"
+    )
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.whapi_id})"
+
+
+def new_webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def new_creation_marker() -> str:
+    # Goes into the name we send to Whapi, so that a create whose answer was lost can be found again
+    # in the project's channel list (`whapi-api.md` documents no idempotency key for PUT /channels).
+    return "pp-" + secrets.token_hex(5)
+
+
+class Channel(models.Model):
+    """A Whapi channel (one WhatsApp number) and our provisioning state for it."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        CREATING = "creating", "Creating"
+        INITIALIZING = "initializing", "Initializing"
+        CONFIGURING = "configuring", "Configuring"
+        WAITING_SCAN = "waiting_scan", "Waiting for scan"
+        CONNECTED = "connected", "Connected"
+        DISCONNECTED = "disconnected", "Disconnected"
+        ERROR = "error", "Error"
+        STOPPED = "stopped", "Stopped"
+        EXPIRED = "expired", "Expired"
+        DELETED = "deleted", "Deleted"
+
+    class Mode(models.TextChoices):
+        TRIAL = "trial", "Trial"
+        DEV = "dev", "Sandbox (dev)"
+        DEV_ARCHIVE = "dev_archive", "Sandbox archive"
+        LIVE = "live", "Live"
+
+    code = models.UUIDField("public id", default=uuid.uuid4, unique=True, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, null=True, blank=True, related_name="channels")
+    name = models.CharField(max_length=200)
+
+    # The creation request.
+    request_key = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, help_text="Idempotency key of the request that asked for it."
+    )
+    creation_marker = models.CharField(max_length=32, default=new_creation_marker, editable=False)
+    requested_at = models.DateTimeField(default=timezone.now, db_index=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    create_attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    init_until = models.DateTimeField(
+        null=True, blank=True, help_text="Creation + WHAPI_INIT_DELAY: the gate API is not touched before."
+    )
+
+    # Mirror of Whapi's channel object (whapi-api.md §1.2).
+    whapi_id = models.CharField("Whapi id", max_length=32, unique=True, null=True, blank=True)
+    whapi_name = models.CharField("name in Whapi", max_length=255, blank=True)
+    whapi_project_id = models.CharField("Whapi project id", max_length=64, blank=True)
+    api_url = models.URLField("API URL", max_length=255, blank=True)
+    token = EncryptedTextField(blank=True)
+    server = models.IntegerField(null=True, blank=True)
+    mode = models.CharField(max_length=16, choices=Mode.choices, blank=True)
+    whapi_status = models.CharField("status in Whapi", max_length=32, blank=True)
+    stopped = models.BooleanField(default=False)
+    whapi_created_at = models.DateTimeField("created in Whapi", null=True, blank=True)
+    active_till = models.DateTimeField(null=True, blank=True)
+    trial_till = models.DateTimeField(null=True, blank=True)
+
+    # Our lifecycle.
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
+    state_changed_at = models.DateTimeField(default=timezone.now)
+
+    # Health as last seen (webhook or poll), ordered by (start_at, uptime).
+    health_status = models.CharField(max_length=32, blank=True)
+    health_code = models.IntegerField(null=True, blank=True)
+    health_start_at = models.BigIntegerField(null=True, blank=True)
+    health_uptime = models.BigIntegerField(null=True, blank=True)
+    last_confirmed_at = models.DateTimeField(null=True, blank=True)
+    status_stale = models.BooleanField(default=False)
+
+    connected_number = models.CharField(max_length=32, blank=True)
+    connected_name = models.CharField(max_length=200, blank=True)
+    connected_at = models.DateTimeField(null=True, blank=True)
+
+    # Webhook configuration.
+    webhook_secret = EncryptedTextField(default=new_webhook_secret, editable=False)
+    customer_webhook_url = models.URLField(max_length=500, blank=True)
+    customer_webhook_events = models.JSONField(default=list, blank=True)
+    configure_attempts = models.PositiveIntegerField(default=0)
+    next_configure_at = models.DateTimeField(null=True, blank=True)
+    webhooks_applied_at = models.DateTimeField(null=True, blank=True)
+    webhooks_verified_at = models.DateTimeField(null=True, blank=True)
+    webhooks_readback = models.JSONField(default=dict, blank=True)
+
+    reconcile_attempts = models.PositiveIntegerField(default=0)
+
+    class ErrorSource(models.TextChoices):
+        CREATE = "create", "Creating"
+        CONFIGURE = "configure", "Configuring webhooks"
+        HEALTH = "health", "Whapi health"
+        ACTION = "action", "Action"
+
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    error_source = models.CharField(max_length=16, choices=ErrorSource.choices, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        indexes = [models.Index(fields=["state", "requested_at"], name="channel_state_requested")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.whapi_id})" if self.whapi_id else self.name
+
+    def __repr__(self) -> str:
+        # Django's default repr would be fine, but spelling it out keeps secrets out by construction.
+        return f"<Channel {self.pk} {self.whapi_id or '-'} {self.state}>"
+
+    @property
+    def customer(self) -> Customer | None:
+        return self.project.customer if self.project_id else None
+
+
+class WebhookEvent(models.Model):
+    """Ledger: every callback received on the webhook URL, stored raw before it is applied."""
+
+    class Outcome(models.TextChoices):
+        RECEIVED = "received", "Received"
+        APPLIED = "applied", "Applied"
+        DUPLICATE = "duplicate", "Duplicate (no change)"
+        STALE = "stale", "Older than what we know"
+        IGNORED = "ignored", "Ignored event type"
+        UNKNOWN_CHANNEL = "unknown_channel", "Unknown channel"
+        FAILED = "failed", "Failed"
+
+    channel = models.ForeignKey(Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="webhook_events")
+    whapi_channel_id = models.CharField(max_length=32, blank=True, db_index=True)
+    event_type = models.CharField(max_length=32, blank=True)
+    event_method = models.CharField(max_length=16, blank=True)
+    body = models.TextField(help_text="The raw request body.")
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RECEIVED)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type}.{self.event_method} for {self.whapi_channel_id or '?'} ({self.outcome})"
+
+
+class ChannelEvent(models.Model):
+    """Timeline: one row for every state or status change of a channel."""
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        POLL = "poll", "Poll"
+        STAFF = "staff", "Staff"
+        CUSTOMER = "customer", "Customer"
+        SYSTEM = "system", "System"
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="timeline")
+    from_state = models.CharField(max_length=32, blank=True)
+    to_state = models.CharField(max_length=32)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_state or '∅'} → {self.to_state} ({self.source})"
+
+
+class CreateBudget(models.Model):
+    """The single row that serialises access to the create budget (see channels_app.budget).
+
+    `blocked_until` holds back every creation after Whapi answered 429 itself (for example because
+    channels were also created by hand in Whapi's panel).
+    """
+
+    blocked_until = models.DateTimeField(null=True, blank=True)
+    blocked_reason = models.CharField(max_length=300, blank=True)
+
+    def __str__(self) -> str:
+        return "Channel-creation budget"
+
+
+class CreateAttempt(models.Model):
+    """One `PUT /channels` we sent (or were about to send): the ledger the create budget counts."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    channel = models.ForeignKey(Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="create_log")
+    outcome = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"create attempt at {self.at:%Y-%m-%d %H:%M:%S} ({self.outcome or 'pending'})"

@@ -1,0 +1,148 @@
+"""Applying what Whapi tells us about a channel — health and connect/disconnect — from webhooks and
+polls alike, and the one place that changes a channel's lifecycle state (with its timeline row).
+
+Health is ordered by `(start_at, uptime)` (`whapi-api.md` §3): a late or replayed event never rolls
+the status back. Users events carry no id or timestamp, so they are made idempotent by state: a
+connect for the number already connected changes nothing, while the same number connecting again
+after a disconnect is applied.
+"""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from channels_app.models import Channel, ChannelEvent, WebhookEvent
+from channels_app.whapi import Health
+
+logger = logging.getLogger(__name__)
+
+State = Channel.State
+Outcome = WebhookEvent.Outcome
+
+# Until its webhooks are verified, a channel's lifecycle belongs to the pipeline, not to health.
+PRE_CONFIGURED = (State.QUEUED, State.CREATING, State.INITIALIZING, State.CONFIGURING)
+
+
+def phone_digits(user_id: object) -> str:
+    """The phone number in a WhatsApp user id ("61371989950" or "61371989950@s.whatsapp.net")."""
+    return "".join(ch for ch in str(user_id).split("@")[0] if ch.isdigit())
+
+
+def set_state(channel: Channel, state: str, *, source: str, detail: str = "", force: bool = False) -> bool:
+    """Move `channel` to `state` and append the change to its timeline; False when it was there already."""
+    previous = channel.state
+    if previous == state and not force:
+        return False
+    now = timezone.now()
+    Channel.objects.filter(pk=channel.pk).update(state=state, state_changed_at=now)
+    channel.state, channel.state_changed_at = state, now
+    ChannelEvent.objects.create(
+        channel=channel,
+        from_state="" if force and previous == state else previous,
+        to_state=state,
+        source=source,
+        detail=detail[:2000],
+        at=now,
+    )
+    logger.info("channel %s: %s -> %s (%s) %s", channel.pk, previous, state, source, detail)
+    return True
+
+
+def _state_for_health(channel: Channel, health: Health) -> tuple[str, str]:
+    """The lifecycle state a health status implies, with a note for the timeline."""
+    text = health.status_text
+    note = f"Whapi status {text}"
+    if text == "AUTH":
+        return State.CONNECTED, note
+    if text == "QR":
+        if channel.state in (State.CONNECTED, State.DISCONNECTED) or channel.connected_number:
+            return State.DISCONNECTED, note
+        return State.WAITING_SCAN, note
+    if text in ("ERROR", "SYNC_ERROR"):
+        return State.ERROR, note
+    if text == "STOP":
+        expired = channel.active_till and channel.active_till <= timezone.now()
+        return (State.EXPIRED if expired else State.STOPPED), note
+    # INIT, LAUNCH, NOT_INIT and texts we do not know are transient: keep the state.
+    return channel.state, note
+
+
+def apply_health(channel_id: int, health: Health, *, source: str) -> str:
+    """Apply a health report unless we already know a newer one; returns a WebhookEvent outcome."""
+    with transaction.atomic():
+        channel = Channel.objects.select_for_update().get(pk=channel_id)
+        key = (health.start_at, health.uptime)
+        if channel.health_start_at is not None and channel.health_uptime is not None:
+            known = (channel.health_start_at, channel.health_uptime)
+            if key < known:
+                return Outcome.STALE
+            if key == known and health.status_text == channel.health_status:
+                return Outcome.DUPLICATE
+        now = timezone.now()
+        fields = {
+            "health_status": health.status_text,
+            "health_code": health.status_code,
+            "health_start_at": health.start_at,
+            "health_uptime": health.uptime,
+            "last_confirmed_at": now,
+            "status_stale": False,
+        }
+        if health.status_text == "AUTH" and health.user_id and phone_digits(health.user_id):
+            fields.update(
+                connected_number=phone_digits(health.user_id), connected_name=health.user_name or channel.connected_name
+            )
+            if not channel.connected_at or channel.state != State.CONNECTED:
+                fields["connected_at"] = now
+        elif health.status_text == "QR":
+            fields.update(connected_number="", connected_name="")
+        if channel.error_source == "health" and health.status_text in ("AUTH", "QR"):
+            fields.update(last_error="", error_source="")
+        elif health.status_text in ("ERROR", "SYNC_ERROR"):
+            fields.update(
+                last_error=f"Whapi reports {health.status_text} for this channel.",
+                last_error_at=now,
+                error_source="health",
+            )
+        new_state, note = _state_for_health(channel, health)
+        may_move = channel.state not in PRE_CONFIGURED + (State.DELETED,) and (
+            channel.state != State.ERROR or channel.error_source in ("health", "")
+        )
+        Channel.objects.filter(pk=channel.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(channel, name, value)
+        if may_move:
+            set_state(channel, new_state, source=source, detail=note)
+        return Outcome.APPLIED
+
+
+def apply_user_connected(channel_id: int, *, number: str, name: str, source: str) -> str:
+    """A WhatsApp account linked (users.post); returns a WebhookEvent outcome."""
+    with transaction.atomic():
+        channel = Channel.objects.select_for_update().get(pk=channel_id)
+        if channel.state == State.CONNECTED and channel.connected_number == number:
+            return Outcome.DUPLICATE
+        now = timezone.now()
+        Channel.objects.filter(pk=channel.pk).update(
+            connected_number=number, connected_name=name, connected_at=now, last_confirmed_at=now
+        )
+        channel.connected_number, channel.connected_name = number, name
+        if channel.state not in (State.DELETED,):
+            set_state(channel, State.CONNECTED, source=source, detail=f"number +{number} connected")
+        return Outcome.APPLIED
+
+
+def apply_user_disconnected(channel_id: int, *, number: str, source: str) -> str:
+    """A WhatsApp account unlinked (users.delete); returns a WebhookEvent outcome."""
+    with transaction.atomic():
+        channel = Channel.objects.select_for_update().get(pk=channel_id)
+        if not channel.connected_number and channel.state != State.CONNECTED:
+            return Outcome.DUPLICATE
+        if number and channel.connected_number and channel.connected_number != number:
+            # A logout of a number that is no longer the connected one: nothing to undo.
+            return Outcome.STALE
+        Channel.objects.filter(pk=channel.pk).update(connected_number="", connected_name="")
+        channel.connected_number = channel.connected_name = ""
+        if channel.state not in (State.DELETED,):
+            set_state(channel, State.DISCONNECTED, source=source, detail=f"number +{number} disconnected")
+        return Outcome.APPLIED

@@ -1,0 +1,154 @@
+"""The webhook receiver: one URL for every channel; Whapi posts body-mode callbacks to it.
+
+Contract (see `whapi-api.md` §3):
+- POST only, CSRF-exempt, body at most MAX_BODY bytes (413 beyond);
+- malformed JSON, a non-object, a missing or wrong-typed `channel_id`/`event` → 400;
+- authenticated by the channel's secret in the `X-Portal-Secret` header *and* bound to the body's
+  `channel_id` (the secret of channel A cannot move channel B); missing or wrong → 401, nothing stored;
+- every authenticated callback is stored raw in the ledger before it is applied;
+- handled events are applied (idempotently); unknown event types are stored and answered 200;
+- no Whapi call inside the request: follow-up checks are enqueued for the worker.
+Answers other than 200 make Whapi retry, so everything Whapi should not retry gets 200.
+"""
+
+import hmac
+import json
+import logging
+from collections.abc import Callable
+
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from channels_app import jobs
+from channels_app.models import Channel, ChannelEvent, WebhookEvent
+from channels_app.services import SECRET_HEADER
+from channels_app.status import apply_health, apply_user_connected, apply_user_disconnected, phone_digits
+from channels_app.whapi import Health, WhapiError
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+Outcome = WebhookEvent.Outcome
+WEBHOOK = ChannelEvent.Source.WEBHOOK
+
+
+class Malformed(ValueError):
+    """The payload of an authenticated callback does not have the shape its event type needs."""
+
+
+def _user(payload: dict) -> tuple[str, str]:
+    user = payload.get("user")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str | int) or str(user.get("id")) == "":
+        raise Malformed("`user` must be an object with an `id`")
+    number = phone_digits(user["id"])
+    if not number:
+        raise Malformed("`user.id` holds no phone number")
+    name = user.get("name") if isinstance(user.get("name"), str) else ""
+    return number, name[:200]
+
+
+def handle_channel_post(channel: Channel, payload: dict) -> str:
+    health = payload.get("health")
+    if not isinstance(health, dict):
+        raise Malformed("`health` must be an object")
+    try:
+        parsed = Health.from_payload(health)
+    except (WhapiError, ValueError, TypeError) as exc:
+        raise Malformed(f"`health` is malformed: {exc}") from exc
+    return apply_health(channel.pk, parsed, source=WEBHOOK)
+
+
+def handle_users_post(channel: Channel, payload: dict) -> str:
+    number, name = _user(payload)
+    outcome = apply_user_connected(channel.pk, number=number, name=name, source=WEBHOOK)
+    if outcome == Outcome.APPLIED:
+        # Let Whapi confirm, and make sure a reconnect finds our webhooks still in place.
+        jobs.enqueue_on_commit("check_channel_health", channel.pk)
+        jobs.enqueue_on_commit("verify_channel_settings", channel.pk)
+    return outcome
+
+
+def handle_users_delete(channel: Channel, payload: dict) -> str:
+    number, _ = _user(payload)
+    outcome = apply_user_disconnected(channel.pk, number=number, source=WEBHOOK)
+    if outcome == Outcome.APPLIED:
+        jobs.enqueue_on_commit("check_channel_health", channel.pk)
+    return outcome
+
+
+def handle_channel_patch(channel: Channel, payload: dict) -> str:
+    # A QR refresh pushed by Whapi: the pages fetch the QR from the gate themselves; nothing to change.
+    if not isinstance(payload.get("qr"), dict):
+        raise Malformed("`qr` must be an object")
+    return Outcome.IGNORED
+
+
+EVENT_HANDLERS: dict[tuple[str, str], Callable[[Channel, dict], str]] = {
+    ("channel", "post"): handle_channel_post,
+    ("channel", "patch"): handle_channel_patch,
+    ("users", "post"): handle_users_post,
+    ("users", "delete"): handle_users_delete,
+}
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+@csrf_exempt
+@require_POST
+def whapi_webhook(request: HttpRequest) -> JsonResponse:
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if not length.isdigit() or int(length) > MAX_BODY:
+        return _error(413, f"Body larger than {MAX_BODY} bytes.")
+    raw = request.body
+    if len(raw) > MAX_BODY:
+        return _error(413, f"Body larger than {MAX_BODY} bytes.")
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "Body is not JSON.")
+    if not isinstance(payload, dict):
+        return _error(400, "Body must be a JSON object.")
+    channel_id, event = payload.get("channel_id"), payload.get("event")
+    if not isinstance(channel_id, str) or not channel_id or len(channel_id) > 32:
+        return _error(400, "`channel_id` must be a non-empty string.")
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str) or not isinstance(event.get("event"), str):
+        return _error(400, "`event` must be an object with string `type` and `event`.")
+
+    secret = request.headers.get(SECRET_HEADER, "")
+    channel = Channel.objects.filter(whapi_id=channel_id).first()
+    if not secret or channel is None or not hmac.compare_digest(secret.encode(), channel.webhook_secret.encode()):
+        logger.warning("webhook refused: bad or missing secret for channel %s", channel_id)
+        return _error(401, "Unknown channel or wrong secret.")
+
+    event_type, method = event["type"][:32], event["event"][:16]
+    ledger = WebhookEvent.objects.create(
+        channel=channel,
+        whapi_channel_id=channel_id,
+        event_type=event_type,
+        event_method=method,
+        body=raw.decode("utf-8", errors="replace"),
+    )
+    handler = EVENT_HANDLERS.get((event_type, method))
+    status, detail = 200, ""
+    if channel.state == Channel.State.DELETED:
+        outcome, detail = Outcome.IGNORED, "channel is deleted"
+    elif handler is None:
+        outcome, detail = Outcome.IGNORED, "event type not handled"
+    else:
+        try:
+            with transaction.atomic():
+                outcome = handler(channel, payload)
+        except Malformed as exc:
+            # Whapi would resend the same body forever; say why once, and keep it in the ledger.
+            outcome, detail, status = Outcome.FAILED, str(exc), 400
+        except Exception as exc:  # a bug must not lose the callback: it is in the ledger for replay
+            logger.exception("webhook %s for channel %s failed", ledger.pk, channel_id)
+            outcome, detail, status = Outcome.FAILED, f"internal error: {type(exc).__name__}", 503
+    WebhookEvent.objects.filter(pk=ledger.pk).update(outcome=outcome, detail=detail)
+    if status != 200:
+        return _error(status, detail)
+    return JsonResponse({"ok": True, "outcome": outcome})

@@ -1,0 +1,283 @@
+"""Settings of the Whapi partner portal: one module, configured by environment variables.
+
+Every variable is listed with a one-line comment in `.env.example`. A missing or malformed value stops
+start-up with an `ImproperlyConfigured` that names the variable and says how to fix it.
+"""
+
+from pathlib import Path
+
+import environ
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A `.env` file beside manage.py is read when present; real environment variables win over it.
+# DJANGO_ENV_FILE names another file, or none when empty (the test suite reads no .env).
+_env_file = env.str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env"))
+if _env_file:
+    environ.Env.read_env(_env_file, overwrite=False)
+
+
+def _config_error(variable: str, problem: str, fix: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(f"{variable}: {problem}. {fix}")
+
+
+def _read(variable: str, cast, default):
+    """Read one variable, turning django-environ's parse errors into a message that names it."""
+    try:
+        return cast(variable, default=default)
+    except (ValueError, TypeError) as exc:
+        raise _config_error(variable, f"cannot be read ({exc})", "Fix its value in the environment or .env.") from exc
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def _strict_bool(variable: str, default: bool) -> bool:
+    """Like env.bool, but a typo ("ture", "maybe") is an error instead of silently False."""
+    raw = env.str(variable, default=str(default)).strip().lower()
+    if raw in _TRUE | _FALSE:
+        return raw in _TRUE
+    raise ValueError(f"{raw!r} is not one of on/off, true/false, yes/no, 1/0")
+
+
+# ------------------------------------------------------------------------------------------------
+# Core
+# ------------------------------------------------------------------------------------------------
+DEBUG = _read("DJANGO_DEBUG", _strict_bool, False)
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise _config_error(
+            "DJANGO_SECRET_KEY",
+            "is required when DJANGO_DEBUG is off",
+            'Set it to a long random string, e.g. python -c "import secrets; print(secrets.token_urlsafe(50))".',
+        )
+    SECRET_KEY = "insecure-development-key-only-used-with-DJANGO_DEBUG-on"
+
+ALLOWED_HOSTS = _read("DJANGO_ALLOWED_HOSTS", env.list, ["127.0.0.1", "localhost"] if DEBUG else [])
+if not DEBUG and not ALLOWED_HOSTS:
+    raise _config_error(
+        "DJANGO_ALLOWED_HOSTS",
+        "is empty while DJANGO_DEBUG is off",
+        "List the host names the portal is served under, comma-separated (e.g. portal.example.com).",
+    )
+CSRF_TRUSTED_ORIGINS = _read("DJANGO_CSRF_TRUSTED_ORIGINS", env.list, [])
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if not _origin.startswith(("http://", "https://")):
+        raise _config_error(
+            "DJANGO_CSRF_TRUSTED_ORIGINS",
+            f"entry {_origin!r} has no scheme",
+            "Write each origin with its scheme, e.g. https://portal.example.com.",
+        )
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "channels_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ------------------------------------------------------------------------------------------------
+# Database: SQLite file by default (WAL, immediate transactions); PostgreSQL via DATABASE_URL.
+# ------------------------------------------------------------------------------------------------
+(BASE_DIR / "var").mkdir(exist_ok=True)
+try:
+    DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}")}
+except Exception as exc:  # django-environ raises several types for a bad URL
+    raise _config_error(
+        "DATABASE_URL",
+        f"cannot be parsed ({exc})",
+        "Use e.g. postgres://user@127.0.0.1:5432/portal or sqlite:////abs/path/db.sqlite3.",
+    ) from exc
+_engine = DATABASES["default"]["ENGINE"]
+if _engine == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            # Writers take the lock up front so concurrent workers queue instead of failing with
+            # "database is locked" half-way through a transaction.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+elif _engine in ("django.db.backends.postgresql",):
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+else:
+    raise _config_error(
+        "DATABASE_URL",
+        f"selects the unsupported engine {_engine}",
+        "Use a postgres:// or sqlite:// URL.",
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+
+LOGIN_URL = "/admin/login/"
+
+# ------------------------------------------------------------------------------------------------
+# Production hardening (active when DJANGO_DEBUG is off)
+# ------------------------------------------------------------------------------------------------
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = _read("DJANGO_SECURE_SSL_REDIRECT", _strict_bool, True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = _read("DJANGO_SECURE_HSTS_SECONDS", env.int, 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    X_FRAME_OPTIONS = "DENY"
+
+# ------------------------------------------------------------------------------------------------
+# Secrets at rest: channel tokens and webhook secrets are encrypted with these Fernet keys.
+# ------------------------------------------------------------------------------------------------
+FIELD_ENCRYPTION_KEYS = _read("FIELD_ENCRYPTION_KEYS", env.list, [])
+if not FIELD_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise _config_error(
+            "FIELD_ENCRYPTION_KEYS",
+            "is required when DJANGO_DEBUG is off",
+            'Generate a key with python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())" (newest key first, comma-separated when rotating).',
+        )
+    # A fixed key for local development only; production must bring its own.
+    FIELD_ENCRYPTION_KEYS = ["ZGV2LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24tdXNlISE="]
+for _position, _key in enumerate(FIELD_ENCRYPTION_KEYS, start=1):
+    try:
+        Fernet(_key)
+    except (ValueError, TypeError) as exc:
+        raise _config_error(
+            "FIELD_ENCRYPTION_KEYS",
+            f"key number {_position} is not a valid Fernet key",
+            "Each key must be 32 url-safe base64-encoded bytes, as made by Fernet.generate_key().",
+        ) from exc
+
+# ------------------------------------------------------------------------------------------------
+# Whapi
+# ------------------------------------------------------------------------------------------------
+WHAPI_PARTNER_URL = env.str("WHAPI_PARTNER_URL", default="https://manager.whapi.cloud").rstrip("/")
+if not WHAPI_PARTNER_URL.startswith(("http://", "https://")):
+    raise _config_error(
+        "WHAPI_PARTNER_URL",
+        f"{WHAPI_PARTNER_URL!r} is not an http(s) URL",
+        "Use https://manager.whapi.cloud, or the built-in sandbox's address (e.g. http://127.0.0.1:8765).",
+    )
+WHAPI_PARTNER_TOKEN = env.str("WHAPI_PARTNER_TOKEN", default="")
+if not WHAPI_PARTNER_TOKEN:
+    raise _config_error(
+        "WHAPI_PARTNER_TOKEN",
+        "is not set",
+        "Copy the partner API token from Whapi's partner panel (panel.whapi.cloud/partner-section); "
+        "`make run` sets one for the built-in sandbox.",
+    )
+
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000" if DEBUG else "").rstrip("/")
+if not PORTAL_BASE_URL.startswith(("http://", "https://")):
+    raise _config_error(
+        "PORTAL_BASE_URL",
+        "must be the public http(s) base URL of this portal" + (" and is required when DJANGO_DEBUG is off" if not DEBUG else ""),
+        "Whapi calls our webhooks under it; set e.g. https://portal.example.com.",
+    )
+
+WHAPI_INIT_DELAY = _read("WHAPI_INIT_DELAY", env.float, 90.0)
+WHAPI_CREATE_BUDGET = _read("WHAPI_CREATE_BUDGET", env.int, 18)
+WHAPI_CREATE_WINDOW = _read("WHAPI_CREATE_WINDOW", env.float, 1800.0)
+WHAPI_TIMEOUT = _read("WHAPI_TIMEOUT", env.float, 15.0)
+for _name, _value, _low in (
+    ("WHAPI_INIT_DELAY", WHAPI_INIT_DELAY, 0),
+    ("WHAPI_CREATE_BUDGET", WHAPI_CREATE_BUDGET, 1),
+    ("WHAPI_CREATE_WINDOW", WHAPI_CREATE_WINDOW, 1),
+    ("WHAPI_TIMEOUT", WHAPI_TIMEOUT, 1),
+):
+    if _value < _low:
+        raise _config_error(_name, f"is {_value}, below its minimum of {_low}", "Raise it or remove it to use the default.")
+if WHAPI_CREATE_BUDGET > 20:
+    raise _config_error(
+        "WHAPI_CREATE_BUDGET",
+        f"is {WHAPI_CREATE_BUDGET}, above Whapi's limit of 20 creations per window",
+        "Keep it at 20 or below (18 leaves room for channels created by hand in Whapi's panel).",
+    )
+
+# ------------------------------------------------------------------------------------------------
+# django-q2: the ORM broker, so the database is the only moving part.
+# ------------------------------------------------------------------------------------------------
+Q_CLUSTER = {
+    "name": "portal",
+    "orm": "default",
+    "workers": _read("Q_WORKERS", env.int, 2),
+    # A task is killed after `timeout` seconds and handed out again after `retry` seconds, so
+    # timeout < retry is what keeps one task from running twice at the same time.
+    "timeout": 120,
+    "retry": 180,
+    "max_attempts": 3,
+    # After downtime a schedule runs once, not once per missed interval.
+    "catch_up": False,
+    "save_limit": 1000,
+    "ack_failures": True,
+    "poll": 1,
+    "label": "Background tasks",
+}
+
+# ------------------------------------------------------------------------------------------------
+# Logging: to the console; secrets are never passed to a logger (see channels_app.crypto).
+# ------------------------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": _read("LOG_LEVEL", env.str, "INFO")},
+    "loggers": {"urllib3": {"level": "WARNING"}},
+}

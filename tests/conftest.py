@@ -1,0 +1,79 @@
+"""Shared fixtures: a customer with three users (alice owner, bob operator, charlie outsider), a
+project, channels in various states, and a recorder in place of the task queue."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from channels_app import jobs
+from channels_app.models import Channel, Customer, Membership, Project
+
+pytest_plugins = ["tests.sandbox_fixtures"]
+
+GATE_URL = "https://gate.whapi.test/"
+CHANNEL_TOKEN = "LK0tQ9qnb5pvfDDsj5NzeRFpnpApSEGb"
+
+
+@pytest.fixture(autouse=True)
+def enqueued(monkeypatch):
+    """Tasks the code under test enqueued, as (task, args); nothing runs unless a test runs it."""
+    calls = []
+    monkeypatch.setattr(jobs, "enqueue", lambda task, *args: calls.append((task, args)))
+    return calls
+
+
+@pytest.fixture
+def customer(db):
+    return Customer.objects.create(name="Acme Corp", channel_quota=5)
+
+
+@pytest.fixture
+def alice(customer):
+    user = get_user_model().objects.create_user("alice", "alice@acme.example", "alice-password")
+    Membership.objects.create(customer=customer, user=user, role=Membership.Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def bob(customer):
+    user = get_user_model().objects.create_user("bob", "bob@acme.example", "bob-password")
+    Membership.objects.create(customer=customer, user=user, role=Membership.Role.OPERATOR)
+    return user
+
+
+@pytest.fixture
+def charlie(db):
+    other = Customer.objects.create(name="Other Inc")
+    user = get_user_model().objects.create_user("charlie", "charlie@other.example", "charlie-password")
+    Membership.objects.create(customer=other, user=user, role=Membership.Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def project(customer):
+    return Project.objects.create(whapi_id="kpSv3OFq9PkP1W1Ogv7p", name="Acme channels", customer=customer)
+
+
+def make_channel(project, **fields) -> Channel:
+    """A channel that Whapi has created and whose webhooks are verified, unless fields say otherwise."""
+    now = timezone.now()
+    defaults = {
+        "name": "Shop bot",
+        "whapi_id": "MANTIS-M72HC",
+        "whapi_project_id": project.whapi_id,
+        "api_url": GATE_URL,
+        "token": CHANNEL_TOKEN,
+        "state": Channel.State.WAITING_SCAN,
+        "init_until": now - timedelta(minutes=5),
+        "webhooks_verified_at": now - timedelta(minutes=1),
+        "active_till": now + timedelta(days=5),
+    }
+    defaults.update(fields)
+    return Channel.objects.create(project=project, **defaults)
+
+
+@pytest.fixture
+def channel(project):
+    return make_channel(project)

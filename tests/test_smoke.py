@@ -1,0 +1,2 @@
+def test_healthz_answers(client, db):
+    assert client.get("/healthz").json() == {"ok": True}

@@ -1,0 +1,286 @@
+"""The webhook receiver: authentication, bad input, the ledger, and idempotent application."""
+
+import json
+from pathlib import Path
+
+import pytest
+import responses
+from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from channels_app.models import Channel, ChannelEvent, WebhookEvent
+from channels_app.services import SECRET_HEADER
+from tests.conftest import make_channel
+
+FIXTURES = Path(__file__).parent / "fixtures" / "webhooks"
+URL = "/whapi/webhook"
+
+
+def fixture(name: str, **changes) -> dict:
+    body = json.loads((FIXTURES / f"{name}.json").read_text())
+    for key, value in changes.items():
+        body[key] = value
+    return body
+
+
+def post(client, channel, body, *, secret=None, raw=None):
+    headers = {} if secret is False else {"headers": {SECRET_HEADER: secret or channel.webhook_secret}}
+    data = raw if raw is not None else json.dumps(body)
+    return client.post(URL, data=data, content_type="application/json", **headers)
+
+
+def health(status_text: str, start_at: int, uptime: int, code: int = 0, user=None) -> dict:
+    body = {"start_at": start_at, "uptime": uptime, "status": {"code": code, "text": status_text}}
+    if user:
+        body["user"] = user
+    return {"health": body, "event": {"type": "channel", "event": "post"}, "channel_id": "MANTIS-M72HC"}
+
+
+@pytest.fixture
+def whapi():
+    """No route registered: any Whapi call made inside a request fails the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+    assert len(mock.calls) == 0, "the webhook view called Whapi"
+
+
+def reload(channel: Channel) -> Channel:
+    return Channel.objects.get(pk=channel.pk)
+
+
+def test_health_qr_moves_a_configured_channel_to_waiting_for_scan(client, channel, whapi):
+    Channel.objects.filter(pk=channel.pk).update(state=Channel.State.CONFIGURING)
+    channel = reload(channel)
+    channel.state = Channel.State.WAITING_SCAN  # configured: verified webhooks, state set by the pipeline
+    channel.save()
+    response = post(client, channel, fixture("health_qr"))
+    assert response.status_code == 200
+    channel = reload(channel)
+    assert (channel.health_status, channel.health_code) == ("QR", 3)
+    assert (channel.health_start_at, channel.health_uptime) == (1713774883, 78)
+    assert channel.last_confirmed_at is not None
+
+
+def test_it_stores_the_raw_body_before_applying(client, channel, whapi):
+    raw = (FIXTURES / "health_auth.json").read_text()
+    post(client, channel, None, raw=raw)
+    event = WebhookEvent.objects.get()
+    assert event.body == raw
+    assert (event.channel, event.event_type, event.event_method) == (channel, "channel", "post")
+    assert event.outcome == WebhookEvent.Outcome.APPLIED
+
+
+def test_health_auth_connects_and_shows_the_number(client, channel, whapi):
+    post(client, channel, fixture("health_auth"))
+    channel = reload(channel)
+    assert channel.state == Channel.State.CONNECTED
+    assert (channel.connected_number, channel.connected_name) == ("61371989950", "Jonathan")
+    change = channel.timeline.get()
+    assert (change.from_state, change.to_state, change.source) == ("waiting_scan", "connected", "webhook")
+
+
+def test_a_late_health_event_never_rolls_the_status_back(client, channel, whapi):
+    post(client, channel, fixture("health_auth"))  # uptime 140
+    response = post(client, channel, fixture("health_qr"))  # uptime 78: sent earlier, arrived later
+    assert response.json()["outcome"] == "stale"
+    channel = reload(channel)
+    assert (channel.state, channel.health_status, channel.health_uptime) == ("connected", "AUTH", 140)
+
+
+def test_a_restart_with_a_later_start_at_is_newer_despite_a_small_uptime(client, channel, whapi):
+    post(client, channel, health("AUTH", 1713774883, 5000, 4, {"id": "61371989950"}))
+    post(client, channel, health("QR", 1713780000, 3, 3))
+    assert reload(channel).health_status == "QR"
+
+
+def test_a_replayed_health_event_changes_nothing(client, channel, whapi):
+    post(client, channel, fixture("health_auth"))
+    timeline = ChannelEvent.objects.count()
+    response = post(client, channel, fixture("health_auth"))
+    assert response.json()["outcome"] == "duplicate"
+    assert ChannelEvent.objects.count() == timeline
+    assert WebhookEvent.objects.count() == 2  # both deliveries are in the ledger
+
+
+def test_users_post_connects_and_a_redelivery_changes_nothing(
+    client, channel, whapi, enqueued, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, channel, fixture("users_post")).json()["outcome"] == "applied"
+    channel = reload(channel)
+    assert (channel.state, channel.connected_number) == ("connected", "61371989950")
+    assert ("check_channel_health", (channel.pk,)) in enqueued
+    assert ("verify_channel_settings", (channel.pk,)) in enqueued
+
+    enqueued.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, channel, fixture("users_post")).json()["outcome"] == "duplicate"
+    assert enqueued == []
+    assert channel.timeline.count() == 1
+
+
+def test_the_same_number_connecting_again_after_a_logout_is_applied(client, channel, whapi):
+    post(client, channel, fixture("users_post"))
+    assert post(client, channel, fixture("users_delete")).json()["outcome"] == "applied"
+    channel = reload(channel)
+    assert (channel.state, channel.connected_number) == ("disconnected", "")
+
+    assert post(client, channel, fixture("users_post")).json()["outcome"] == "applied"
+    channel = reload(channel)
+    assert (channel.state, channel.connected_number) == ("connected", "61371989950")
+    assert [e.to_state for e in channel.timeline.order_by("at", "id")] == ["connected", "disconnected", "connected"]
+
+
+def test_a_duplicate_logout_changes_nothing(client, channel, whapi):
+    post(client, channel, fixture("users_post"))
+    post(client, channel, fixture("users_delete"))
+    assert post(client, channel, fixture("users_delete")).json()["outcome"] == "duplicate"
+    assert reload(channel).timeline.count() == 2
+
+
+def test_unknown_event_types_are_stored_and_acknowledged(client, channel, whapi):
+    response = post(client, channel, fixture("messages_post"))
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get()
+    assert (event.event_type, event.outcome) == ("messages", "ignored")
+    assert reload(channel).state == channel.state
+
+
+def test_qr_pushes_are_acknowledged(client, channel, whapi):
+    assert post(client, channel, fixture("qr_patch")).status_code == 200
+
+
+def test_a_callback_for_a_deleted_channel_is_stored_and_changes_nothing(client, channel, whapi):
+    Channel.objects.filter(pk=channel.pk).update(state=Channel.State.DELETED)
+    response = post(client, channel, fixture("users_post"))
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get().outcome == "ignored"
+    channel = reload(channel)
+    assert (channel.state, channel.connected_number) == ("deleted", "")
+
+
+def test_it_rejects_a_missing_secret(client, channel, whapi):
+    assert post(client, channel, fixture("users_post"), secret=False).status_code == 401
+    assert not WebhookEvent.objects.exists()
+    assert reload(channel).state == "waiting_scan"
+
+
+def test_it_rejects_a_wrong_secret(client, channel, whapi):
+    assert post(client, channel, fixture("users_post"), secret="x" * 43).status_code == 401
+    assert not WebhookEvent.objects.exists()
+
+
+def test_a_valid_secret_of_another_channel_cannot_move_this_one(client, channel, project, whapi):
+    other = make_channel(project, whapi_id="SHAZAM-3HDYQ", name="Other")
+    response = post(client, other, fixture("users_post"))  # other's secret, body names MANTIS-M72HC
+    assert response.status_code == 401
+    assert reload(channel).connected_number == ""
+    assert not WebhookEvent.objects.exists()
+
+
+def test_it_rejects_an_unknown_channel(client, channel, whapi):
+    response = post(client, channel, fixture("users_post", channel_id="NOTOUR-CHAN1"))
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json",
+        "[1, 2]",
+        '"a string"',
+        "{}",
+        '{"channel_id": 42, "event": {"type": "users", "event": "post"}}',
+        '{"channel_id": "MANTIS-M72HC", "event": "users.post"}',
+        '{"channel_id": "MANTIS-M72HC", "event": {"type": ["users"], "event": "post"}}',
+        b"\xff\xfe\x00",
+    ],
+)
+def test_malformed_bodies_are_refused_with_400(client, channel, whapi, raw):
+    assert post(client, channel, None, raw=raw).status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
+def test_an_authenticated_callback_with_a_malformed_payload_is_kept_in_the_ledger(client, channel, whapi):
+    body = fixture("health_qr")
+    del body["health"]["uptime"]
+    response = post(client, channel, body)
+    assert response.status_code == 400
+    event = WebhookEvent.objects.get()
+    assert event.outcome == "failed"
+    assert "uptime" in event.detail
+    assert reload(channel).health_status == ""
+
+
+def test_users_post_without_a_number_is_refused(client, channel, whapi):
+    body = fixture("users_post", user={"name": "No id"})
+    assert post(client, channel, body).status_code == 400
+    assert reload(channel).state == "waiting_scan"
+
+
+def test_oversized_bodies_are_refused(client, channel, whapi):
+    body = fixture("messages_post")
+    body["padding"] = "x" * 70_000
+    assert post(client, channel, body).status_code == 413
+    assert not WebhookEvent.objects.exists()
+
+
+def test_it_rejects_get(client, channel):
+    assert client.get(URL).status_code == 405
+
+
+def test_it_needs_no_csrf_token(channel, whapi):
+    strict = Client(enforce_csrf_checks=True)
+    assert post(strict, channel, fixture("health_qr")).status_code == 200
+
+
+def test_health_before_the_webhooks_are_verified_does_not_change_the_lifecycle(client, project, whapi):
+    channel = make_channel(project, state=Channel.State.CONFIGURING, webhooks_verified_at=None)
+    post(client, channel, fixture("health_qr"))
+    channel = reload(channel)
+    assert (channel.state, channel.health_status) == ("configuring", "QR")
+
+
+@pytest.mark.parametrize(
+    ("text", "state"),
+    [("ERROR", "error"), ("SYNC_ERROR", "error"), ("STOP", "stopped"), ("LAUNCH", "waiting_scan"), ("NEW", "waiting_scan")],
+)
+def test_health_statuses_map_to_states(client, channel, whapi, text, state):
+    post(client, channel, health(text, 1713774883, 300))
+    channel = reload(channel)
+    assert (channel.state, channel.health_status) == (state, text)
+
+
+def test_a_health_error_clears_when_the_channel_recovers(client, channel, whapi):
+    post(client, channel, health("SYNC_ERROR", 1713774883, 300))
+    assert reload(channel).last_error
+    post(client, channel, health("QR", 1713774883, 400, 3))
+    channel = reload(channel)
+    assert (channel.state, channel.last_error) == ("waiting_scan", "")
+
+
+def test_stop_after_active_till_means_expired(client, project, whapi):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    channel = make_channel(project, active_till=timezone.now() - timedelta(hours=1))
+    post(client, channel, health("STOP", 1713774883, 300))
+    assert reload(channel).state == "expired"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+        max_leaves=20,
+    ),
+    keep_envelope=st.booleans(),
+)
+def test_no_body_causes_a_server_error(client, channel, body, keep_envelope):
+    if keep_envelope and isinstance(body, dict):
+        body = {**body, "channel_id": "MANTIS-M72HC", "event": {"type": "channel", "event": "post"}}
+    response = post(client, channel, body)
+    assert response.status_code in (200, 400, 401)
