@@ -1,0 +1,549 @@
+"""The provisioning pipeline with Whapi mocked at the HTTP seam: request, budget, create (never
+twice), reconcile, configure after init, drift repair, health polling and the Whapi sync."""
+
+import json
+from datetime import timedelta
+
+import pytest
+import requests
+import responses
+import time_machine
+from django.core.management import call_command
+from django.utils import timezone
+from django_q.models import Schedule
+
+from channels_app import budget, services, tasks
+from channels_app.models import Channel, CreateAttempt, CreateBudget, Project
+from channels_app.services import ServiceError, channel_request, create_queue_pump
+from tests.conftest import CHANNEL_TOKEN, GATE_URL, make_channel
+
+PARTNER = "https://manager.whapi.test"
+GATE = GATE_URL.rstrip("/")
+
+
+@pytest.fixture(autouse=True)
+def no_client_backoff(monkeypatch):
+    from channels_app.whapi import _Client
+
+    monkeypatch.setattr(_Client, "retry_delays", (0.0, 0.0))
+
+
+@pytest.fixture
+def whapi():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def remote(name: str, channel_id: str = "SHAZAM-3HDYQ", **extra) -> dict:
+    now_ms = int(timezone.now().timestamp() * 1000)
+    payload = {
+        "apiUrl": GATE_URL,
+        "id": channel_id,
+        "creationTS": now_ms,
+        "ownerId": "DdEBesOO62Ika8Q8d491Vse2kQp2",
+        "activeTill": now_ms + 6 * 86400_000,
+        "token": CHANNEL_TOKEN,
+        "server": 6,
+        "stopped": False,
+        "status": "active",
+        "trial": now_ms + 5 * 86400_000,
+        "mode": "trial",
+        "name": name,
+        "projectId": "kpSv3OFq9PkP1W1Ogv7p",
+    }
+    payload.update(extra)
+    return payload
+
+
+def echo_create(counter: list | None = None):
+    """A PUT /channels callback answering with a channel named as requested, new id each time."""
+    counter = counter if counter is not None else []
+
+    def callback(request):
+        body = json.loads(request.body)
+        counter.append(body)
+        channel_id = f"SHAZAM-{len(counter):05d}"
+        return 200, {}, json.dumps(remote(body["name"], channel_id))
+
+    return callback
+
+
+def creates(whapi) -> list:
+    return [call for call in whapi.calls if call.request.method == "PUT" and call.request.url.endswith("/channels")]
+
+
+def listing(*channels) -> str:
+    return json.dumps({"channels": list(channels), "count": len(channels), "total": len(channels), "offset": 0})
+
+
+# ------------------------------------------------------------------------------------------------
+# Requesting
+# ------------------------------------------------------------------------------------------------
+def test_a_request_is_recorded_queued_and_returns_at_once(project, alice, whapi, django_capture_on_commit_callbacks, enqueued):
+    with django_capture_on_commit_callbacks(execute=True):
+        channel = channel_request(project=project, name="Shop bot", requested_by=alice, source="customer")
+    assert channel.state == "queued"
+    assert len(whapi.calls) == 0
+    assert enqueued == [("pump_create_queue", ())]
+    change = channel.timeline.get()
+    assert (change.to_state, change.source) == ("queued", "customer")
+
+
+def test_a_double_submitted_request_creates_one_channel(project):
+    first = channel_request(project=project, name="Shop bot", request_key="form-123")
+    second = channel_request(project=project, name="Shop bot", request_key="form-123")
+    assert first.pk == second.pk
+    assert Channel.objects.count() == 1
+
+
+def test_over_quota_nothing_is_recorded(project, customer):
+    customer.channel_quota = 1
+    customer.save()
+    channel_request(project=project, name="one")
+    with pytest.raises(ServiceError, match="1 of its 1 channels"):
+        channel_request(project=project, name="two")
+    assert Channel.objects.count() == 1
+
+
+def test_deleted_channels_do_not_count_against_the_quota(project, customer):
+    customer.channel_quota = 1
+    customer.save()
+    make_channel(project, state=Channel.State.DELETED)
+    assert channel_request(project=project, name="two").state == "queued"
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 151])
+def test_a_bad_name_is_refused(project, name):
+    with pytest.raises(ServiceError):
+        channel_request(project=project, name=name)
+    assert not Channel.objects.exists()
+
+
+def test_request_channel_command_prints_public_id_state_and_position(project, capsys):
+    call_command("request_channel", "--project", project.whapi_id, "--name", "From CLI")
+    channel = Channel.objects.get()
+    out = capsys.readouterr().out
+    assert str(channel.code) in out
+    assert "queued position 1" in out
+
+
+def test_request_channel_command_names_an_unknown_project(db):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="sync_whapi"):
+        call_command("request_channel", "--project", "nope", "--name", "x")
+
+
+# ------------------------------------------------------------------------------------------------
+# Creating
+# ------------------------------------------------------------------------------------------------
+def test_the_pump_creates_the_channel_and_schedules_configuration_after_init(project, whapi, settings):
+    settings.WHAPI_INIT_DELAY = 90
+    whapi.add_callback(responses.PUT, f"{PARTNER}/channels", callback=echo_create())
+    channel = channel_request(project=project, name="Shop bot")
+
+    assert create_queue_pump() == 1
+
+    body = json.loads(creates(whapi)[0].request.body)
+    assert body["projectId"] == project.whapi_id
+    assert body["name"] == f"Shop bot [{channel.creation_marker}]"
+    assert creates(whapi)[0].request.headers["Authorization"] == "Bearer test-partner-token"
+    channel.refresh_from_db()
+    assert channel.state == "initializing"
+    assert (channel.whapi_id, channel.token, channel.mode) == ("SHAZAM-00001", CHANNEL_TOKEN, "trial")
+    assert channel.active_till > timezone.now() + timedelta(days=5)
+    expected = channel.whapi_created_at + timedelta(seconds=90)
+    assert abs((channel.init_until - expected).total_seconds()) < 1
+    schedule = Schedule.objects.get(name=f"configure-{channel.pk}")
+    assert schedule.func == "channels_app.tasks.configure_channel"
+    assert schedule.next_run == channel.init_until
+    assert schedule.args == repr((channel.pk,))  # ids only: no token in task arguments
+    assert CreateAttempt.objects.get().outcome == "created"
+
+
+def test_running_the_pump_twice_buys_one_channel(project, whapi):
+    whapi.add_callback(responses.PUT, f"{PARTNER}/channels", callback=echo_create())
+    channel_request(project=project, name="Shop bot")
+    tasks.pump_create_queue()
+    tasks.pump_create_queue()
+    assert len(creates(whapi)) == 1
+
+
+def test_the_budget_holds_back_requests_in_order_until_a_slot_frees(project, whapi, settings):
+    settings.WHAPI_CREATE_BUDGET, settings.WHAPI_CREATE_WINDOW = 2, 600
+    whapi.add_callback(responses.PUT, f"{PARTNER}/channels", callback=echo_create())
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        channels = [channel_request(project=project, name=f"c{i}") for i in range(3)]
+        assert create_queue_pump() == 2
+        assert budget.queue_position(Channel.objects.get(pk=channels[2].pk)) == 1
+        wakeup = Schedule.objects.get(name="create-queue-wakeup")
+        assert wakeup.next_run == start + timedelta(seconds=600)
+        assert budget.queue_eta(1) == start + timedelta(seconds=600)
+        assert budget.status().used == 2
+    with time_machine.travel(start + timedelta(seconds=599), tick=False):
+        assert create_queue_pump() == 0
+    with time_machine.travel(start + timedelta(seconds=601), tick=False):
+        assert create_queue_pump() == 1
+    names = [json.loads(call.request.body)["name"].split(" [")[0] for call in creates(whapi)]
+    assert names == ["c0", "c1", "c2"]
+
+
+def test_queue_eta_counts_windows_ahead(project, settings):
+    settings.WHAPI_CREATE_BUDGET, settings.WHAPI_CREATE_WINDOW = 2, 100
+    now = timezone.now()
+    with time_machine.travel(now, tick=False):
+        CreateAttempt.objects.create(at=now - timedelta(seconds=30))
+        CreateAttempt.objects.create(at=now - timedelta(seconds=10))
+        assert budget.queue_eta(1) == now + timedelta(seconds=70)
+        assert budget.queue_eta(2) == now + timedelta(seconds=90)
+        assert budget.queue_eta(3) == now + timedelta(seconds=170)
+
+
+def test_a_whapi_429_requeues_and_honours_retry_after(project, whapi):
+    whapi.add(
+        responses.PUT,
+        f"{PARTNER}/channels",
+        json={"error": {"code": 429, "message": "Too many requests"}},
+        status=429,
+        headers={"Retry-After": "120"},
+    )
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        channel = channel_request(project=project, name="Shop bot")
+        create_queue_pump()
+        channel.refresh_from_db()
+        assert channel.state == "queued"
+        assert "creation limit" in channel.last_error
+        assert CreateBudget.objects.get().blocked_until == start + timedelta(seconds=120)
+        assert Schedule.objects.get(name="create-queue-wakeup").next_run == start + timedelta(seconds=120)
+        assert create_queue_pump() == 0  # still blocked: no second 429 from our own traffic
+    assert len(creates(whapi)) == 1
+    whapi.replace(responses.PUT, f"{PARTNER}/channels", body=json.dumps(remote(f"Shop bot [{channel.creation_marker}]")))
+    with time_machine.travel(start + timedelta(seconds=121), tick=False):
+        assert create_queue_pump() == 1
+    channel.refresh_from_db()
+    assert channel.state == "initializing"
+    assert [e.to_state for e in channel.timeline.order_by("at", "id")] == ["queued", "queued", "initializing"]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"status": 500, "json": {"error": {"code": 500, "message": "Internal"}}},
+        {"body": requests.exceptions.ReadTimeout("read timed out")},
+        {"body": requests.exceptions.ConnectionError("Connection aborted. RemoteDisconnected")},
+    ],
+    ids=["500", "read-timeout", "reset"],
+)
+def test_a_lost_create_answer_adopts_the_channel_whapi_made(project, whapi, failure):
+    channel = channel_request(project=project, name="Shop bot")
+    whapi.add(responses.PUT, f"{PARTNER}/channels", **failure)
+    mine = remote(f"Shop bot [{channel.creation_marker}]", "MANTIS-PF298")
+    other = remote("Someone else [pp-0000000000]", "MANTIS-XXXXX")
+    whapi.add(responses.GET, f"{PARTNER}/channels/list/{project.whapi_id}", body=listing(other, mine))
+
+    create_queue_pump()
+
+    channel.refresh_from_db()
+    assert (channel.state, channel.whapi_id) == ("initializing", "MANTIS-PF298")
+    assert len(creates(whapi)) == 1
+
+
+def test_a_create_shown_not_to_have_happened_is_tried_again(project, whapi):
+    channel = channel_request(project=project, name="Shop bot")
+    whapi.add(responses.PUT, f"{PARTNER}/channels", body=requests.exceptions.ReadTimeout("timed out"))
+    whapi.add(responses.GET, f"{PARTNER}/channels/list/{project.whapi_id}", body=listing())
+    create_queue_pump()
+    channel.refresh_from_db()
+    assert channel.state == "queued"
+    assert "did not create" in channel.last_error
+
+    whapi.add_callback(responses.PUT, f"{PARTNER}/channels", callback=echo_create())
+    with time_machine.travel(timezone.now() + timedelta(seconds=20), tick=False):
+        create_queue_pump()
+    channel.refresh_from_db()
+    assert channel.state == "initializing"
+    assert len(creates(whapi)) == 2
+
+
+def test_while_whapi_cannot_confirm_the_channel_is_never_created_again(project, whapi):
+    channel = channel_request(project=project, name="Shop bot")
+    whapi.add(responses.PUT, f"{PARTNER}/channels", status=502, body="Bad gateway")
+    whapi.add(responses.GET, f"{PARTNER}/channels/list/{project.whapi_id}", status=503, body="busy")
+    create_queue_pump()
+    channel.refresh_from_db()
+    assert channel.state == "creating"
+    assert Schedule.objects.filter(name=f"reconcile-{channel.pk}").exists()
+
+    for _ in range(services.MAX_RECONCILE_ATTEMPTS):
+        tasks.reconcile_channel(channel.pk)
+        create_queue_pump()
+    channel.refresh_from_db()
+    assert channel.state == "error"
+    assert "check Whapi's panel" in channel.last_error
+    assert len(creates(whapi)) == 1
+
+
+def test_a_refused_create_ends_in_error_with_whapis_reason(project, whapi):
+    channel = channel_request(project=project, name="Shop bot")
+    whapi.add(responses.PUT, f"{PARTNER}/channels", status=404, json={"error": {"code": 404, "message": "Project not found"}})
+    create_queue_pump()
+    channel.refresh_from_db()
+    assert channel.state == "error"
+    assert "Project not found" in channel.last_error
+
+
+def test_an_unreachable_whapi_is_retried_a_bounded_number_of_times(project, whapi):
+    channel = channel_request(project=project, name="Shop bot")
+    whapi.add(responses.PUT, f"{PARTNER}/channels", body=requests.exceptions.ConnectTimeout("connect timeout"))
+    moment = timezone.now()
+    for _ in range(services.MAX_CREATE_ATTEMPTS + 2):
+        with time_machine.travel(moment, tick=False):
+            create_queue_pump()
+        moment += timedelta(minutes=11)
+    channel.refresh_from_db()
+    assert channel.state == "error"
+    assert "gave up after 5 attempts" in channel.last_error
+    assert len(creates(whapi)) == services.MAX_CREATE_ATTEMPTS
+
+
+def test_a_worker_killed_after_sending_the_create_leads_to_one_channel(project, whapi, monkeypatch):
+    channel = channel_request(project=project, name="Shop bot")
+    whapi.add_callback(responses.PUT, f"{PARTNER}/channels", callback=echo_create())
+
+    def killed(*args, **kwargs):
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(services, "channel_adopt", killed)
+    with pytest.raises(SystemExit):
+        create_queue_pump()
+    monkeypatch.undo()
+    channel.refresh_from_db()
+    assert channel.state == "creating"
+
+    made = json.loads(creates(whapi)[0].request.body)["name"]
+    whapi.add(responses.GET, f"{PARTNER}/channels/list/{project.whapi_id}", body=listing(remote(made, "SHAZAM-00001")))
+    create_queue_pump()  # redelivered at once: the claim is fresh, so nothing happens
+    assert Channel.objects.get(pk=channel.pk).state == "creating"
+    with time_machine.travel(timezone.now() + services.STALE_CREATING + timedelta(seconds=1), tick=False):
+        create_queue_pump()
+    channel.refresh_from_db()
+    assert (channel.state, channel.whapi_id) == ("initializing", "SHAZAM-00001")
+    assert len(creates(whapi)) == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# Configuring
+# ------------------------------------------------------------------------------------------------
+def settings_answer(request_body: dict) -> dict:
+    return {"before_update": {}, "after_update": request_body, "changes": list(request_body)}
+
+
+@pytest.fixture
+def initializing(project):
+    return make_channel(
+        project,
+        state=Channel.State.INITIALIZING,
+        init_until=timezone.now() - timedelta(seconds=1),
+        webhooks_verified_at=None,
+        customer_webhook_url="https://customer.example/hook",
+    )
+
+
+def gate_that_keeps(whapi, *, mangle=None, health_text="QR"):
+    """A gate whose GET /settings returns what was PATCHed (optionally changed by `mangle`)."""
+    stored = {}
+
+    def patch(request):
+        stored.update(json.loads(request.body))
+        return 200, {}, json.dumps(settings_answer(stored))
+
+    def get(request):
+        actual = json.loads(json.dumps(stored))
+        if mangle:
+            mangle(actual)
+        return 200, {}, json.dumps(actual)
+
+    whapi.add_callback(responses.PATCH, f"{GATE}/settings", callback=patch)
+    whapi.add_callback(responses.GET, f"{GATE}/settings", callback=get)
+    whapi.add(
+        responses.GET,
+        f"{GATE}/health",
+        json={"start_at": 1713774883, "uptime": 100, "status": {"code": 3, "text": health_text}},
+    )
+    return stored
+
+
+def test_nothing_touches_the_gate_before_the_init_delay(project, whapi):
+    channel = make_channel(project, state=Channel.State.INITIALIZING, init_until=timezone.now() + timedelta(seconds=60))
+    assert services.channel_configure(channel.pk) is False
+    assert services.channel_check_health(channel.pk) is None
+    assert len(whapi.calls) == 0
+    assert Schedule.objects.get(name=f"configure-{channel.pk}").next_run == channel.init_until
+
+
+def test_configure_sends_the_complete_settings_and_verifies_them(initializing, whapi):
+    gate_that_keeps(whapi)
+    assert services.channel_configure(initializing.pk) is True
+
+    patch = next(call for call in whapi.calls if call.request.method == "PATCH")
+    assert patch.request.headers["Authorization"] == f"Bearer {CHANNEL_TOKEN}"
+    sent = json.loads(patch.request.body)
+    ours, customers = sent["webhooks"]
+    assert ours["url"] == "https://portal.test/whapi/webhook"
+    assert ours["mode"] == "body"
+    assert {(e["type"], e["method"]) for e in ours["events"]} == {
+        ("channel", "post"),
+        ("channel", "patch"),
+        ("users", "post"),
+        ("users", "delete"),
+    }
+    assert ours["headers"] == {"X-Portal-Secret": initializing.webhook_secret}
+    assert customers["url"] == "https://customer.example/hook"
+    assert sent["callback_persist"] is True
+    assert 3000 <= sent["callback_backoff_delay_ms"] <= 15000
+
+    channel = Channel.objects.get(pk=initializing.pk)
+    assert channel.state == "waiting_scan"
+    assert channel.webhooks_applied_at and channel.webhooks_verified_at
+    assert channel.health_status == "QR"
+    assert initializing.webhook_secret not in json.dumps(channel.webhooks_readback)
+    assert [e.to_state for e in channel.timeline.order_by("at", "id")] == ["configuring", "waiting_scan"]
+
+
+def test_settings_read_back_different_are_retried_with_backoff(initializing, whapi):
+    gate_that_keeps(whapi, mangle=lambda actual: actual.update(webhooks=[]))
+    assert services.channel_configure(initializing.pk) is False
+    channel = Channel.objects.get(pk=initializing.pk)
+    assert channel.state == "configuring"
+    assert "is missing" in channel.last_error
+    retry = Schedule.objects.get(name=f"configure-{channel.pk}")
+    assert retry.next_run > timezone.now()
+    assert channel.configure_attempts == 1
+
+
+def test_configure_gives_up_after_a_bounded_number_of_attempts(initializing, whapi):
+    whapi.add(responses.PATCH, f"{GATE}/settings", status=503, json={"error": {"code": 503, "message": "Initializing"}})
+    for _ in range(services.MAX_CONFIGURE_ATTEMPTS):
+        services.channel_configure(initializing.pk)
+    channel = Channel.objects.get(pk=initializing.pk)
+    assert channel.state == "error"
+    assert "Initializing" in channel.last_error
+    assert channel.error_source == "configure"
+    assert len(whapi.calls) == services.MAX_CONFIGURE_ATTEMPTS
+
+
+def test_a_rejected_token_stops_configuring_at_once(initializing, whapi):
+    whapi.add(responses.PATCH, f"{GATE}/settings", status=401, json={"error": {"code": 401, "message": "Unauthorized"}})
+    services.channel_configure(initializing.pk)
+    assert Channel.objects.get(pk=initializing.pk).state == "error"
+
+
+def test_configuring_twice_leaves_the_same_state(initializing, whapi):
+    gate_that_keeps(whapi)
+    services.channel_configure(initializing.pk)
+    services.channel_configure(initializing.pk)
+    channel = Channel.objects.get(pk=initializing.pk)
+    assert channel.state == "waiting_scan"
+    assert channel.timeline.count() == 2
+
+
+def test_drift_is_detected_and_repaired(channel, whapi):
+    stored = gate_that_keeps(whapi)
+    stored.update(services.desired_settings(channel))
+    stored["webhooks"] = [{"url": "https://someone.else/hook", "events": [{"type": "messages", "method": "post"}]}]
+    assert services.channel_verify_settings(channel.pk) is False
+    assert [hook["url"] for hook in stored["webhooks"]] == ["https://portal.test/whapi/webhook"]
+    assert "drifted" in channel.timeline.get().detail
+    assert services.channel_verify_settings(channel.pk) is True
+
+
+def test_the_drift_check_visits_channels_verified_long_ago(project, whapi):
+    old = make_channel(project, webhooks_verified_at=timezone.now() - timedelta(days=1))
+    make_channel(project, whapi_id="SHAZAM-3HDYQ", name="fresh")
+    stored = gate_that_keeps(whapi)
+    stored.update(services.desired_settings(old))
+    assert tasks.verify_settings() == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# Health
+# ------------------------------------------------------------------------------------------------
+def test_the_poll_confirms_status_and_connected_number(channel, whapi):
+    whapi.add(
+        responses.GET,
+        f"{GATE}/health",
+        json={"start_at": 1, "uptime": 5, "status": {"code": 4, "text": "AUTH"}, "user": {"id": "14155550123@s.whatsapp.net"}},
+    )
+    assert tasks.poll_health() == 1
+    channel.refresh_from_db()
+    assert (channel.state, channel.connected_number) == ("connected", "14155550123")
+    assert channel.timeline.get().source == "poll"
+    assert "wakeup=false" in whapi.calls[0].request.url
+
+
+def test_an_unreachable_gate_marks_the_status_stale_and_keeps_it(channel, whapi):
+    channel.health_status, channel.last_confirmed_at = "QR", timezone.now() - timedelta(hours=1)
+    channel.save()
+    whapi.add(responses.GET, f"{GATE}/health", body=requests.exceptions.ConnectionError("refused"))
+    tasks.check_channel_health(channel.pk)
+    channel.refresh_from_db()
+    assert channel.status_stale is True
+    assert channel.health_status == "QR"
+    assert "health check failed" in channel.last_error
+
+
+def test_the_poll_skips_recently_confirmed_channels(project, whapi):
+    make_channel(project, last_confirmed_at=timezone.now())
+    assert tasks.poll_health() == 0
+    assert len(whapi.calls) == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# Sync
+# ------------------------------------------------------------------------------------------------
+def test_sync_mirrors_projects_and_channels(project, whapi, capsys):
+    whapi.add(
+        responses.GET,
+        f"{PARTNER}/projects",
+        json={
+            "projects": [
+                {"id": project.whapi_id, "name": "Renamed", "creationTS": 1712598267389, "ownerId": "o" * 28, "users": []},
+                {"id": "A" * 20, "name": "Default", "isDefault": True, "creationTS": 1712598267389, "ownerId": "o" * 28, "users": []},
+            ],
+            "count": 2,
+            "total": 2,
+            "offset": 0,
+        },
+    )
+    known = make_channel(project)
+    gone = make_channel(project, whapi_id="GONEGO-00001", name="gone")
+    waiting = Channel.objects.create(project=project, name="lost", state=Channel.State.CREATING)
+    whapi.add(
+        responses.GET,
+        f"{PARTNER}/channels/list",
+        body=listing(
+            remote("Shop bot", known.whapi_id, mode="live"),
+            remote(f"lost [{waiting.creation_marker}]", "LOSTLO-00001"),
+            remote("Made in the panel", "PANELP-00001"),
+        ),
+    )
+    call_command("sync_whapi")
+
+    assert Project.objects.get(pk=project.pk).name == "Renamed"
+    assert Project.objects.get(whapi_id="A" * 20).is_default
+    assert Channel.objects.get(pk=known.pk).mode == "live"
+    assert Channel.objects.get(pk=waiting.pk).whapi_id == "LOSTLO-00001"
+    imported = Channel.objects.get(whapi_id="PANELP-00001")
+    assert imported.project == project  # its Whapi project is known; customer follows the project
+    assert Channel.objects.get(pk=gone.pk).state == "deleted"
+    assert "1 imported, 1 gone" in capsys.readouterr().out
+
+
+def test_sync_reports_whapi_failure(db, whapi):
+    from django.core.management.base import CommandError
+
+    whapi.add(responses.GET, f"{PARTNER}/projects", status=401, json={"error": {"code": 401, "message": "Bad token"}})
+    with pytest.raises(CommandError, match="Bad token"):
+        call_command("sync_whapi")
