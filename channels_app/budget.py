@@ -8,14 +8,18 @@ transactions serialise writers), so two processes can never both take the last s
 """
 
 import heapq
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
-from channels_app.models import Channel, CreateAttempt, CreateBudget
+from channels_app.models import Channel, ChannelEvent, CreateAttempt, CreateBudget
+from channels_app.status import set_state
 
 
 def window() -> timedelta:
@@ -38,6 +42,51 @@ def _next_slot(now: datetime, times: list[datetime], blocked_until: datetime | N
     if blocked_until and blocked_until > slot:
         slot = blocked_until
     return slot
+
+
+PUMP_LEASE = timedelta(seconds=180)
+
+
+@contextmanager
+def pump_lease() -> Iterator[str | None]:
+    """Hold the right to send creations (yields an owner id), or yield None when another pump has it.
+
+    The lease expires by itself after PUMP_LEASE, so a pump killed mid-run blocks nobody for long;
+    a live pump renews it before each creation with `renew_lease`.
+    """
+    owner = uuid.uuid4().hex
+    now = timezone.now()
+    CreateBudget.objects.get_or_create(pk=1)
+    taken = (
+        CreateBudget.objects.filter(pk=1)
+        .filter(models.Q(pump_lease_until__isnull=True) | models.Q(pump_lease_until__lt=now))
+        .update(pump_lease_until=now + PUMP_LEASE, pump_lease_owner=owner)
+    )
+    if not taken:
+        yield None
+        return
+    try:
+        yield owner
+    finally:
+        CreateBudget.objects.filter(pk=1, pump_lease_owner=owner).update(pump_lease_until=None, pump_lease_owner="")
+
+
+def renew_lease(owner: str) -> bool:
+    """Extend the pump lease; False when it was lost (expired and taken by another pump)."""
+    return bool(
+        CreateBudget.objects.filter(pk=1, pump_lease_owner=owner).update(pump_lease_until=timezone.now() + PUMP_LEASE)
+    )
+
+
+def claimable_now() -> bool:
+    """Whether the head of the queue could be created right now (used after a pump lets go)."""
+    now = timezone.now()
+    head = Channel.objects.filter(state=Channel.State.QUEUED).order_by("requested_at", "id").first()
+    if head is None:
+        return False
+    budget = CreateBudget.objects.filter(pk=1).first()
+    slot = _next_slot(now, _attempt_times(now), budget.blocked_until if budget else None)
+    return slot <= now and not (head.next_attempt_at and head.next_attempt_at > now)
 
 
 @dataclass(frozen=True)
@@ -73,13 +122,9 @@ def claim_next() -> Claim:
         if slot > now:
             return Claim(None, slot)
         CreateAttempt.objects.create(at=now, channel=channel)
-        Channel.objects.filter(pk=channel.pk).update(
-            state=Channel.State.CREATING,
-            state_changed_at=now,
-            create_attempts=channel.create_attempts + 1,
-            next_attempt_at=None,
-        )
-        channel.refresh_from_db()
+        Channel.objects.filter(pk=channel.pk).update(create_attempts=channel.create_attempts + 1, next_attempt_at=None)
+        channel.create_attempts += 1
+        set_state(channel, Channel.State.CREATING, source=ChannelEvent.Source.SYSTEM, detail=f"attempt {channel.create_attempts}")
         return Claim(channel, None)
 
 

@@ -256,6 +256,9 @@ class CreateBudget(models.Model):
 
     blocked_until = models.DateTimeField(null=True, blank=True)
     blocked_reason = models.CharField(max_length=300, blank=True)
+    # One pump at a time sends creations, so they reach Whapi in queue order (see budget.pump_lease).
+    pump_lease_until = models.DateTimeField(null=True, blank=True)
+    pump_lease_owner = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
         return "Channel-creation budget"

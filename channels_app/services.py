@@ -133,18 +133,27 @@ def channel_request(
 def create_queue_pump(*, limit: int = 50) -> int:
     """Create queued channels, oldest first, as far as the budget allows; returns how many were tried.
 
-    When the budget is spent, a one-off schedule wakes the pump at the next free slot.
+    One pump at a time holds the lease, so creations reach Whapi in queue order; a pump that finds
+    the lease taken returns at once (the holder picks its channels up). When the budget is spent, a
+    one-off schedule wakes the pump at the next free slot.
     """
     recover_stale_creating()
     tried = 0
-    while tried < limit:
-        claim = budget.claim_next()
-        if claim.channel is None:
-            if claim.retry_at:
-                jobs.schedule_once("create-queue-wakeup", "pump_create_queue", claim.retry_at)
+    for _round in range(3):
+        with budget.pump_lease() as owner:
+            if owner is None:
+                break
+            while tried < limit and budget.renew_lease(owner):
+                claim = budget.claim_next()
+                if claim.channel is None:
+                    if claim.retry_at:
+                        jobs.schedule_once("create-queue-wakeup", "pump_create_queue", claim.retry_at)
+                    break
+                channel_create(claim.channel)
+                tried += 1
+        # A request committed while we were letting go found the lease taken: look once more.
+        if tried >= limit or not budget.claimable_now():
             break
-        channel_create(claim.channel)
-        tried += 1
     return tried
 
 

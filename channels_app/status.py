@@ -12,6 +12,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from channels_app import jobs
 from channels_app.models import Channel, ChannelEvent, WebhookEvent
 from channels_app.whapi import Health
 
@@ -72,13 +73,23 @@ def apply_health(channel_id: int, health: Health, *, source: str) -> str:
     """Apply a health report unless we already know a newer one; returns a WebhookEvent outcome."""
     with transaction.atomic():
         channel = Channel.objects.select_for_update().get(pk=channel_id)
+        new_state, note = _state_for_health(channel, health)
+        may_move = channel.state not in (*PRE_CONFIGURED, State.DELETED) and (
+            channel.state != State.ERROR or channel.error_source in ("health", "")
+        )
         key = (health.start_at, health.uptime)
         if channel.health_start_at is not None and channel.health_uptime is not None:
             known = (channel.health_start_at, channel.health_uptime)
             if key < known:
                 return Outcome.STALE
-            if key == known and health.status_text == channel.health_status:
-                return Outcome.DUPLICATE
+            if key == known:
+                # Same report again: nothing to do, unless a users event moved the state away from it since.
+                if health.status_text == channel.health_status and not (may_move and new_state != channel.state):
+                    return Outcome.DUPLICATE
+                if source == ChannelEvent.Source.WEBHOOK:
+                    # uptime has a resolution of one second: two different reports within the same
+                    # second cannot be ordered. Take this one, and let a fresh /health settle it.
+                    jobs.enqueue_on_commit("check_channel_health", channel.pk)
         now = timezone.now()
         fields = {
             "health_status": health.status_text,
@@ -104,10 +115,6 @@ def apply_health(channel_id: int, health: Health, *, source: str) -> str:
                 last_error_at=now,
                 error_source="health",
             )
-        new_state, note = _state_for_health(channel, health)
-        may_move = channel.state not in PRE_CONFIGURED + (State.DELETED,) and (
-            channel.state != State.ERROR or channel.error_source in ("health", "")
-        )
         Channel.objects.filter(pk=channel.pk).update(**fields)
         for name, value in fields.items():
             setattr(channel, name, value)

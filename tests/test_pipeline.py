@@ -224,7 +224,7 @@ def test_a_whapi_429_requeues_and_honours_retry_after(project, whapi):
         assert create_queue_pump() == 1
     channel.refresh_from_db()
     assert channel.state == "initializing"
-    assert [e.to_state for e in channel.timeline.order_by("at", "id")] == ["queued", "queued", "initializing"]
+    assert [e.to_state for e in channel.timeline.order_by("at", "id")] == ["queued", "creating", "queued", "creating", "initializing"]
 
 
 @pytest.mark.parametrize(

@@ -31,8 +31,9 @@ class Command(BaseCommand):
             for start in range(0, len(pks), batch_size):
                 with transaction.atomic():
                     # Loading decrypts with whichever key fits; writing encrypts with the newest key.
+                    batch = model._default_manager.filter(pk__in=pks[start : start + batch_size])
                     try:
-                        rows = list(model._default_manager.filter(pk__in=pks[start : start + batch_size]).only("pk", *names))
+                        rows = list(batch.only("pk", *names))
                     except DecryptionError as exc:
                         raise CommandError(f"{model._meta.label}: {exc}") from exc
                     model._default_manager.bulk_update(rows, names)

@@ -1,0 +1,269 @@
+"""End to end over real sockets: the portal (live server) against the built-in Whapi sandbox.
+
+The sandbox creates channels, holds them in INIT/LAUNCH, serves the gate API and delivers webhooks
+to the live portal. The django-q2 worker is played by `Worker`, which runs the tasks the code
+enqueued and the one-off schedules that came due, in this process.
+"""
+
+import ast
+import threading
+import time
+from datetime import timedelta
+
+import png
+import pytest
+import requests
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from django_q.models import Schedule
+
+from channels_app import budget, services
+from channels_app.models import Channel, CreateAttempt, Customer, Project
+from channels_app.whapi import gate_client
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+INIT_DELAY = 1.5
+
+
+class Worker:
+    """Plays the django-q2 cluster: runs enqueued tasks and due one-off schedules."""
+
+    def __init__(self, enqueued: list):
+        self.enqueued = enqueued
+
+    def step(self) -> None:
+        while self.enqueued:
+            task, args = self.enqueued.pop(0)
+            import_string(f"channels_app.tasks.{task}")(*args)
+        for schedule in Schedule.objects.filter(next_run__lte=timezone.now(), schedule_type=Schedule.ONCE):
+            args = ast.literal_eval(schedule.args) if schedule.args else ()
+            if Schedule.objects.filter(pk=schedule.pk).delete()[0]:
+                import_string(schedule.func)(*(args if isinstance(args, tuple) else (args,)))
+
+    def run_until(self, condition, timeout: float = 15.0, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.step()
+            result = condition()
+            if result:
+                return result
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def worker(enqueued):
+    return Worker(enqueued)
+
+
+@pytest.fixture
+def portal(live_server, sandbox_factory, settings):
+    """The portal configured against a fresh sandbox, with a customer project mirrored from it."""
+    sandbox = sandbox_factory(init_seconds=INIT_DELAY, create_window=60.0)
+    settings.WHAPI_PARTNER_URL = sandbox.url
+    settings.WHAPI_PARTNER_TOKEN = sandbox.config.partner_token
+    settings.PORTAL_BASE_URL = live_server.url
+    settings.WHAPI_INIT_DELAY = INIT_DELAY
+    services.projects_sync()
+    project = Project.objects.get(is_default=True)
+    project.customer = Customer.objects.create(name="Acme Corp", channel_quota=100)
+    project.save()
+    return sandbox, project
+
+
+def control(sandbox, verb: str, route: str, **body):
+    response = requests.request(verb, f"{sandbox.url}/_sandbox{route}", json=body or None, timeout=5)
+    response.raise_for_status()
+    return response.json() if response.content else None
+
+
+def ledger(channel: Channel) -> list:
+    return list(channel.webhook_events.order_by("id").values_list("event_type", "event_method", "outcome", "detail"))
+
+
+def reload(channel: Channel) -> Channel:
+    return Channel.objects.get(pk=channel.pk)
+
+
+def test_create_wait_configure_scan_logout_and_scan_again(portal, worker):
+    sandbox, project = portal
+    channel = services.channel_request(project=project, name="Shop bot", source="customer")
+
+    worker.run_until(lambda: reload(channel).state == "initializing", what="creation")
+    channel = reload(channel)
+    worker.run_until(lambda: reload(channel).state == "waiting_scan", what="configuration after init")
+    channel = reload(channel)
+
+    # Nothing touched the gate before the init delay ran out.
+    remote = control(sandbox, "GET", f"/channels/{channel.whapi_id}")
+    created = channel.whapi_created_at.timestamp()
+    gate_calls = remote["gate_calls"]
+    assert gate_calls, "the portal never called the gate"
+    assert min(call["at"] for call in gate_calls) >= created + INIT_DELAY - 0.05
+    # The webhook settings were applied and verified by reading them back.
+    assert channel.webhooks_verified_at is not None
+    hooks = remote["settings"]["webhooks"]
+    assert [hook["url"] for hook in hooks] == [f"{settings_url(portal)}/whapi/webhook"]
+    assert channel.health_status == "QR"
+
+    # The QR is a real PNG.
+    qr = gate_client(channel.api_url, channel.token).login_qr()
+    assert png.Reader(bytes=qr.png).read()[0] > 20
+
+    control(sandbox, "POST", f"/channels/{channel.whapi_id}/scan", phone="14155550123", name="Alice")
+    worker.run_until(lambda: reload(channel).state == "connected", what="connect webhook")
+    assert reload(channel).connected_number == "14155550123"
+
+    control(sandbox, "POST", f"/channels/{channel.whapi_id}/logout")
+    worker.run_until(lambda: reload(channel).state == "disconnected", what="logout webhook")
+    assert reload(channel).connected_number == ""
+
+    control(sandbox, "POST", f"/channels/{channel.whapi_id}/scan", phone="14155550123", name="Alice")
+    worker.run_until(lambda: reload(channel).state == "connected", what="second connect")
+    channel = reload(channel)
+    assert channel.connected_number == "14155550123"
+    states = [event.to_state for event in channel.timeline.order_by("at", "id")]
+    assert states == [
+        "queued",
+        "creating",
+        "initializing",
+        "configuring",
+        "waiting_scan",
+        "connected",
+        "disconnected",
+        "connected",
+    ]
+    assert channel.webhook_events.filter(outcome="applied").count() >= 4
+
+
+def settings_url(portal) -> str:
+    from django.conf import settings
+
+    return settings.PORTAL_BASE_URL
+
+
+def test_duplicate_deliveries_change_nothing(portal, worker):
+    sandbox, project = portal
+    channel = services.channel_request(project=project, name="Shop bot")
+    worker.run_until(lambda: reload(channel).state == "waiting_scan", what="configuration")
+    channel = reload(channel)
+
+    control(sandbox, "POST", "/faults", kind="webhook_duplicate", count=10)
+    control(sandbox, "POST", f"/channels/{channel.whapi_id}/scan", phone="14155550123", name="Alice")
+    worker.run_until(lambda: reload(channel).state == "connected", what="connect")
+    worker.run_until(
+        lambda: channel.webhook_events.filter(outcome="duplicate").exists(), what="the duplicate delivery"
+    )
+    assert reload(channel).timeline.filter(to_state="connected").count() == 1
+
+
+def test_reordered_deliveries_end_in_whapis_state(portal, worker):
+    sandbox, project = portal
+    channel = services.channel_request(project=project, name="Shop bot")
+    worker.run_until(lambda: reload(channel).state == "waiting_scan", what="configuration")
+    channel = reload(channel)
+
+    # Connect and log out at once; the four callbacks (users.post, health AUTH, users.delete,
+    # health QR) arrive in reverse order, so the stale "connected" ones come last.
+    control(sandbox, "POST", "/faults", kind="webhook_reorder", count=4)
+    control(sandbox, "POST", f"/channels/{channel.whapi_id}/scan", phone="14155550123", name="Alice")
+    control(sandbox, "POST", f"/channels/{channel.whapi_id}/logout")
+    worker.run_until(lambda: channel.webhook_events.count() >= 4, what="the reordered deliveries")
+    worker.run_until(
+        lambda: reload(channel).state == "disconnected" and not worker.enqueued,
+        what=f"the follow-up health check {ledger(channel)}",
+    )
+    channel = reload(channel)
+    assert (channel.connected_number, channel.health_status) == ("", "QR")
+
+
+def test_a_lost_create_answer_still_yields_one_channel(portal, worker):
+    sandbox, project = portal
+    control(sandbox, "POST", "/faults", kind="lost_response", method="PUT", path="/channels", count=1)
+    channel = services.channel_request(project=project, name="Shop bot")
+    worker.run_until(lambda: reload(channel).state == "initializing", what="adoption after the lost answer")
+    listed = requests.get(
+        f"{sandbox.url}/channels/list", headers={"Authorization": f"Bearer {sandbox.config.partner_token}"}, timeout=5
+    ).json()["channels"]
+    assert [c["id"] for c in listed] == [reload(channel).whapi_id]
+
+
+def test_the_gate_failing_during_configure_is_retried(portal, worker, monkeypatch):
+    sandbox, project = portal
+    monkeypatch.setattr(services, "RETRY_DELAYS", (0.2, 0.2, 0.2, 0.2, 0.2, 0.2))
+    control(sandbox, "POST", "/faults", kind="status", method="PATCH", path="/gate/settings", status=500, count=2)
+    channel = services.channel_request(project=project, name="Shop bot")
+    worker.run_until(lambda: reload(channel).state == "waiting_scan", what="configuration despite 500s")
+    channel = reload(channel)
+    assert channel.configure_attempts == 0
+    assert channel.last_error == ""
+
+
+def test_25_requests_with_a_budget_of_18(portal, worker, settings):
+    """25 requests at once: 18 attempts in the first window, no 429, all 25 created in order."""
+    sandbox, project = portal
+    window = 4.0
+    settings.WHAPI_CREATE_BUDGET, settings.WHAPI_CREATE_WINDOW = 18, window
+    control(sandbox, "POST", "/config", create_limit=20, create_window=window)
+
+    barrier = threading.Barrier(25)
+    requested = []
+
+    def ask(index: int) -> None:
+        barrier.wait()
+        try:
+            requested.append(services.channel_request(project=project, name=f"bulk {index:02d}").pk)
+        finally:
+            from django.db import connection
+
+            connection.close()
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(25)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(requested) == 25
+
+    # Two pumps race, as two workers would.
+    pumps = [threading.Thread(target=pump_and_close) for _ in range(2)]
+    for pump in pumps:
+        pump.start()
+    for pump in pumps:
+        pump.join()
+    assert CreateAttempt.objects.count() == 18
+    assert budget.status().queued == 7
+
+    worker.run_until(
+        lambda: not Channel.objects.filter(state__in=("queued", "creating")).exists(),
+        timeout=window * 3,
+        what="the second window",
+    )
+    attempts = list(CreateAttempt.objects.order_by("at", "id"))
+    assert len(attempts) == 25
+    assert {attempt.outcome for attempt in attempts} == {"created"}  # not one 429
+    first = attempts[0].at
+    assert sum(1 for a in attempts if a.at < first + timedelta(seconds=window)) == 18
+    queue_order = list(Channel.objects.order_by("requested_at", "id").values_list("pk", flat=True))
+    assert [attempt.channel_id for attempt in attempts] == queue_order
+    whapi_order = sorted(
+        requests.get(
+            f"{sandbox.url}/channels/list",
+            headers={"Authorization": f"Bearer {sandbox.config.partner_token}"},
+            timeout=5,
+        ).json()["channels"],
+        key=lambda c: (c["creationTS"], c["id"]),
+    )
+    assert len(whapi_order) == 25
+    by_whapi_id = dict(Channel.objects.values_list("whapi_id", "pk"))
+    assert [by_whapi_id[c["id"]] for c in whapi_order] == queue_order
+
+
+def pump_and_close() -> None:
+    from django.db import connection
+
+    try:
+        services.create_queue_pump()
+    finally:
+        connection.close()
