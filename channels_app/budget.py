@@ -124,7 +124,12 @@ def claim_next() -> Claim:
         CreateAttempt.objects.create(at=now, channel=channel)
         Channel.objects.filter(pk=channel.pk).update(create_attempts=channel.create_attempts + 1, next_attempt_at=None)
         channel.create_attempts += 1
-        set_state(channel, Channel.State.CREATING, source=ChannelEvent.Source.SYSTEM, detail=f"attempt {channel.create_attempts}")
+        set_state(
+            channel,
+            Channel.State.CREATING,
+            source=ChannelEvent.Source.SYSTEM,
+            detail=f"attempt {channel.create_attempts}",
+        )
         return Claim(channel, None)
 
 

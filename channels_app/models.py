@@ -60,9 +60,7 @@ class Project(models.Model):
     name = models.CharField(max_length=200)
     whapi_created_at = models.DateTimeField("created in Whapi", null=True, blank=True)
     is_default = models.BooleanField(default=False)
-    customer = models.ForeignKey(
-        Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="projects"
-    )
+    customer = models.ForeignKey(Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="projects")
     last_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -207,7 +205,9 @@ class WebhookEvent(models.Model):
         UNKNOWN_CHANNEL = "unknown_channel", "Unknown channel"
         FAILED = "failed", "Failed"
 
-    channel = models.ForeignKey(Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="webhook_events")
+    channel = models.ForeignKey(
+        Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="webhook_events"
+    )
     whapi_channel_id = models.CharField(max_length=32, blank=True, db_index=True)
     event_type = models.CharField(max_length=32, blank=True)
     event_method = models.CharField(max_length=16, blank=True)

@@ -437,7 +437,7 @@ def _configure_failed(channel: Channel, reason: str, *, permanent: bool = False)
 def channel_verify_settings(channel_id: int) -> bool:
     """Re-read a live channel's settings and re-apply them when someone changed them; True when they were fine."""
     channel = Channel.objects.filter(pk=channel_id).first()
-    if channel is None or not channel.whapi_id or channel.state in PRE_CONFIGURED + (State.DELETED,):
+    if channel is None or not channel.whapi_id or channel.state in (*PRE_CONFIGURED, State.DELETED):
         return False
     try:
         actual = gate_client(channel.api_url, channel.token).get_settings()

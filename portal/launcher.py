@@ -6,6 +6,7 @@ Run as `python -m portal.launcher` from the project folder with the virtualenv's
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -49,6 +50,11 @@ def manage(*args: str) -> list[str]:
     return [sys.executable, str(BASE_DIR / "manage.py"), *args]
 
 
+def port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def wait_for(url: str, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -60,13 +66,28 @@ def wait_for(url: str, seconds: float) -> bool:
     return False
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # `kill`, a closed terminal and Ctrl-C all stop the children too (they run in their own sessions).
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, _stop)
     env, use_sandbox = environment()
+    ports = [int(PORTAL_ADDRESS.rsplit(":", 1)[1])] + ([int(env.get("SANDBOX_PORT", "8765"))] if use_sandbox else [])
+    for port in ports:
+        if port_in_use(port):
+            print(
+                f"make run: port {port} on 127.0.0.1 is in use; is another `make run` still running?", file=sys.stderr
+            )
+            return 1
     processes: dict[str, subprocess.Popen] = {}
 
     def start(name: str, command: list[str]) -> None:
         # Own process groups: Ctrl-C reaches the launcher only, which then stops the children in order.
-        processes[name] = subprocess.Popen(command, env=env, cwd=BASE_DIR, start_new_session=True)
+        processes[name] = subprocess.Popen(command, env=env, cwd=BASE_DIR, start_new_session=True)  # noqa: S603
 
     try:
         if use_sandbox:
@@ -82,12 +103,15 @@ def main() -> int:
                     str(BASE_DIR / "var" / "sandbox.json"),
                 ),
             )
-            if not wait_for(env["WHAPI_PARTNER_URL"] + "/_sandbox/state", 20):
+            if (
+                not wait_for(env["WHAPI_PARTNER_URL"] + "/_sandbox/state", 20)
+                or processes["sandbox"].poll() is not None
+            ):
                 print("make run: the Whapi sandbox did not start, see above.", file=sys.stderr)
                 return 1
         seed = ["seed_demo", "--whapi-project"] if use_sandbox else ["seed_demo"]
         for step in (["migrate", "--no-input", "-v", "0"], ["setup_schedules"], seed):
-            if subprocess.call(manage(*step), env=env, cwd=BASE_DIR) != 0:
+            if subprocess.call(manage(*step), env=env, cwd=BASE_DIR) != 0:  # noqa: S603 (our own manage.py)
                 print(f"make run: `manage.py {' '.join(step)}` failed, see above.", file=sys.stderr)
                 return 1
         start("worker", manage("qcluster"))

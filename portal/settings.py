@@ -230,7 +230,8 @@ PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000" if 
 if not PORTAL_BASE_URL.startswith(("http://", "https://")):
     raise _config_error(
         "PORTAL_BASE_URL",
-        "must be the public http(s) base URL of this portal" + (" and is required when DJANGO_DEBUG is off" if not DEBUG else ""),
+        "must be the public http(s) base URL of this portal"
+        + (" and is required when DJANGO_DEBUG is off" if not DEBUG else ""),
         "Whapi calls our webhooks under it; set e.g. https://portal.example.com.",
     )
 
@@ -245,7 +246,9 @@ for _name, _value, _low in (
     ("WHAPI_TIMEOUT", WHAPI_TIMEOUT, 1),
 ):
     if _value < _low:
-        raise _config_error(_name, f"is {_value}, below its minimum of {_low}", "Raise it or remove it to use the default.")
+        raise _config_error(
+            _name, f"is {_value}, below its minimum of {_low}", "Raise it or remove it to use the default."
+        )
 if WHAPI_CREATE_BUDGET > 20:
     raise _config_error(
         "WHAPI_CREATE_BUDGET",

@@ -12,7 +12,9 @@ TEST_ENVIRONMENT = {
     "DJANGO_SECRET_KEY": "test-secret-key-not-used-anywhere-else",
     "DJANGO_ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
     # Two keys: the first encrypts, both decrypt (rotation is exercised by the tests).
-    "FIELD_ENCRYPTION_KEYS": "dGVzdC1rZXktb25lLWZvci10aGUtcG9ydGFsLXRlc3Q=,dGVzdC1rZXktdHdvLWZvci10aGUtcG9ydGFsLXRlc3Q=",
+    "FIELD_ENCRYPTION_KEYS": (
+        "dGVzdC1rZXktb25lLWZvci10aGUtcG9ydGFsLXRlc3Q=,dGVzdC1rZXktdHdvLWZvci10aGUtcG9ydGFsLXRlc3Q="
+    ),
     "WHAPI_PARTNER_URL": "https://manager.whapi.test",
     "WHAPI_PARTNER_TOKEN": "test-partner-token",
     "PORTAL_BASE_URL": "https://portal.test",

@@ -152,9 +152,7 @@ def test_duplicate_deliveries_change_nothing(portal, worker):
     control(sandbox, "POST", "/faults", kind="webhook_duplicate", count=10)
     control(sandbox, "POST", f"/channels/{channel.whapi_id}/scan", phone="14155550123", name="Alice")
     worker.run_until(lambda: reload(channel).state == "connected", what="connect")
-    worker.run_until(
-        lambda: channel.webhook_events.filter(outcome="duplicate").exists(), what="the duplicate delivery"
-    )
+    worker.run_until(lambda: channel.webhook_events.filter(outcome="duplicate").exists(), what="the duplicate delivery")
     assert reload(channel).timeline.filter(to_state="connected").count() == 1
 
 

@@ -79,7 +79,9 @@ def listing(*channels) -> str:
 # ------------------------------------------------------------------------------------------------
 # Requesting
 # ------------------------------------------------------------------------------------------------
-def test_a_request_is_recorded_queued_and_returns_at_once(project, alice, whapi, django_capture_on_commit_callbacks, enqueued):
+def test_a_request_is_recorded_queued_and_returns_at_once(
+    project, alice, whapi, django_capture_on_commit_callbacks, enqueued
+):
     with django_capture_on_commit_callbacks(execute=True):
         channel = channel_request(project=project, name="Shop bot", requested_by=alice, source="customer")
     assert channel.state == "queued"
@@ -219,12 +221,20 @@ def test_a_whapi_429_requeues_and_honours_retry_after(project, whapi):
         assert Schedule.objects.get(name="create-queue-wakeup").next_run == start + timedelta(seconds=120)
         assert create_queue_pump() == 0  # still blocked: no second 429 from our own traffic
     assert len(creates(whapi)) == 1
-    whapi.replace(responses.PUT, f"{PARTNER}/channels", body=json.dumps(remote(f"Shop bot [{channel.creation_marker}]")))
+    whapi.replace(
+        responses.PUT, f"{PARTNER}/channels", body=json.dumps(remote(f"Shop bot [{channel.creation_marker}]"))
+    )
     with time_machine.travel(start + timedelta(seconds=121), tick=False):
         assert create_queue_pump() == 1
     channel.refresh_from_db()
     assert channel.state == "initializing"
-    assert [e.to_state for e in channel.timeline.order_by("at", "id")] == ["queued", "creating", "queued", "creating", "initializing"]
+    assert [e.to_state for e in channel.timeline.order_by("at", "id")] == [
+        "queued",
+        "creating",
+        "queued",
+        "creating",
+        "initializing",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -287,7 +297,9 @@ def test_while_whapi_cannot_confirm_the_channel_is_never_created_again(project, 
 
 def test_a_refused_create_ends_in_error_with_whapis_reason(project, whapi):
     channel = channel_request(project=project, name="Shop bot")
-    whapi.add(responses.PUT, f"{PARTNER}/channels", status=404, json={"error": {"code": 404, "message": "Project not found"}})
+    whapi.add(
+        responses.PUT, f"{PARTNER}/channels", status=404, json={"error": {"code": 404, "message": "Project not found"}}
+    )
     create_queue_pump()
     channel.refresh_from_db()
     assert channel.state == "error"
@@ -474,7 +486,12 @@ def test_the_poll_confirms_status_and_connected_number(channel, whapi):
     whapi.add(
         responses.GET,
         f"{GATE}/health",
-        json={"start_at": 1, "uptime": 5, "status": {"code": 4, "text": "AUTH"}, "user": {"id": "14155550123@s.whatsapp.net"}},
+        json={
+            "start_at": 1,
+            "uptime": 5,
+            "status": {"code": 4, "text": "AUTH"},
+            "user": {"id": "14155550123@s.whatsapp.net"},
+        },
     )
     assert tasks.poll_health() == 1
     channel.refresh_from_db()
@@ -509,8 +526,21 @@ def test_sync_mirrors_projects_and_channels(project, whapi, capsys):
         f"{PARTNER}/projects",
         json={
             "projects": [
-                {"id": project.whapi_id, "name": "Renamed", "creationTS": 1712598267389, "ownerId": "o" * 28, "users": []},
-                {"id": "A" * 20, "name": "Default", "isDefault": True, "creationTS": 1712598267389, "ownerId": "o" * 28, "users": []},
+                {
+                    "id": project.whapi_id,
+                    "name": "Renamed",
+                    "creationTS": 1712598267389,
+                    "ownerId": "o" * 28,
+                    "users": [],
+                },
+                {
+                    "id": "A" * 20,
+                    "name": "Default",
+                    "isDefault": True,
+                    "creationTS": 1712598267389,
+                    "ownerId": "o" * 28,
+                    "users": [],
+                },
             ],
             "count": 2,
             "total": 2,

@@ -244,7 +244,13 @@ def test_health_before_the_webhooks_are_verified_does_not_change_the_lifecycle(c
 
 @pytest.mark.parametrize(
     ("text", "state"),
-    [("ERROR", "error"), ("SYNC_ERROR", "error"), ("STOP", "stopped"), ("LAUNCH", "waiting_scan"), ("NEW", "waiting_scan")],
+    [
+        ("ERROR", "error"),
+        ("SYNC_ERROR", "error"),
+        ("STOP", "stopped"),
+        ("LAUNCH", "waiting_scan"),
+        ("NEW", "waiting_scan"),
+    ],
 )
 def test_health_statuses_map_to_states(client, channel, whapi, text, state):
     post(client, channel, health(text, 1713774883, 300))

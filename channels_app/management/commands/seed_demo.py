@@ -40,7 +40,9 @@ class Command(BaseCommand):
                 staff.set_password(STAFF[1])
                 staff.save()
             customer, _ = Customer.objects.get_or_create(name=CUSTOMER_NAME, defaults={"channel_quota": 5})
-            owner, created = User.objects.get_or_create(username=CUSTOMER_USER[0], defaults={"email": "owner@acme.example"})
+            owner, created = User.objects.get_or_create(
+                username=CUSTOMER_USER[0], defaults={"email": "owner@acme.example"}
+            )
             if created:
                 owner.set_password(CUSTOMER_USER[1])
                 owner.save()
