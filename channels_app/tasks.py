@@ -33,3 +33,9 @@ def poll_health() -> int:
 
 def verify_settings() -> int:
     return services.settings_drift_check()
+
+
+def run_bulk_job(job_id: int) -> None:
+    from channels_app.actions import bulk_job_run
+
+    bulk_job_run(job_id)

@@ -1,0 +1,447 @@
+"""Actions on channels and projects taken by staff (admin) and customers (self-service pages),
+each recorded in the audit log with its result, plus bulk jobs that run one action over many
+channels in the background.
+
+Every action raises `ActionError` with a message fit to show (it names the channel and Whapi's
+reason) and leaves the channel as it was when Whapi refuses; it never lets a WhapiError through.
+"""
+
+import logging
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.utils import timezone
+from django_q.models import Schedule
+
+from channels_app import jobs, services
+from channels_app.models import (
+    AuditLog,
+    BulkJob,
+    BulkJobItem,
+    Channel,
+    ChannelEvent,
+    Customer,
+    Project,
+)
+from channels_app.status import set_state
+from channels_app.whapi import CHANNEL_MODES, QrCode, WhapiError, gate_client, partner_client
+
+logger = logging.getLogger(__name__)
+
+State = Channel.State
+Source = AuditLog.Source
+# Event types a customer may subscribe their own webhook to (whapi-api.md §3).
+CUSTOMER_EVENT_TYPES = ("messages", "statuses", "chats", "contacts", "groups", "presences", "calls", "labels")
+CUSTOMER_EVENT_METHODS = ("post", "put", "patch", "delete")
+
+
+class ActionError(Exception):
+    """An action that could not be carried out, with a message fit to show the person who asked."""
+
+
+def _timeline_source(source: str) -> str:
+    return {
+        Source.STAFF: ChannelEvent.Source.STAFF,
+        Source.CUSTOMER: ChannelEvent.Source.CUSTOMER,
+        Source.HANDOFF: ChannelEvent.Source.CUSTOMER,
+    }.get(source, ChannelEvent.Source.SYSTEM)
+
+
+def audit(
+    *,
+    actor,
+    source: str,
+    action: str,
+    target: Channel | Project | Customer | None = None,
+    customer: Customer | None = None,
+    ok: bool = True,
+    detail: str = "",
+) -> AuditLog:
+    """Record an action; `customer` defaults to the target's customer."""
+    if customer is None and target is not None:
+        customer = target if isinstance(target, Customer) else getattr(target, "customer", None)
+    return AuditLog.objects.create(
+        actor=actor if getattr(actor, "pk", None) else None,
+        actor_label=getattr(actor, "get_username", lambda: "")() if actor else "",
+        source=source,
+        customer=customer,
+        action=action,
+        target_type=type(target).__name__.lower() if target is not None else "",
+        target_id=str(getattr(target, "whapi_id", None) or getattr(target, "pk", "") or "") if target else "",
+        target_label=str(target)[:255] if target is not None else "",
+        ok=ok,
+        detail=detail[:4000],
+    )
+
+
+def _run(channel: Channel, action: str, verb: str, call: Callable[[], object], *, actor, source: str, detail: str = ""):
+    """Call Whapi for `channel`, audit the outcome, and turn a refusal into ActionError."""
+    if not channel.whapi_id:
+        raise ActionError(f"{channel}: the channel does not exist in Whapi yet.")
+    try:
+        result = call()
+    except WhapiError as exc:
+        message = f"{channel.name} ({channel.whapi_id}): Whapi could not {verb}: {exc.message}"
+        audit(actor=actor, source=source, action=action, target=channel, ok=False, detail=f"{detail} {exc}".strip())
+        Channel.objects.filter(pk=channel.pk).update(
+            last_error=message, last_error_at=timezone.now(), error_source=Channel.ErrorSource.ACTION
+        )
+        raise ActionError(message) from exc
+    audit(actor=actor, source=source, action=action, target=channel, detail=detail)
+    return result
+
+
+def _gate(channel: Channel):
+    if not channel.token or not channel.api_url:
+        raise ActionError(f"{channel}: the channel has no API access yet.")
+    return gate_client(channel.api_url, channel.token)
+
+
+def _refresh_mirror(channel: Channel) -> None:
+    """Re-read the channel from Whapi after an action that changed it; failures only leave it stale."""
+    try:
+        remote = partner_client().get_channel(channel.whapi_id)
+    except WhapiError as exc:
+        logger.warning("channel %s: could not re-read from Whapi: %s", channel.pk, exc)
+        return
+    Channel.objects.filter(pk=channel.pk).update(**services._mirror_fields(remote))
+    channel.refresh_from_db()
+
+
+# ------------------------------------------------------------------------------------------------
+# One channel
+# ------------------------------------------------------------------------------------------------
+def channel_configure_now(channel: Channel, *, actor, source: str) -> None:
+    """Apply and verify the webhook settings now (staff's "configure webhooks now")."""
+    if not channel.whapi_id:
+        raise ActionError(f"{channel}: the channel does not exist in Whapi yet.")
+    if channel.init_until and timezone.now() < channel.init_until:
+        raise ActionError(f"{channel}: still initializing until {channel.init_until:%H:%M:%S} UTC; try again then.")
+    Channel.objects.filter(pk=channel.pk).update(configure_attempts=0)
+    ok = services.channel_configure(channel.pk, source=_timeline_source(source))
+    channel.refresh_from_db()
+    audit(actor=actor, source=source, action="channel.configure", target=channel, ok=ok, detail=channel.last_error)
+    if not ok:
+        raise ActionError(f"{channel.name} ({channel.whapi_id}): {channel.last_error or 'configuration failed'}")
+
+
+def channel_refresh_status(channel: Channel, *, actor, source: str) -> str:
+    """Ask Whapi for the channel's health and mirror now; returns the health status text."""
+    if not channel.whapi_id:
+        raise ActionError(f"{channel}: the channel does not exist in Whapi yet.")
+    _refresh_mirror(channel)
+    outcome = services.channel_check_health(channel.pk, source=_timeline_source(source))
+    channel.refresh_from_db()
+    if outcome is None and channel.status_stale:
+        raise ActionError(f"{channel.name} ({channel.whapi_id}): {channel.last_error}")
+    return channel.health_status
+
+
+def channel_restart(channel: Channel, *, actor, source: str) -> None:
+    _run(
+        channel,
+        "channel.restart",
+        "restart the channel",
+        lambda: partner_client().restart_channel(channel.whapi_id),
+        actor=actor,
+        source=source,
+    )
+    jobs.enqueue_on_commit("check_channel_health", channel.pk)
+
+
+def channel_extend(channel: Channel, *, days: int, comment: str, actor, source: str) -> None:
+    """Move `days` days from the partner balance to the channel (Whapi §1.3 Extend)."""
+    if not isinstance(days, int) or days < 1 or days > 3650:
+        raise ActionError("Days must be a whole number from 1 to 3650.")
+    comment = (comment or "").strip()
+    if not comment:
+        raise ActionError("Whapi requires a comment for an extension.")
+    _run(
+        channel,
+        "channel.extend",
+        f"extend the channel by {days} days",
+        lambda: partner_client().extend_channel(channel.whapi_id, days=days, comment=comment),
+        actor=actor,
+        source=source,
+        detail=f"{days} days: {comment}",
+    )
+    _refresh_mirror(channel)
+
+
+def channel_change_mode(channel: Channel, *, mode: str, actor, source: str) -> None:
+    """Switch trial / sandbox (`dev`) / live; Whapi restarts the channel afterwards (~30 s)."""
+    if mode not in CHANNEL_MODES:
+        raise ActionError(f"Unknown mode {mode!r}.")
+    _run(
+        channel,
+        "channel.mode",
+        f"switch the channel to {mode}",
+        lambda: partner_client().change_mode(channel.whapi_id, mode),
+        actor=actor,
+        source=source,
+        detail=f"{channel.mode or 'live'} → {mode}",
+    )
+    Channel.objects.filter(pk=channel.pk).update(mode=mode)
+    channel.mode = mode
+
+
+def channel_logout(channel: Channel, *, actor, source: str) -> None:
+    """Log the WhatsApp number out (gate `POST /users/logout`)."""
+
+    def call():
+        try:
+            _gate(channel).logout()
+        except WhapiError as exc:
+            if exc.status != 409:  # 409: no number is linked, which is what we want
+                raise
+
+    _run(
+        channel,
+        "channel.logout",
+        "log the number out",
+        call,
+        actor=actor,
+        source=source,
+        detail=channel.connected_number,
+    )
+    Channel.objects.filter(pk=channel.pk).update(connected_number="", connected_name="")
+    channel.connected_number = channel.connected_name = ""
+    if channel.state == State.CONNECTED:
+        set_state(channel, State.DISCONNECTED, source=_timeline_source(source), detail="logged out from the portal")
+
+
+def channel_delete(channel: Channel, *, actor, source: str) -> None:
+    """Log the number out, then delete the channel in Whapi (its unused days go back to the balance)."""
+    if channel.state == State.DELETED:
+        return
+    if channel.whapi_id:
+        if channel.connected_number or channel.state == State.CONNECTED:
+            try:
+                channel_logout(channel, actor=actor, source=source)
+            except ActionError:
+                logger.warning("channel %s: logout before delete failed; deleting anyway", channel.pk)
+
+        def call():
+            try:
+                partner_client().delete_channel(channel.whapi_id)
+            except WhapiError as exc:
+                if exc.status != 404:  # gone already: the wish is fulfilled
+                    raise
+
+        _run(channel, "channel.delete", "delete the channel", call, actor=actor, source=source)
+    else:
+        if channel.state == State.CREATING:
+            raise ActionError(f"{channel}: its creation is under way; delete it once it exists in Whapi.")
+        audit(actor=actor, source=source, action="channel.delete", target=channel, detail="deleted before creation")
+    Schedule.objects.filter(name__in=[f"configure-{channel.pk}", f"reconcile-{channel.pk}"]).delete()
+    channel.handoff_links.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    set_state(channel, State.DELETED, source=_timeline_source(source), detail="deleted")
+
+
+def channel_rename(channel: Channel, *, name: str, actor, source: str) -> None:
+    name = (name or "").strip()
+    if not name or len(name) > 150:
+        raise ActionError("A channel name needs 1 to 150 characters.")
+    old = channel.name
+    if channel.whapi_id:
+        _run(
+            channel,
+            "channel.rename",
+            "rename the channel",
+            lambda: partner_client().update_channel(channel.whapi_id, name=name, project_id=channel.whapi_project_id),
+            actor=actor,
+            source=source,
+            detail=f"{old} → {name}",
+        )
+        Channel.objects.filter(pk=channel.pk).update(name=name, whapi_name=name)
+    else:
+        Channel.objects.filter(pk=channel.pk).update(name=name)
+        audit(actor=actor, source=source, action="channel.rename", target=channel, detail=f"{old} → {name}")
+    channel.name = name
+
+
+def validate_customer_webhook(url: str, events: list[dict]) -> tuple[str, list[dict]]:
+    """Check a customer webhook; returns it cleaned, raises ActionError naming what is wrong."""
+    url = (url or "").strip()
+    if url:
+        try:
+            URLValidator(schemes=["https", "http"])(url)
+        except ValidationError as exc:
+            raise ActionError("Enter a full http(s) URL, e.g. https://example.com/whatsapp/hook.") from exc
+        if len(url) > 500:
+            raise ActionError("The webhook URL can be at most 500 characters long.")
+        if urlsplit(url).hostname in ("localhost", "127.0.0.1", "::1"):
+            raise ActionError("Whapi cannot reach a local address; use a public URL.")
+    clean = []
+    for event in events or []:
+        if not isinstance(event, dict) or event.get("type") not in CUSTOMER_EVENT_TYPES:
+            raise ActionError(f"Unknown event type {event!r}; choose from {', '.join(CUSTOMER_EVENT_TYPES)}.")
+        if event.get("method", "post") not in CUSTOMER_EVENT_METHODS:
+            raise ActionError(f"Unknown event method {event.get('method')!r}.")
+        clean.append({"type": event["type"], "method": event.get("method", "post")})
+    if url and not clean:
+        raise ActionError("Choose at least one event type for the webhook.")
+    return url, clean
+
+
+def channel_set_customer_webhook(channel: Channel, *, url: str, events: list[dict], actor, source: str) -> bool:
+    """Store the customer's own webhook and apply the merged settings; True when applied and verified now.
+
+    When the channel is not configured yet, the webhook is applied at configuration time.
+    """
+    url, events = validate_customer_webhook(url, events)
+    Channel.objects.filter(pk=channel.pk).update(customer_webhook_url=url, customer_webhook_events=events)
+    channel.customer_webhook_url, channel.customer_webhook_events = url, events
+    audit(actor=actor, source=source, action="channel.customer_webhook", target=channel, detail=url or "removed")
+    if not channel.webhooks_verified_at or channel.state in services.PRE_CONFIGURED:
+        return False
+    Channel.objects.filter(pk=channel.pk).update(configure_attempts=0)
+    ok = services.channel_configure(channel.pk, source=_timeline_source(source))
+    channel.refresh_from_db()
+    if not ok:
+        raise ActionError(
+            f"The webhook was saved but could not be applied yet ({channel.last_error}); the portal keeps trying."
+        )
+    return True
+
+
+def channel_reveal_token(channel: Channel, *, actor, source: str) -> str:
+    """The channel's API token, for an explicit request; every reveal is recorded."""
+    if not channel.token:
+        raise ActionError(f"{channel}: the channel has no token yet.")
+    audit(actor=actor, source=source, action="channel.reveal_token", target=channel)
+    return channel.token
+
+
+def channel_qr(channel: Channel) -> QrCode | None:
+    """The current QR code to scan; None when the number is connected already. Raises ActionError."""
+    try:
+        return _gate(channel).login_qr()
+    except WhapiError as exc:
+        if exc.status == 409:
+            return None
+        raise ActionError(f"The QR code is not available right now: {exc.message}") from exc
+
+
+def channel_pairing_code(channel: Channel, *, phone: str, actor, source: str) -> str:
+    """A pairing code for linking by phone number (digits only, 7 to 15). Raises ActionError."""
+    phone = (phone or "").strip()
+    if not phone.isascii() or not phone.isdigit() or not 7 <= len(phone) <= 15:
+        raise ActionError("Enter the phone number with country code, digits only (7 to 15 digits), e.g. 14155550123.")
+    return _run(
+        channel,
+        "channel.pairing_code",
+        "make a pairing code",
+        lambda: _gate(channel).pairing_code(phone),
+        actor=actor,
+        source=source,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Projects and tenancy
+# ------------------------------------------------------------------------------------------------
+def project_create(*, name: str, customer: Customer | None, actor, source: str = Source.STAFF) -> Project:
+    """Create a Whapi project (`PUT /projects`) and mirror it, assigned to `customer`."""
+    name = (name or "").strip()
+    if not name:
+        raise ActionError("Give the project a name.")
+    try:
+        remote = partner_client().create_project(name)
+    except WhapiError as exc:
+        audit(actor=actor, source=source, action="project.create", customer=customer, ok=False, detail=f"{name}: {exc}")
+        raise ActionError(f"Whapi could not create the project {name!r}: {exc.message}") from exc
+    project = Project.objects.create(
+        whapi_id=remote.id,
+        name=remote.name or name,
+        whapi_created_at=remote.creation_ts,
+        is_default=remote.is_default,
+        customer=customer,
+        last_synced_at=timezone.now(),
+    )
+    audit(actor=actor, source=source, action="project.create", target=project, customer=customer)
+    return project
+
+
+def project_assign(project: Project, *, customer: Customer | None, actor, source: str = Source.STAFF) -> None:
+    previous = project.customer
+    Project.objects.filter(pk=project.pk).update(customer=customer)
+    project.customer = customer
+    audit(
+        actor=actor,
+        source=source,
+        action="project.assign",
+        target=project,
+        customer=customer or previous,
+        detail=f"{previous or 'unassigned'} → {customer or 'unassigned'}",
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Bulk jobs
+# ------------------------------------------------------------------------------------------------
+def _bulk_call(action: str, params: dict) -> Callable[[Channel, object], None]:
+    def extend(channel, actor):
+        channel_extend(channel, days=int(params["days"]), comment=params["comment"], actor=actor, source=Source.STAFF)
+
+    def mode(channel, actor):
+        channel_change_mode(channel, mode=params["mode"], actor=actor, source=Source.STAFF)
+
+    def refresh(channel, actor):
+        channel_refresh_status(channel, actor=actor, source=Source.STAFF)
+
+    simple = {
+        "configure": channel_configure_now,
+        "restart": channel_restart,
+        "logout": channel_logout,
+        "delete": channel_delete,
+    }
+    if action in simple:
+        return lambda channel, actor: simple[action](channel, actor=actor, source=Source.STAFF)
+    return {"extend": extend, "mode": mode, "refresh": refresh}[action]
+
+
+BULK_ACTIONS = ("configure", "refresh", "restart", "extend", "mode", "logout", "delete")
+
+
+def bulk_job_start(*, action: str, channel_ids: list[int], params: dict | None = None, actor, retry_of=None) -> BulkJob:
+    """Record a bulk job over `channel_ids` and enqueue it; returns at once."""
+    if action not in BULK_ACTIONS:
+        raise ActionError(f"Unknown bulk action {action!r}.")
+    if not channel_ids:
+        raise ActionError("Select at least one channel.")
+    with transaction.atomic():
+        job = BulkJob.objects.create(action=action, params=params or {}, created_by=actor, retry_of=retry_of)
+        BulkJobItem.objects.bulk_create([BulkJobItem(job=job, channel_id=pk) for pk in dict.fromkeys(channel_ids)])
+        jobs.enqueue_on_commit("run_bulk_job", job.pk)
+    return job
+
+
+def bulk_job_retry_failed(job: BulkJob, *, actor) -> BulkJob:
+    failed = list(job.items.filter(status=BulkJobItem.Status.FAILED).values_list("channel_id", flat=True))
+    if not failed:
+        raise ActionError("Nothing failed in that job.")
+    return bulk_job_start(action=job.action, channel_ids=failed, params=job.params, actor=actor, retry_of=job)
+
+
+def bulk_job_run(job_id: int) -> None:
+    """Run every pending item; one channel's failure never stops the others. Idempotent."""
+    if not BulkJob.objects.filter(pk=job_id).exclude(status=BulkJob.Status.DONE).update(status=BulkJob.Status.RUNNING):
+        return
+    job = BulkJob.objects.get(pk=job_id)
+    call = _bulk_call(job.action, job.params)
+    for item in job.items.filter(status=BulkJobItem.Status.PENDING).select_related("channel"):
+        try:
+            call(item.channel, job.created_by)
+        except ActionError as exc:
+            status, message = BulkJobItem.Status.FAILED, str(exc)
+        except Exception as exc:  # one broken channel must not stop the job
+            logger.exception("bulk job %s, channel %s", job.pk, item.channel_id)
+            status, message = BulkJobItem.Status.FAILED, f"Unexpected error: {type(exc).__name__}"
+        else:
+            status, message = BulkJobItem.Status.OK, ""
+        BulkJobItem.objects.filter(pk=item.pk).update(status=status, message=message, finished_at=timezone.now())
+    BulkJob.objects.filter(pk=job.pk).update(status=BulkJob.Status.DONE, finished_at=timezone.now())

@@ -1,0 +1,158 @@
+"""Channel and project actions (the service layer behind the admin and the customer pages)."""
+
+import json
+
+import pytest
+import responses
+
+from channels_app import actions
+from channels_app.actions import ActionError
+from channels_app.models import AuditLog, BulkJob, Channel
+from tests.conftest import CHANNEL_TOKEN, GATE_URL, make_channel
+
+PARTNER = "https://manager.whapi.test"
+GATE = GATE_URL.rstrip("/")
+
+
+@pytest.fixture
+def whapi():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user("sam", is_staff=True)
+
+
+def last_audit() -> AuditLog:
+    return AuditLog.objects.order_by("-id").first()
+
+
+def test_extend_moves_days_and_is_audited(channel, whapi, staff):
+    whapi.add(responses.POST, f"{PARTNER}/channels/{channel.whapi_id}/extend", json={"success": True})
+    whapi.add(responses.GET, f"{PARTNER}/channels/{channel.whapi_id}", status=500, body="down")
+    actions.channel_extend(channel, days=30, comment="paid invoice 42", actor=staff, source="staff")
+    assert json.loads(whapi.calls[0].request.body) == {"days": 30, "comment": "paid invoice 42"}
+    entry = last_audit()
+    assert (entry.action, entry.ok, entry.actor, entry.customer) == ("channel.extend", True, staff, channel.customer)
+    assert "paid invoice 42" in entry.detail
+
+
+def test_a_whapi_refusal_names_the_channel_and_the_reason_and_changes_nothing(channel, whapi, staff):
+    whapi.add(
+        responses.POST,
+        f"{PARTNER}/channels/{channel.whapi_id}/extend",
+        status=503,
+        json={"error": {"code": 503, "message": "Not enough days on balance"}},
+    )
+    with pytest.raises(ActionError, match=r"Shop bot \(MANTIS-M72HC\).*Not enough days on balance"):
+        actions.channel_extend(channel, days=30, comment="x", actor=staff, source="staff")
+    assert last_audit().ok is False
+    assert Channel.objects.get(pk=channel.pk).state == channel.state
+
+
+@pytest.mark.parametrize(("days", "comment"), [(0, "x"), (-1, "x"), (5000, "x"), (5, " ")])
+def test_extend_validates_before_calling_whapi(channel, whapi, staff, days, comment):
+    with pytest.raises(ActionError):
+        actions.channel_extend(channel, days=days, comment=comment, actor=staff, source="staff")
+    assert len(whapi.calls) == 0
+
+
+def test_logout_disconnects(project, whapi, staff):
+    channel = make_channel(project, state=Channel.State.CONNECTED, connected_number="14155550123")
+    whapi.add(responses.POST, f"{GATE}/users/logout", json={"success": True})
+    actions.channel_logout(channel, actor=staff, source="customer")
+    channel.refresh_from_db()
+    assert (channel.state, channel.connected_number) == ("disconnected", "")
+    assert whapi.calls[0].request.headers["Authorization"] == f"Bearer {CHANNEL_TOKEN}"
+    assert channel.timeline.get().source == "customer"
+
+
+def test_delete_logs_out_first_then_deletes(project, whapi, staff):
+    channel = make_channel(project, state=Channel.State.CONNECTED, connected_number="14155550123")
+    whapi.add(responses.POST, f"{GATE}/users/logout", json={"success": True})
+    whapi.add(responses.DELETE, f"{PARTNER}/channels/{channel.whapi_id}", json={"success": True})
+    actions.channel_delete(channel, actor=staff, source="staff")
+    assert [call.request.method for call in whapi.calls] == ["POST", "DELETE"]
+    assert Channel.objects.get(pk=channel.pk).state == "deleted"
+    assert list(AuditLog.objects.order_by("id").values_list("action", flat=True)) == [
+        "channel.logout",
+        "channel.delete",
+    ]
+
+
+def test_change_mode_mirrors_the_new_mode(channel, whapi, staff):
+    whapi.add(responses.PATCH, f"{PARTNER}/channels/{channel.whapi_id}/mode", json={"success": True})
+    actions.channel_change_mode(channel, mode="live", actor=staff, source="staff")
+    assert Channel.objects.get(pk=channel.pk).mode == "live"
+    with pytest.raises(ActionError):
+        actions.channel_change_mode(channel, mode="gold", actor=staff, source="staff")
+
+
+def test_rename_updates_whapi_and_the_portal(channel, whapi, staff):
+    whapi.add(responses.PATCH, f"{PARTNER}/channels/{channel.whapi_id}", json={"success": True})
+    actions.channel_rename(channel, name="Support line", actor=staff, source="customer")
+    assert json.loads(whapi.calls[0].request.body)["name"] == "Support line"
+    assert Channel.objects.get(pk=channel.pk).name == "Support line"
+
+
+@pytest.mark.parametrize(
+    ("url", "events"),
+    [
+        ("not a url", [{"type": "messages"}]),
+        ("ftp://example.com/hook", [{"type": "messages"}]),
+        ("http://localhost:9000/hook", [{"type": "messages"}]),
+        ("https://example.com/hook", []),
+        ("https://example.com/hook", [{"type": "users"}]),
+    ],
+)
+def test_customer_webhook_validation(channel, whapi, staff, url, events):
+    with pytest.raises(ActionError):
+        actions.channel_set_customer_webhook(channel, url=url, events=events, actor=staff, source="customer")
+    assert Channel.objects.get(pk=channel.pk).customer_webhook_url == ""
+    assert len(whapi.calls) == 0
+
+
+def test_pairing_code_validates_the_phone(channel, whapi, staff):
+    for phone in ("+14155550123", "123", "1234567890123456", "41555 0123", "١٢٣٤٥٦٧٨"):
+        with pytest.raises(ActionError, match="digits only"):
+            actions.channel_pairing_code(channel, phone=phone, actor=staff, source="customer")
+    whapi.add(responses.GET, f"{GATE}/users/login/14155550123", json={"code": "ABCD-EFGH"})
+    assert actions.channel_pairing_code(channel, phone="14155550123", actor=staff, source="customer") == "ABCD-EFGH"
+
+
+def test_qr_is_none_once_connected(channel, whapi):
+    whapi.add(responses.GET, f"{GATE}/users/login", status=409, json={"error": {"code": 409, "message": "authorized"}})
+    assert actions.channel_qr(channel) is None
+
+
+def test_reveal_token_is_audited(channel, staff):
+    assert actions.channel_reveal_token(channel, actor=staff, source="customer") == CHANNEL_TOKEN
+    assert last_audit().action == "channel.reveal_token"
+    assert CHANNEL_TOKEN not in last_audit().detail
+
+
+def test_a_bulk_job_finishes_the_rest_when_some_fail(
+    project, whapi, staff, enqueued, django_capture_on_commit_callbacks
+):
+    good = make_channel(project, whapi_id="GOODGO-00001")
+    bad = make_channel(project, whapi_id="BADBAD-00001")
+    whapi.add(responses.POST, f"{PARTNER}/channels/GOODGO-00001/restart", json={"success": True})
+    whapi.add(
+        responses.POST,
+        f"{PARTNER}/channels/BADBAD-00001/restart",
+        status=404,
+        json={"error": {"message": "Channel not found"}},
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        job = actions.bulk_job_start(action="restart", channel_ids=[bad.pk, good.pk], actor=staff)
+    assert ("run_bulk_job", (job.pk,)) in enqueued
+    actions.bulk_job_run(job.pk)
+    outcomes = dict(job.items.values_list("channel_id", "status"))
+    assert outcomes == {bad.pk: "failed", good.pk: "ok"}
+    assert "Channel not found" in job.items.get(channel=bad).message
+    assert BulkJob.objects.get(pk=job.pk).status == "done"
+
+    retry = actions.bulk_job_retry_failed(job, actor=staff)
+    assert list(retry.items.values_list("channel_id", flat=True)) == [bad.pk]
