@@ -10,7 +10,7 @@ from django.utils import timezone
 from channels_app import jobs
 from channels_app.models import Channel, Customer, Membership, Project
 
-pytest_plugins = ["tests.sandbox_fixtures"]
+pytest_plugins = ["tests.sandbox_fixtures", "tests.portal_fixtures"]
 
 GATE_URL = "https://gate.whapi.test/"
 CHANNEL_TOKEN = "LK0tQ9qnb5pvfDDsj5NzeRFpnpApSEGb"

@@ -5,71 +5,19 @@ to the live portal. The django-q2 worker is played by `Worker`, which runs the t
 enqueued and the one-off schedules that came due, in this process.
 """
 
-import ast
 import threading
-import time
 from datetime import timedelta
 
 import png
 import pytest
 import requests
-from django.utils import timezone
-from django.utils.module_loading import import_string
-from django_q.models import Schedule
 
 from channels_app import budget, services
-from channels_app.models import Channel, CreateAttempt, Customer, Project
+from channels_app.models import Channel, CreateAttempt
 from channels_app.whapi import gate_client
+from tests.portal_fixtures import INIT_DELAY
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-INIT_DELAY = 1.5
-
-
-class Worker:
-    """Plays the django-q2 cluster: runs enqueued tasks and due one-off schedules."""
-
-    def __init__(self, enqueued: list):
-        self.enqueued = enqueued
-
-    def step(self) -> None:
-        while self.enqueued:
-            task, args = self.enqueued.pop(0)
-            import_string(f"channels_app.tasks.{task}")(*args)
-        for schedule in Schedule.objects.filter(next_run__lte=timezone.now(), schedule_type=Schedule.ONCE):
-            args = ast.literal_eval(schedule.args) if schedule.args else ()
-            if Schedule.objects.filter(pk=schedule.pk).delete()[0]:
-                import_string(schedule.func)(*(args if isinstance(args, tuple) else (args,)))
-
-    def run_until(self, condition, timeout: float = 15.0, what: str = "condition"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.step()
-            result = condition()
-            if result:
-                return result
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def worker(enqueued):
-    return Worker(enqueued)
-
-
-@pytest.fixture
-def portal(live_server, sandbox_factory, settings):
-    """The portal configured against a fresh sandbox, with a customer project mirrored from it."""
-    sandbox = sandbox_factory(init_seconds=INIT_DELAY, create_window=60.0)
-    settings.WHAPI_PARTNER_URL = sandbox.url
-    settings.WHAPI_PARTNER_TOKEN = sandbox.config.partner_token
-    settings.PORTAL_BASE_URL = live_server.url
-    settings.WHAPI_INIT_DELAY = INIT_DELAY
-    services.projects_sync()
-    project = Project.objects.get(is_default=True)
-    project.customer = Customer.objects.create(name="Acme Corp", channel_quota=100)
-    project.save()
-    return sandbox, project
 
 
 def control(sandbox, verb: str, route: str, **body):
