@@ -20,6 +20,9 @@ TEST_ENVIRONMENT = {
     "PORTAL_BASE_URL": "https://portal.test",
     "DJANGO_SECURE_SSL_REDIRECT": "off",
     "WHAPI_TIMEOUT": "5",
+    # Playwright's sync API keeps an event loop in the test thread; Django would take the test for
+    # async code and refuse database access in it.
+    "DJANGO_ALLOW_ASYNC_UNSAFE": "true",
 }
 
 for _name, _value in TEST_ENVIRONMENT.items():
