@@ -7,6 +7,7 @@ Whapi failures are stored on the channel (`last_error`, `error_source`) for staf
 """
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -16,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from channels_app import budget, jobs
-from channels_app.models import Channel, ChannelEvent, CreateAttempt, Project
+from channels_app.models import Channel, ChannelEvent, CreateAttempt, Customer, Project
 from channels_app.status import apply_health, set_state
 from channels_app.whapi import WhapiChannel, WhapiError, gate_client, partner_client
 
@@ -43,6 +44,8 @@ MAX_CONFIGURE_ATTEMPTS = 6
 RETRY_DELAYS = (15, 30, 60, 120, 300, 600)  # seconds, by attempt number
 # A channel still CREATING this long after its claim lost its worker (the task timeout is shorter).
 STALE_CREATING = timedelta(seconds=300)
+# How long one pump run keeps claiming channels (django-q2 kills a task after 120 s).
+PUMP_SECONDS = 60
 # Channels not heard of for this long are polled; so are channels still mid-provisioning.
 QUIET_TOO_LONG = timedelta(minutes=15)
 SETTINGS_RECHECK = timedelta(hours=6)
@@ -99,16 +102,17 @@ def channel_request(
         existing = Channel.objects.filter(request_key=request_key).first()
         if existing:
             return existing
-    if enforce_quota and project.customer_id:
-        customer = project.customer
-        in_use = Channel.objects.filter(project__customer=customer).exclude(state=State.DELETED).count()
-        if in_use >= customer.channel_quota:
-            raise ServiceError(
-                f"{customer.name} already has {in_use} of its {customer.channel_quota} channels. "
-                "Delete a channel or ask for a higher quota."
-            )
     try:
         with transaction.atomic():
+            if enforce_quota and project.customer_id:
+                # Locking the customer makes two requests at once count each other.
+                customer = Customer.objects.select_for_update().get(pk=project.customer_id)
+                in_use = Channel.objects.filter(project__customer=customer).exclude(state=State.DELETED).count()
+                if in_use >= customer.channel_quota:
+                    raise ServiceError(
+                        f"{customer.name} already has {in_use} of its {customer.channel_quota} channels. "
+                        "Delete a channel or ask for a higher quota."
+                    )
             channel = Channel.objects.create(
                 project=project,
                 name=name,
@@ -139,11 +143,13 @@ def create_queue_pump(*, limit: int = 50) -> int:
     """
     recover_stale_creating()
     tried = 0
+    # Stop claiming well before django-q2's task timeout: each creation may take WHAPI_TIMEOUT and more.
+    deadline = time.monotonic() + PUMP_SECONDS
     for _round in range(3):
         with budget.pump_lease() as owner:
             if owner is None:
                 break
-            while tried < limit and budget.renew_lease(owner):
+            while tried < limit and time.monotonic() < deadline and budget.renew_lease(owner):
                 claim = budget.claim_next()
                 if claim.channel is None:
                     if claim.retry_at:
@@ -152,7 +158,10 @@ def create_queue_pump(*, limit: int = 50) -> int:
                 channel_create(claim.channel)
                 tried += 1
         # A request committed while we were letting go found the lease taken: look once more.
-        if tried >= limit or not budget.claimable_now():
+        if not budget.claimable_now():
+            break
+        if tried >= limit or time.monotonic() >= deadline:
+            jobs.enqueue("pump_create_queue")  # more is ready: carry on in a fresh task
             break
     return tried
 

@@ -577,3 +577,12 @@ def test_sync_reports_whapi_failure(db, whapi):
     whapi.add(responses.GET, f"{PARTNER}/projects", status=401, json={"error": {"code": 401, "message": "Bad token"}})
     with pytest.raises(CommandError, match="Bad token"):
         call_command("sync_whapi")
+
+
+def test_a_long_pump_run_hands_over_to_a_fresh_task(project, whapi, enqueued):
+    whapi.add_callback(responses.PUT, f"{PARTNER}/channels", callback=echo_create())
+    for index in range(3):
+        channel_request(project=project, name=f"c{index}")
+    assert create_queue_pump(limit=2) == 2
+    assert enqueued == [("pump_create_queue", ())]
+    assert Channel.objects.filter(state="queued").count() == 1
