@@ -213,3 +213,32 @@ def pump_and_close() -> None:
         services.create_queue_pump()
     finally:
         connection.close()
+
+
+def test_requests_racing_for_the_last_quota_slots_never_exceed_the_quota(portal):
+    _, project = portal
+    customer = project.customer
+    customer.channel_quota = 2
+    customer.save()
+    barrier = threading.Barrier(6)
+    outcomes = []
+
+    def ask(index: int) -> None:
+        from django.db import connection
+
+        barrier.wait()
+        try:
+            services.channel_request(project=project, name=f"racer {index}")
+            outcomes.append("queued")
+        except services.ServiceError:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["queued"] * 2 + ["refused"] * 4
+    assert Channel.objects.filter(project__customer=customer).count() == 2
