@@ -19,7 +19,7 @@ from django.utils import timezone
 from channels_app import budget, jobs
 from channels_app.models import Channel, ChannelEvent, CreateAttempt, Customer, Project
 from channels_app.status import apply_health, set_state
-from channels_app.whapi import WhapiChannel, WhapiError, gate_client, partner_client
+from channels_app.whapi import WhapiChannel, WhapiError, WhapiProject, gate_client, partner_client
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,12 @@ def _record_error(channel: Channel, message: str, source: str, **fields) -> None
     for name, value in fields.items():
         setattr(channel, name, value)
     logger.warning("channel %s (%s): %s", channel.pk, channel.whapi_id or "not created", message)
+
+
+def _give_up(channel: Channel, reason: str, source: str, **fields) -> None:
+    """Leave the reason on the channel and move it to ERROR, for staff to see."""
+    _record_error(channel, reason, source, **fields)
+    set_state(channel, State.ERROR, source=Source.SYSTEM, detail=reason)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -208,8 +214,7 @@ def _create_failed(channel: Channel, exc: WhapiError) -> None:
         channel_reconcile(channel)
     elif exc.permanent:
         _mark_attempt(channel, f"refused {exc.status}")
-        _record_error(channel, f"Whapi refused to create the channel: {exc}", "create")
-        set_state(channel, State.ERROR, source=Source.SYSTEM, detail=str(exc))
+        _give_up(channel, f"Whapi refused to create the channel: {exc}", "create")
     else:
         _mark_attempt(channel, "not sent")
         _requeue_or_fail(channel, f"Whapi could not be reached to create the channel: {exc}")
@@ -217,8 +222,7 @@ def _create_failed(channel: Channel, exc: WhapiError) -> None:
 
 def _requeue_or_fail(channel: Channel, reason: str) -> None:
     if channel.create_attempts >= MAX_CREATE_ATTEMPTS:
-        _record_error(channel, f"{reason} (gave up after {channel.create_attempts} attempts)", "create")
-        set_state(channel, State.ERROR, source=Source.SYSTEM, detail=reason)
+        _give_up(channel, f"{reason} (gave up after {channel.create_attempts} attempts)", "create")
         return
     retry_at = timezone.now() + retry_delay(channel.create_attempts)
     _record_error(channel, f"{reason}; trying again at {retry_at:%H:%M:%S} UTC.", "create", next_attempt_at=retry_at)
@@ -242,8 +246,7 @@ def channel_reconcile(channel: Channel) -> None:
                 "Could not confirm with Whapi whether the channel was created; check Whapi's panel for a channel "
                 f"named '{channel.whapi_name}' before asking again. Last error: {exc}"
             )
-            _record_error(channel, reason, "create", reconcile_attempts=attempts)
-            set_state(channel, State.ERROR, source=Source.SYSTEM, detail=reason)
+            _give_up(channel, reason, "create", reconcile_attempts=attempts)
             return
         retry_at = timezone.now() + retry_delay(attempts)
         _record_error(
@@ -427,10 +430,7 @@ def channel_configure(channel_id: int, *, source: str = Source.SYSTEM) -> bool:
 def _configure_failed(channel: Channel, reason: str, *, permanent: bool = False) -> None:
     attempts = channel.configure_attempts + 1
     if permanent or attempts >= MAX_CONFIGURE_ATTEMPTS:
-        _record_error(
-            channel, f"{reason} (gave up after {attempts} attempts)", "configure", configure_attempts=attempts
-        )
-        set_state(channel, State.ERROR, source=Source.SYSTEM, detail=reason)
+        _give_up(channel, f"{reason} (gave up after {attempts} attempts)", "configure", configure_attempts=attempts)
         return
     retry_at = timezone.now() + retry_delay(attempts)
     _record_error(
@@ -531,20 +531,25 @@ def health_poll(*, limit: int = 100) -> int:
 # ------------------------------------------------------------------------------------------------
 def projects_sync() -> dict[str, int]:
     """Mirror every Whapi project (all pages of `GET /projects`); returns counts created/updated."""
-    now = timezone.now()
     counts = {"created": 0, "updated": 0}
     for remote in partner_client().list_projects():
-        _, created = Project.objects.update_or_create(
-            whapi_id=remote.id,
-            defaults={
-                "name": remote.name,
-                "whapi_created_at": remote.creation_ts,
-                "is_default": remote.is_default,
-                "last_synced_at": now,
-            },
-        )
+        _, created = project_mirror(remote)
         counts["created" if created else "updated"] += 1
     return counts
+
+
+def project_mirror(remote: WhapiProject, **fields) -> tuple[Project, bool]:
+    """Create or update the mirror of a Whapi project (extra `fields`, e.g. customer, are set too)."""
+    return Project.objects.update_or_create(
+        whapi_id=remote.id,
+        defaults={
+            "name": remote.name or remote.id,
+            "whapi_created_at": remote.creation_ts,
+            "is_default": remote.is_default,
+            "last_synced_at": timezone.now(),
+            **fields,
+        },
+    )
 
 
 def channels_sync() -> dict[str, int]:

@@ -20,6 +20,28 @@ from tests.portal_fixtures import INIT_DELAY
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
+def run_at_once(count: int, work) -> list:
+    """Run work(0..count-1) in threads released together; returns their results."""
+    barrier = threading.Barrier(count)
+    results = []
+
+    def run(index: int) -> None:
+        from django.db import connection
+
+        barrier.wait()
+        try:
+            results.append(work(index))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 def control(sandbox, verb: str, route: str, **body):
     response = requests.request(verb, f"{sandbox.url}/_sandbox{route}", json=body or None, timeout=5)
     response.raise_for_status()
@@ -153,23 +175,7 @@ def test_25_requests_with_a_budget_of_18(portal, worker, settings):
     settings.WHAPI_CREATE_BUDGET, settings.WHAPI_CREATE_WINDOW = 18, window
     control(sandbox, "POST", "/config", create_limit=20, create_window=window)
 
-    barrier = threading.Barrier(25)
-    requested = []
-
-    def ask(index: int) -> None:
-        barrier.wait()
-        try:
-            requested.append(services.channel_request(project=project, name=f"bulk {index:02d}").pk)
-        finally:
-            from django.db import connection
-
-            connection.close()
-
-    threads = [threading.Thread(target=ask, args=(i,)) for i in range(25)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    requested = run_at_once(25, lambda index: services.channel_request(project=project, name=f"bulk {index:02d}").pk)
     assert len(requested) == 25
 
     # Two pumps race, as two workers would.
@@ -220,25 +226,14 @@ def test_requests_racing_for_the_last_quota_slots_never_exceed_the_quota(portal)
     customer = project.customer
     customer.channel_quota = 2
     customer.save()
-    barrier = threading.Barrier(6)
-    outcomes = []
 
-    def ask(index: int) -> None:
-        from django.db import connection
-
-        barrier.wait()
+    def ask(index: int) -> str:
         try:
             services.channel_request(project=project, name=f"racer {index}")
-            outcomes.append("queued")
         except services.ServiceError:
-            outcomes.append("refused")
-        finally:
-            connection.close()
+            return "refused"
+        return "queued"
 
-    threads = [threading.Thread(target=ask, args=(i,)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_at_once(6, ask)
     assert sorted(outcomes) == ["queued"] * 2 + ["refused"] * 4
     assert Channel.objects.filter(project__customer=customer).count() == 2

@@ -8,9 +8,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.utils import timezone
 
-from channels_app.models import Customer, Membership, Project
+from channels_app.models import Customer, Membership
+from channels_app.services import project_mirror
 from channels_app.whapi import WhapiError, partner_client
 
 STAFF = ("staff", "staff-demo-password")
@@ -54,16 +54,7 @@ class Command(BaseCommand):
             except WhapiError as exc:
                 self.stderr.write(f"Could not create the demo Whapi project: {exc}")
             else:
-                Project.objects.update_or_create(
-                    whapi_id=remote.id,
-                    defaults={
-                        "name": remote.name,
-                        "whapi_created_at": remote.creation_ts,
-                        "is_default": remote.is_default,
-                        "customer": customer,
-                        "last_synced_at": timezone.now(),
-                    },
-                )
+                project_mirror(remote, customer=customer)
 
         self.stdout.write(
             "Demo logins:\n"
