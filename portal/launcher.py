@@ -114,7 +114,7 @@ def main() -> int:
             if subprocess.call(manage(*step), env=env, cwd=BASE_DIR) != 0:  # noqa: S603 (our own manage.py)
                 print(f"make run: `manage.py {' '.join(step)}` failed, see above.", file=sys.stderr)
                 return 1
-        start("worker", manage("qcluster"))
+        start("worker", manage("worker"))
         start("web", manage("runserver", PORTAL_ADDRESS, "--noreload"))
         if wait_for(f"http://{PORTAL_ADDRESS}/healthz", 30):
             target = env["WHAPI_PARTNER_URL"] + (" (built-in sandbox)" if use_sandbox else "")
