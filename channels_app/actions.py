@@ -114,6 +114,46 @@ def _refresh_mirror(channel: Channel) -> None:
 # ------------------------------------------------------------------------------------------------
 # One channel
 # ------------------------------------------------------------------------------------------------
+def channel_request(
+    *,
+    project: Project,
+    name: str,
+    actor,
+    source: str,
+    request_key: str | None = None,
+    enforce_quota: bool = True,
+) -> Channel:
+    """Ask for a new channel in `project` through the pipeline (`services.channel_request`), audited.
+
+    A repeated `request_key` (a double-submitted form) returns the first request's channel and
+    records nothing more. Raises ActionError with the reason when the request is refused.
+    """
+    repeat = bool(request_key) and Channel.objects.filter(request_key=request_key).exists()
+    try:
+        channel = services.channel_request(
+            project=project,
+            name=name,
+            requested_by=actor if getattr(actor, "pk", None) else None,
+            request_key=request_key,
+            source=_timeline_source(source),
+            enforce_quota=enforce_quota,
+        )
+    except services.ServiceError as exc:
+        audit(
+            actor=actor,
+            source=source,
+            action="channel.request",
+            target=project,
+            ok=False,
+            detail=f"{(name or '').strip()[:150]}: {exc}",
+        )
+        raise ActionError(str(exc)) from exc
+    if not repeat:
+        quota = "" if enforce_quota else " (quota not enforced)"
+        audit(actor=actor, source=source, action="channel.request", target=channel, detail=f"in {project}{quota}")
+    return channel
+
+
 def channel_configure_now(channel: Channel, *, actor, source: str) -> None:
     """Apply and verify the webhook settings now (staff's "configure webhooks now")."""
     if not channel.whapi_id:
@@ -405,6 +445,20 @@ def _bulk_call(action: str, params: dict) -> Callable[[Channel, object], None]:
 
 
 BULK_ACTIONS = ("configure", "refresh", "restart", "extend", "mode", "logout", "delete")
+
+
+def channel_run(action: str, channel: Channel, *, params: dict | None = None, actor) -> None:
+    """Run one of BULK_ACTIONS on one channel as staff, as a bulk job does for each of its channels.
+
+    Raises ActionError (an unknown action, bad params, or Whapi's refusal naming the channel).
+    """
+    if action not in BULK_ACTIONS:
+        raise ActionError(f"Unknown action {action!r}.")
+    params = params or {}
+    missing = [key for key in {"extend": ("days", "comment"), "mode": ("mode",)}.get(action, ()) if key not in params]
+    if missing:
+        raise ActionError(f"The action {action!r} needs {', '.join(missing)}.")
+    _bulk_call(action, params)(channel, actor)
 
 
 def bulk_job_start(*, action: str, channel_ids: list[int], params: dict | None = None, actor, retry_of=None) -> BulkJob:

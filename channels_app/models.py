@@ -180,6 +180,15 @@ class Channel(models.Model):
     class Meta:
         ordering = ["-requested_at"]
         indexes = [models.Index(fields=["state", "requested_at"], name="channel_state_requested")]
+        # Staff actions that change a channel in Whapi, each granted on its own (see channels_app.admin).
+        permissions = [
+            ("operate_channel", "Can configure webhooks, refresh the status and restart channels"),
+            ("extend_channel", "Can extend channels (spends partner days)"),
+            ("change_mode", "Can change a channel's mode"),
+            ("logout_number", "Can log a channel's number out"),
+            ("delete_in_whapi", "Can delete channels in Whapi"),
+            ("reveal_token", "Can reveal a channel's API token"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.whapi_id})" if self.whapi_id else self.name

@@ -7,7 +7,8 @@ Contract (see `whapi-api.md` §3):
   `channel_id` (the secret of channel A cannot move channel B); missing or wrong → 401, nothing stored;
 - every authenticated callback is stored raw in the ledger before it is applied;
 - handled events are applied (idempotently); unknown event types are stored and answered 200;
-- no Whapi call inside the request: follow-up checks are enqueued for the worker.
+- no Whapi call inside the request: follow-up checks are enqueued for the worker;
+- a stored callback can be applied again with `replay` (the webhook ledger in the admin).
 Answers other than 200 make Whapi retry, so everything Whapi should not retry gets 200.
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Callable
 
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -132,23 +134,51 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
         event_method=method,
         body=raw.decode("utf-8", errors="replace"),
     )
-    handler = EVENT_HANDLERS.get((event_type, method))
-    status, detail = 200, ""
-    if channel.state == Channel.State.DELETED:
-        outcome, detail = Outcome.IGNORED, "channel is deleted"
-    elif handler is None:
-        outcome, detail = Outcome.IGNORED, "event type not handled"
-    else:
-        try:
-            with transaction.atomic():
-                outcome = handler(channel, payload)
-        except Malformed as exc:
-            # Whapi would resend the same body forever; say why once, and keep it in the ledger.
-            outcome, detail, status = Outcome.FAILED, str(exc), 400
-        except Exception as exc:  # a bug must not lose the callback: it is in the ledger for replay
-            logger.exception("webhook %s for channel %s failed", ledger.pk, channel_id)
-            outcome, detail, status = Outcome.FAILED, f"internal error: {type(exc).__name__}", 503
+    outcome, detail, status = _dispatch(ledger, channel, payload)
     WebhookEvent.objects.filter(pk=ledger.pk).update(outcome=outcome, detail=detail)
     if status != 200:
         return _error(status, detail)
     return JsonResponse({"ok": True, "outcome": outcome})
+
+
+def _dispatch(ledger: WebhookEvent, channel: Channel, payload: dict) -> tuple[str, str, int]:
+    """Apply one callback through EVENT_HANDLERS; returns (outcome, detail, HTTP status for Whapi)."""
+    handler = EVENT_HANDLERS.get((ledger.event_type, ledger.event_method))
+    if channel.state == Channel.State.DELETED:
+        return Outcome.IGNORED, "channel is deleted", 200
+    if handler is None:
+        return Outcome.IGNORED, "event type not handled", 200
+    try:
+        with transaction.atomic():
+            return handler(channel, payload), "", 200
+    except Malformed as exc:
+        # Whapi would resend the same body forever; say why once, and keep it in the ledger.
+        return Outcome.FAILED, str(exc), 400
+    except Exception as exc:  # a bug must not lose the callback: it is in the ledger for replay
+        logger.exception("webhook %s for channel %s failed", ledger.pk, ledger.whapi_channel_id)
+        return Outcome.FAILED, f"internal error: {type(exc).__name__}", 503
+
+
+def replay(event: WebhookEvent) -> str:
+    """Apply a stored callback again through EVENT_HANDLERS (e.g. one that failed before a fix).
+
+    Records the new outcome on the ledger row, with the previous one in `detail`, and returns it.
+    Handlers are idempotent, so replaying a callback that was applied changes nothing (DUPLICATE or
+    STALE). The body is trusted: it was authenticated when it was received.
+    """
+    previous = f"{event.outcome}: {event.detail}" if event.detail else event.outcome
+    channel = event.channel or Channel.objects.filter(whapi_id=event.whapi_channel_id).first()
+    try:
+        payload = json.loads(event.body)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        outcome, detail = Outcome.FAILED, "the stored body is not a JSON object"
+    elif channel is None:
+        outcome, detail = Outcome.UNKNOWN_CHANNEL, "no channel with this Whapi id"
+    else:
+        outcome, detail, _status = _dispatch(event, channel, payload)
+    detail = f"replayed at {timezone.now():%Y-%m-%d %H:%M:%S} UTC{f': {detail}' if detail else ''} (was {previous})"
+    WebhookEvent.objects.filter(pk=event.pk).update(outcome=outcome, detail=detail[:4000], channel=channel)
+    event.outcome, event.detail, event.channel = outcome, detail[:4000], channel
+    return outcome

@@ -1,0 +1,15 @@
+"""The staff console (Django admin): customers and their members, Whapi projects, channels with
+their actions and bulk jobs, and the records (webhook ledger, audit log, create attempts).
+
+Staff changes go through `channels_app.actions` (audited); secrets are never listed.
+"""
+
+from django.contrib import admin
+
+from channels_app.admin import channels, customers, jobs, ledger, projects
+
+# The channel list needs the width more than a second menu: the breadcrumbs and the index lead
+# everywhere the sidebar would.
+admin.site.enable_nav_sidebar = False
+
+__all__ = ["channels", "customers", "jobs", "ledger", "projects"]

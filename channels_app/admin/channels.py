@@ -1,0 +1,552 @@
+"""Channels in the staff console: the list one person runs thousands of channels from, adding a
+channel through the pipeline, the channel page (where it stands and why) and the actions on one
+channel or a selection.
+
+Every change goes through `channels_app.actions` (audited); the page itself edits nothing. Actions
+on one channel run at once and report in a message; actions on a selection run as a bulk job.
+Secrets are never read for the list (deferred, so not even decrypted).
+"""
+
+import json
+import re
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+
+from channels_app import actions, budget, services
+from channels_app.actions import ActionError
+from channels_app.admin.common import (
+    CHANNEL_ACTIONS,
+    ChannelAction,
+    admin_url,
+    budget_context,
+    form_page,
+    has_channel_perm,
+    require_channel_perm,
+)
+from channels_app.admin.filters import (
+    IN_PROGRESS,
+    LIST_DEFERRED,
+    AssignedFilter,
+    ChannelChangeList,
+    ChannelCustomerFilter,
+    ExpiringFilter,
+    HealthStatusFilter,
+    ProjectFilter,
+    StaleFilter,
+)
+from channels_app.admin.forms import ACTION_FORMS, ChannelRequestForm, new_request_key
+from channels_app.crypto import mask
+from channels_app.models import AuditLog, Channel, Project
+from channels_app.whapi import WhapiError
+
+State = Channel.State
+STAFF = AuditLog.Source.STAFF
+EXPIRING_SOON_DAYS = 7
+PHONE_LIKE = re.compile(r"\+?[0-9][0-9 ()\-]{5,}")
+
+
+# ------------------------------------------------------------------------------------------------
+# Where a channel stands, in words
+# ------------------------------------------------------------------------------------------------
+def describe_status(channel: Channel) -> str:
+    """One or two sentences for staff on where the channel stands in its lifecycle."""
+    now = timezone.now()
+    state = channel.state
+    if state == State.QUEUED:
+        position = budget.queue_position(channel)
+        eta = budget.queue_eta(position) if position else now
+        if channel.next_attempt_at and channel.next_attempt_at > eta:
+            eta = channel.next_attempt_at
+        when = "now" if eta - now < timedelta(seconds=30) else f"around {eta:%H:%M} UTC"
+        return f"Queued for creation: number {position} in the queue, expected to be created {when}."
+    if state == State.CREATING:
+        return f"Being created in Whapi (attempt {channel.create_attempts})."
+    if state == State.INITIALIZING:
+        until = f" until {channel.init_until:%H:%M:%S} UTC" if channel.init_until else ""
+        return f"Created in Whapi; initializing{until}. Whapi needs this time before the channel can be configured."
+    if state == State.CONFIGURING:
+        retry = f" Next attempt at {channel.next_configure_at:%H:%M:%S} UTC." if channel.next_configure_at else ""
+        return f"Setting and verifying the webhooks.{retry}"
+    if state == State.WAITING_SCAN:
+        return "Waiting for scan: no WhatsApp number is linked yet; the customer scans the QR code."
+    if state == State.CONNECTED:
+        since = f" since {channel.connected_at:%Y-%m-%d %H:%M} UTC" if channel.connected_at else ""
+        return f"Connected to +{channel.connected_number}{since}."
+    if state == State.DISCONNECTED:
+        return "Disconnected: the number was logged out; it has to scan the QR code again."
+    if state == State.ERROR:
+        return f"Error: {channel.last_error or 'see the timeline'}"
+    if state == State.EXPIRED:
+        return "Expired: its paid time ran out. Extend it to bring it back."
+    if state == State.STOPPED:
+        return "Stopped in Whapi."
+    return "Deleted."
+
+
+def days_left(channel: Channel, now=None) -> tuple[str, str, str]:
+    """('2026-12-01', '5 days left', css class) for a channel's active-till."""
+    if not channel.active_till:
+        return "–", "", ""
+    now = now or timezone.now()
+    left = channel.active_till - now
+    date = f"{channel.active_till:%Y-%m-%d}"
+    if left.total_seconds() < 0:
+        return date, "ended", "days-ended"
+    days = left.days
+    text = f"{days} day{'s' if days != 1 else ''} left" if days else "ends today"
+    return date, text, "days-soon" if days < EXPIRING_SOON_DAYS else ""
+
+
+# ------------------------------------------------------------------------------------------------
+# Bulk actions on a selection (each one a background job)
+# ------------------------------------------------------------------------------------------------
+def _bulk_action(name: str):
+    spec = CHANNEL_ACTIONS[name]
+
+    def run(modeladmin: "ChannelAdmin", request: HttpRequest, queryset):
+        return modeladmin.start_bulk(request, queryset, spec)
+
+    run.__name__ = f"bulk_{name}"
+    suffix = "…" if name in ACTION_FORMS else ""
+    return admin.action(description=f"{spec.label}{suffix} (background job)", permissions=[spec.permission])(run)
+
+
+# ------------------------------------------------------------------------------------------------
+# The admin
+# ------------------------------------------------------------------------------------------------
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "customer_and_project",
+        "whapi_id",
+        "state_badge",
+        "health",
+        "number",
+        "mode_label",
+        "active_till_left",
+        "last_confirmed",
+    ]
+    list_display_links = ["name"]
+    list_filter = [
+        "state",
+        HealthStatusFilter,
+        "mode",
+        ChannelCustomerFilter,
+        ProjectFilter,
+        ExpiringFilter,
+        StaleFilter,
+        AssignedFilter,
+    ]
+    list_select_related = ["project__customer"]
+    search_fields = ["name", "whapi_id", "connected_number", "project__customer__name"]
+    search_help_text = "Name, Whapi id, connected number or customer."
+    # Facet counts would run one query per filter choice on every page.
+    show_facets = admin.ShowFacets.NEVER
+    actions = [_bulk_action(name) for name in CHANNEL_ACTIONS]
+    fieldsets = [
+        (None, {"fields": ["name", "customer_link", "project", "whapi_id", "state", "mode", "active_till_left"]}),
+        (
+            "Connection",
+            {
+                "fields": [
+                    "health_status",
+                    "status_stale",
+                    "last_confirmed_at",
+                    "connected_number",
+                    "connected_name",
+                    "connected_at",
+                ]
+            },
+        ),
+        ("Problem", {"fields": ["last_error", "error_source", "last_error_at"]}),
+        (
+            "In Whapi",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "whapi_name",
+                    "whapi_project_id",
+                    "whapi_status",
+                    "stopped",
+                    "trial_till",
+                    "whapi_created_at",
+                    "api_url",
+                    "server",
+                    "masked_token",
+                ],
+            },
+        ),
+        (
+            "Provisioning",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "requested_at",
+                    "requested_by",
+                    "request_key",
+                    "creation_marker",
+                    "create_attempts",
+                    "next_attempt_at",
+                    "init_until",
+                    "configure_attempts",
+                    "next_configure_at",
+                    "webhooks_applied_at",
+                    "webhooks_verified_at",
+                    "customer_webhook_url",
+                    "code",
+                ],
+            },
+        ),
+    ]
+    readonly_fields = ["customer_link", "active_till_left", "masked_token"]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and not obj.last_error:
+            return [fieldset for fieldset in self.fieldsets if fieldset[0] != "Problem"]
+        return self.fieldsets
+
+    # ---- permissions: the page edits nothing; changes go through the audited actions ------------
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # removing a row would orphan the channel in Whapi: "Delete in Whapi" instead
+
+    def has_operate_channel_permission(self, request):
+        return has_channel_perm(request, "operate_channel")
+
+    def has_extend_channel_permission(self, request):
+        return has_channel_perm(request, "extend_channel")
+
+    def has_change_mode_permission(self, request):
+        return has_channel_perm(request, "change_mode")
+
+    def has_logout_number_permission(self, request):
+        return has_channel_perm(request, "logout_number")
+
+    def has_delete_in_whapi_permission(self, request):
+        return has_channel_perm(request, "delete_in_whapi")
+
+    # ---- the list ---------------------------------------------------------------------------------
+    def get_changelist(self, request, **kwargs):
+        return ChannelChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        # "+1 415 555-0123" finds the number stored as digits.
+        if PHONE_LIKE.fullmatch(search_term.strip()):
+            search_term = "".join(ch for ch in search_term if ch.isdigit())
+        return super().get_search_results(request, queryset, search_term)
+
+    @admin.display(description="customer", ordering="project__customer__name")
+    def customer_link(self, obj: Channel):
+        customer = obj.project.customer if obj.project_id else None
+        if customer is None:
+            return format_html('<span class="unassigned">{}</span>', "unassigned")
+        url = reverse("admin:channels_app_channel_changelist")
+        return format_html('<a href="{}?customer={}">{}</a>', url, customer.code, customer.name)
+
+    @admin.display(description="customer / project", ordering="project__customer__name")
+    def customer_and_project(self, obj: Channel):
+        project = format_html('<br><span class="quiet">{}</span>', obj.project.name) if obj.project_id else ""
+        return format_html("{}{}", self.customer_link(obj), project)
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, obj: Channel):
+        problem = format_html(' <span class="problem" title="{}">⚠</span>', obj.last_error) if obj.last_error else ""
+        return format_html('<span class="state state-{}">{}</span>{}', obj.state, obj.get_state_display(), problem)
+
+    @admin.display(description="health", ordering="health_status")
+    def health(self, obj: Channel):
+        if obj.status_stale:
+            return format_html(
+                '{} <span class="stale" title="The last health check failed">stale</span>', obj.health_status or "–"
+            )
+        return obj.health_status or "–"
+
+    @admin.display(description="number", ordering="connected_number")
+    def number(self, obj: Channel) -> str:
+        return f"+{obj.connected_number}" if obj.connected_number else "–"
+
+    @admin.display(description="mode", ordering="mode")
+    def mode_label(self, obj: Channel) -> str:
+        if not obj.whapi_id:
+            return "–"
+        return obj.get_mode_display() if obj.mode else "Live"  # Whapi: an empty mode means live
+
+    @admin.display(description="active till", ordering="active_till")
+    def active_till_left(self, obj: Channel):
+        date, left, css = days_left(obj)
+        if not left:
+            return date
+        return format_html('{}<br><span class="{}">{}</span>', date, css or "quiet", left)
+
+    @admin.display(description="confirmed", ordering="last_confirmed_at")
+    def last_confirmed(self, obj: Channel) -> str:
+        if not obj.last_confirmed_at:
+            return "never"
+        return f"{timesince(obj.last_confirmed_at)} ago"
+
+    @admin.display(description="token")
+    def masked_token(self, obj: Channel) -> str:
+        return mask(obj.token) or "–"
+
+    def changelist_view(self, request, extra_context=None):
+        now = timezone.now()
+        live = ~Q(state=State.DELETED)
+        attention = Channel.objects.aggregate(
+            errors=Count("pk", filter=Q(state=State.ERROR)),
+            expiring=Count(
+                "pk", filter=live & Q(active_till__gte=now, active_till__lt=now + timedelta(days=EXPIRING_SOON_DAYS))
+            ),
+            stale=Count("pk", filter=live & Q(status_stale=True)),
+            unassigned=Count("pk", filter=live & (Q(project__isnull=True) | Q(project__customer__isnull=True))),
+        )
+        context = {
+            **budget_context(),
+            "attention": attention,
+            "expiring_soon_days": EXPIRING_SOON_DAYS,
+            "can_sync": has_channel_perm(request, "operate_channel"),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)
+
+    # ---- pages of our own --------------------------------------------------------------------------
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("sync/", wrap(self.sync_view), name="channels_app_channel_sync"),
+            path("<path:object_id>/do/<str:action>/", wrap(self.action_view), name="channels_app_channel_action"),
+            path("<path:object_id>/reveal-token/", wrap(self.reveal_token_view), name="channels_app_channel_token"),
+            *super().get_urls(),
+        ]
+
+    def _channel_or_404(self, request: HttpRequest, object_id: str) -> Channel:
+        channel = self.get_object(request, unquote(object_id))
+        if channel is None or not self.has_view_permission(request, channel):
+            raise Http404("No such channel.")
+        return channel
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = ChannelRequestForm(request.POST, admin_site=self.admin_site)
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    channel = actions.channel_request(
+                        project=data["project"],
+                        name=data["name"],
+                        actor=request.user,
+                        source=STAFF,
+                        request_key=data["request_key"],
+                        enforce_quota=not data["ignore_quota"],
+                    )
+                except ActionError as exc:
+                    form.add_error(None, str(exc))
+                else:
+                    customer = data["project"].customer
+                    messages.success(
+                        request, f"Channel “{channel.name}” requested for {customer}. {describe_status(channel)}"
+                    )
+                    return redirect(admin_url(channel))
+        else:
+            initial = {"request_key": new_request_key()}
+            project_id = request.GET.get("project", "")
+            if project_id.isdigit():
+                initial["project"] = Project.objects.filter(pk=project_id, customer__isnull=False).first()
+            form = ChannelRequestForm(initial=initial, admin_site=self.admin_site)
+        return form_page(
+            request,
+            self,
+            title="Add channel",
+            form=form,
+            template="admin/channels_app/channel/add_form.html",
+            submit_label="Request the channel",
+            **budget_context(),
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        channel = self.get_object(request, unquote(object_id))
+        context = self.channel_page_context(request, channel) if channel is not None else {}
+        return super().change_view(request, object_id, form_url, {**context, **(extra_context or {})})
+
+    def channel_page_context(self, request: HttpRequest, channel: Channel) -> dict:
+        desired = readback = None
+        mismatches: list[str] = []
+        if channel.whapi_id:
+            # Header values (our webhook secret) are masked the way the read-back is stored.
+            desired = services._masked_settings(services.desired_settings(channel))
+            readback = channel.webhooks_readback or None
+            if readback:
+                mismatches = services.settings_mismatches(desired, readback)
+        audit_ids = [value for value in (channel.whapi_id, str(channel.pk)) if value]
+        deleted = channel.state == State.DELETED
+        return {
+            "channel": channel,
+            "status_text": describe_status(channel),
+            "auto_refresh": 3 if channel.state in IN_PROGRESS else None,
+            # (action, whether it asks for input or confirmation on a page of its own)
+            "channel_actions": [
+                (spec, spec.name in ACTION_FORMS)
+                for spec in CHANNEL_ACTIONS.values()
+                if not deleted and has_channel_perm(request, spec.permission)
+            ],
+            "can_reveal_token": bool(channel.token) and has_channel_perm(request, "reveal_token"),
+            "desired_json": json.dumps(desired, indent=2, sort_keys=True, ensure_ascii=False) if desired else "",
+            "readback_json": json.dumps(readback, indent=2, sort_keys=True, ensure_ascii=False) if readback else "",
+            "mismatches": mismatches,
+            "timeline": channel.timeline.all()[:50],
+            "callbacks": channel.webhook_events.defer("body")[:20],
+            "audit_entries": AuditLog.objects.filter(target_type="channel", target_id__in=audit_ids)[:10],
+            **(budget_context() if channel.state == State.QUEUED else {}),
+        }
+
+    def action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        """One action on one channel: a form or confirmation first where it needs one, then at once."""
+        spec = CHANNEL_ACTIONS.get(action)
+        if spec is None:
+            raise Http404("No such action.")
+        channel = self._channel_or_404(request, object_id)
+        require_channel_perm(request, spec.permission)
+        form_class = ACTION_FORMS.get(action)
+        if request.method == "POST":
+            form = form_class(request.POST) if form_class else None
+            if form is None or form.is_valid():
+                self.run_one(request, channel, spec, form.params() if form else {})
+                return redirect(admin_url(channel))
+        elif form_class is None:
+            return redirect(admin_url(channel))  # the buttons on the channel page post
+        else:
+            form = form_class(initial={"mode": channel.mode or Channel.Mode.LIVE} if action == "mode" else None)
+        return form_page(
+            request,
+            self,
+            title=f"{spec.label}: {channel}",
+            form=form,
+            template="admin/channels_app/channel/action_form.html",
+            action=spec,
+            channels=[channel],
+            channel_count=1,
+            original=channel,
+            submit_label=spec.label,
+            danger=spec.name in ("logout", "delete"),
+        )
+
+    def run_one(self, request: HttpRequest, channel: Channel, spec: ChannelAction, params: dict) -> bool:
+        """Run an action now and say how it went; Whapi's refusals become an error message."""
+        label = f"{channel.name} ({channel.whapi_id or 'not in Whapi yet'})"
+        try:
+            actions.channel_run(spec.name, channel, params=params, actor=request.user)
+        except ActionError as exc:
+            messages.error(request, str(exc))
+            return False
+        outcome = spec.done
+        if spec.name == "extend":
+            till = f"; active till {channel.active_till:%Y-%m-%d}" if channel.active_till else ""
+            outcome = f"extended by {params['days']} days{till}"
+        elif spec.name == "mode":
+            outcome = f"mode changed to {channel.get_mode_display()}; Whapi restarts the channel (about 30 s)"
+        elif spec.name == "refresh":
+            outcome = f"status refreshed: {channel.health_status or 'not known'} ({channel.get_state_display()})"
+        elif spec.name == "delete":
+            outcome = "deleted in Whapi; its unused days went back to the partner balance"
+        messages.success(request, f"{label}: {outcome}.")
+        return True
+
+    def start_bulk(self, request: HttpRequest, queryset, spec: ChannelAction):
+        """The changelist action: ask for input or confirmation where needed, then start a bulk job."""
+        form_class = ACTION_FORMS.get(spec.name)
+        params: dict = {}
+        if form_class is not None:
+            confirmed = "confirm" in request.POST
+            form = form_class(request.POST) if confirmed else form_class()
+            if not (confirmed and form.is_valid()):
+                count = queryset.count()
+                return form_page(
+                    request,
+                    self,
+                    title=f"{spec.label}: {count} channel{'s' if count != 1 else ''}",
+                    form=form,
+                    template="admin/channels_app/channel/action_form.html",
+                    action=spec,
+                    channels=queryset.defer(*LIST_DEFERRED).select_related("project__customer")[:20],
+                    channel_count=count,
+                    bulk=True,
+                    action_name=request.POST.get("action", ""),
+                    selected=request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+                    select_across=request.POST.get("select_across", "0"),
+                    submit_label=f"{spec.label}: start the job",
+                    danger=spec.name in ("logout", "delete"),
+                )
+            params = form.params()
+        ids = list(queryset.values_list("pk", flat=True))
+        try:
+            job = actions.bulk_job_start(action=spec.name, channel_ids=ids, params=params, actor=request.user)
+        except ActionError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
+        self.message_user(
+            request,
+            f"{spec.label}: started in the background for {len(ids)} channel{'s' if len(ids) != 1 else ''}. "
+            "This page shows the outcome for each.",
+            messages.SUCCESS,
+        )
+        return redirect(admin_url(job))
+
+    def reveal_token_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Show the API token after an explicit, audited request (never in a list or message)."""
+        channel = self._channel_or_404(request, object_id)
+        require_channel_perm(request, "reveal_token")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": channel,
+            "channel": channel,
+            "title": f"API token of {channel}",
+        }
+        if request.method == "POST":
+            try:
+                context["token"] = actions.channel_reveal_token(channel, actor=request.user, source=STAFF)
+            except ActionError as exc:
+                messages.error(request, str(exc))
+                return redirect(admin_url(channel))
+        return TemplateResponse(request, "admin/channels_app/channel/reveal_token.html", context)
+
+    def sync_view(self, request: HttpRequest) -> HttpResponse:
+        """Mirror Whapi: projects first (channels are matched to them), then every channel."""
+        changelist = reverse("admin:channels_app_channel_changelist")
+        if request.method != "POST":
+            return redirect(changelist)
+        require_channel_perm(request, "operate_channel")
+        try:
+            projects = services.projects_sync()
+            counts = services.channels_sync()
+        except WhapiError as exc:
+            actions.audit(actor=request.user, source=STAFF, action="channels.sync", ok=False, detail=str(exc))
+            messages.error(request, f"The sync with Whapi failed: {exc.message or exc}")
+            return redirect(changelist)
+        detail = (
+            f"{counts['imported']} imported, {counts['gone']} gone from Whapi, {counts['updated']} updated, "
+            f"{counts['adopted']} adopted; projects: {projects['created']} new, {projects['updated']} updated"
+        )
+        actions.audit(actor=request.user, source=STAFF, action="channels.sync", detail=detail)
+        messages.success(
+            request,
+            f"Synced with Whapi: {detail}."
+            + (" Imported channels are unassigned: assign their projects to customers." if counts["imported"] else ""),
+        )
+        return redirect(changelist)

@@ -1,0 +1,177 @@
+"""List filters of the staff console. Choices are fixed or typed into a box, so no filter runs a
+query of its own and none grows with the number of customers or projects."""
+
+import uuid
+from datetime import timedelta
+
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Q
+from django.utils import timezone
+
+from channels_app.models import Channel
+
+State = Channel.State
+QUIET_FOR = timedelta(hours=1)
+IN_PROGRESS = (State.QUEUED, State.CREATING, State.INITIALIZING, State.CONFIGURING)
+# Read for neither the list nor its filters: secrets (decrypting them costs time, too) and big columns.
+LIST_DEFERRED = ("token", "webhook_secret", "webhooks_readback", "customer_webhook_events")
+
+
+class InputFilter(admin.SimpleListFilter):
+    """A filter typed into a box: a thousand customers do not fit in a sidebar of links."""
+
+    template = "admin/portal/input_filter.html"
+    placeholder = ""
+
+    def lookups(self, request, model_admin):
+        # One dummy choice, so that the admin shows the filter; the box replaces the links.
+        return [("", "")]
+
+    def choices(self, changelist):
+        yield {
+            "selected": bool(self.value()),
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "All",
+            # The other filters, the search and the ordering ride along with the box.
+            "keep": [
+                (name, value)
+                for name, values in changelist.filter_params.items()
+                if name != self.parameter_name
+                for value in values
+            ],
+            "placeholder": self.placeholder,
+        }
+
+    def cleaned_value(self) -> str:
+        return (self.value() or "").strip()
+
+
+class CustomerFilter(InputFilter):
+    """By customer: a name (contains) or a customer's public code (what links in the console carry)."""
+
+    title = "customer"
+    parameter_name = "customer"
+    placeholder = "Customer name"
+    customer_path = "customer"
+
+    def queryset(self, request, queryset):
+        value = self.cleaned_value()
+        if not value:
+            return queryset
+        try:
+            return queryset.filter(**{f"{self.customer_path}__code": uuid.UUID(value)})
+        except ValueError:
+            return queryset.filter(**{f"{self.customer_path}__name__icontains": value})
+
+
+# ------------------------------------------------------------------------------------------------
+# The channel list
+# ------------------------------------------------------------------------------------------------
+class HealthStatusFilter(admin.SimpleListFilter):
+    title = "health status"
+    parameter_name = "health"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("AUTH", "AUTH (connected)"),
+            ("QR", "QR (waiting for a scan)"),
+            ("INIT", "INIT"),
+            ("LAUNCH", "LAUNCH"),
+            ("ERROR", "ERROR"),
+            ("SYNC_ERROR", "SYNC_ERROR"),
+            ("STOP", "STOP"),
+            ("none", "Not known yet"),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "none":
+            return queryset.filter(health_status="")
+        if self.value():
+            return queryset.filter(health_status=self.value())
+        return queryset
+
+
+class ChannelCustomerFilter(CustomerFilter):
+    customer_path = "project__customer"
+
+
+class ProjectFilter(InputFilter):
+    title = "project"
+    parameter_name = "project"
+    placeholder = "Project name or Whapi id"
+
+    def queryset(self, request, queryset):
+        value = self.cleaned_value()
+        if not value:
+            return queryset
+        return queryset.filter(Q(project__whapi_id=value) | Q(project__name__icontains=value))
+
+
+class ExpiringFilter(admin.SimpleListFilter):
+    """Channels whose paid time ends within N days (any N works in the URL: ?expiring_within=10)."""
+
+    title = "active till"
+    parameter_name = "expiring_within"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("3", "Ends within 3 days"),
+            ("7", "Ends within 7 days"),
+            ("30", "Ends within 30 days"),
+            ("expired", "Ended"),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        now = timezone.now()
+        live = queryset.exclude(state=State.DELETED)
+        if value == "expired":
+            return live.filter(active_till__lt=now)
+        if not value.isdigit() or not 0 < int(value) <= 3650:
+            raise IncorrectLookupParameters(f"expiring_within must be a number of days, not {value!r}")
+        return live.filter(active_till__gte=now, active_till__lt=now + timedelta(days=int(value)))
+
+
+class StaleFilter(admin.SimpleListFilter):
+    title = "status freshness"
+    parameter_name = "stale"
+
+    def lookups(self, request, model_admin):
+        return [("failed", "Last check failed"), ("quiet", "Not confirmed for an hour")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failed":
+            return queryset.filter(status_stale=True).exclude(state=State.DELETED)
+        if self.value() == "quiet":
+            cutoff = timezone.now() - QUIET_FOR
+            return (
+                queryset.filter(whapi_id__isnull=False)
+                .exclude(state__in=(*IN_PROGRESS, State.DELETED))
+                .filter(Q(last_confirmed_at__isnull=True) | Q(last_confirmed_at__lt=cutoff))
+            )
+        return queryset
+
+
+class AssignedFilter(admin.SimpleListFilter):
+    title = "assigned to a customer"
+    parameter_name = "assigned"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No (e.g. imported from Whapi)")]
+
+    def queryset(self, request, queryset):
+        unassigned = Q(project__isnull=True) | Q(project__customer__isnull=True)
+        if self.value() == "no":
+            return queryset.filter(unassigned)
+        if self.value() == "yes":
+            return queryset.exclude(unassigned)
+        return queryset
+
+
+class ChannelChangeList(ChangeList):
+    def get_queryset(self, request, exclude_parameters=None):
+        return super().get_queryset(request, exclude_parameters).defer(*LIST_DEFERRED)
