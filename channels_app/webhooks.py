@@ -126,16 +126,20 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
         logger.warning("webhook refused: bad or missing secret for channel %s", channel_id)
         return _error(401, "Unknown channel or wrong secret.")
 
-    event_type, method = event["type"][:32], event["event"][:16]
-    ledger = WebhookEvent.objects.create(
+    ledger = WebhookEvent(
         channel=channel,
         whapi_channel_id=channel_id,
-        event_type=event_type,
-        event_method=method,
+        event_type=event["type"][:32],
+        event_method=event["event"][:16],
         body=raw.decode("utf-8", errors="replace"),
     )
-    outcome, detail, status = _dispatch(ledger, channel, payload)
-    WebhookEvent.objects.filter(pk=ledger.pk).update(outcome=outcome, detail=detail)
+    # The ledger row and the callback's effects commit together, before the answer: no effect ever
+    # exists without its ledger row, and a handler that fails rolls back to its savepoint while the
+    # row is still stored (as failed, for replay). One commit per callback keeps the receiver fast.
+    with transaction.atomic():
+        outcome, detail, status = _dispatch(ledger, channel, payload)
+        ledger.outcome, ledger.detail = outcome, detail
+        ledger.save()
     if status != 200:
         return _error(status, detail)
     return JsonResponse({"ok": True, "outcome": outcome})
@@ -155,7 +159,7 @@ def _dispatch(ledger: WebhookEvent, channel: Channel, payload: dict) -> tuple[st
         # Whapi would resend the same body forever; say why once, and keep it in the ledger.
         return Outcome.FAILED, str(exc), 400
     except Exception as exc:  # a bug must not lose the callback: it is in the ledger for replay
-        logger.exception("webhook %s for channel %s failed", ledger.pk, ledger.whapi_channel_id)
+        logger.exception("webhook %s for channel %s failed", ledger.pk or "(new)", ledger.whapi_channel_id)
         return Outcome.FAILED, f"internal error: {type(exc).__name__}", 503
 
 
