@@ -4,6 +4,8 @@ Every variable is listed with a one-line comment in `.env.example`. A missing or
 start-up with an `ImproperlyConfigured` that names the variable and says how to fix it.
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -137,8 +139,10 @@ if _engine == "django.db.backends.sqlite3":
         }
     )
     # Tests use a file too (not Django's in-memory default), so threads and processes share it the
-    # way they do in production.
-    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(BASE_DIR / "var" / "test.sqlite3"))
+    # way they do in production; one per test process, so two test runs never share one.
+    DATABASES["default"].setdefault("TEST", {}).setdefault(
+        "NAME", str(Path(tempfile.gettempdir()) / f"portal-test-{os.getpid()}.sqlite3")
+    )
 elif _engine in ("django.db.backends.postgresql",):
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
@@ -167,7 +171,44 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 
-LOGIN_URL = "/admin/login/"
+# ------------------------------------------------------------------------------------------------
+# Accounts: customers sign in under /app/ (channels_app.urls); staff keep /admin/login/ for the admin.
+# ------------------------------------------------------------------------------------------------
+LOGIN_URL = "channels_app:login"
+LOGIN_REDIRECT_URL = "channels_app:home"
+LOGOUT_REDIRECT_URL = "channels_app:login"
+# Behind exactly one reverse proxy that appends to X-Forwarded-For: the login throttle then counts
+# the client's address instead of the proxy's.
+TRUST_X_FORWARDED_FOR = _read("DJANGO_TRUST_X_FORWARDED_FOR", _strict_bool, False)
+
+# ------------------------------------------------------------------------------------------------
+# Email (password resets, invitations): the console with DJANGO_DEBUG on, SMTP otherwise.
+# ------------------------------------------------------------------------------------------------
+EMAIL_URL = env.str("EMAIL_URL", default="")
+if EMAIL_URL:
+    if EMAIL_URL.split("://", 1)[0] not in environ.Env.EMAIL_SCHEMES:
+        raise _config_error(
+            "EMAIL_URL",
+            f"has the unknown scheme {EMAIL_URL.split('://', 1)[0]!r}",
+            "Use smtp://, smtp+tls:// (STARTTLS), smtp+ssl:// (TLS from the start) or consolemail://, "
+            "e.g. smtp+tls://user:password@smtp.example.com:587.",
+        )
+    _email = env.email_url_config(EMAIL_URL)
+    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+    EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+    EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+    EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+    EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+    EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
+    EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
+elif DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+else:
+    # No EMAIL_URL in production: the local mail server (Django's default, localhost:25).
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Whapi portal <portal@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # ------------------------------------------------------------------------------------------------
 # Production hardening (active when DJANGO_DEBUG is off)
@@ -275,6 +316,10 @@ Q_CLUSTER = {
     "poll": 1,
     "label": "Background tasks",
 }
+# `manage.py worker` looks for due schedules this often (django-q2's own loop: every 30 s).
+Q_SCHEDULER_SECONDS = _read("Q_SCHEDULER_SECONDS", env.float, 5.0)
+if not 0.5 <= Q_SCHEDULER_SECONDS <= 60:
+    raise _config_error("Q_SCHEDULER_SECONDS", f"is {Q_SCHEDULER_SECONDS}", "Use a value from 0.5 to 60 seconds.")
 
 # ------------------------------------------------------------------------------------------------
 # Logging: to the console; secrets are never passed to a logger (see channels_app.crypto).

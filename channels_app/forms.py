@@ -1,0 +1,253 @@
+"""Forms of the customer pages, and the login throttle.
+
+Every form reports problems next to the field they concern; messages are fit to show.
+"""
+
+import ipaddress
+import math
+import re
+import uuid
+from datetime import timedelta
+
+from django import forms
+from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django.utils import timezone
+
+from channels_app.actions import CUSTOMER_EVENT_TYPES, ActionError, validate_customer_webhook
+from channels_app.models import Channel, FailedLogin, Membership, Project
+
+# ------------------------------------------------------------------------------------------------
+# Login throttle: failures are rows in FailedLogin, so every web process sees the same counts.
+# ------------------------------------------------------------------------------------------------
+FAILURE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_USERNAME = 5
+# Higher than per username: an office behind one NAT address shares it.
+MAX_FAILURES_PER_IP = 20
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    """The client's address: REMOTE_ADDR, or the last X-Forwarded-For hop behind a trusted proxy."""
+    if request is None:
+        return None
+    candidate = request.META.get("REMOTE_ADDR", "")
+    if settings.TRUST_X_FORWARDED_FOR:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            # The proxy appends the address it saw; earlier entries are whatever the client claimed.
+            candidate = forwarded.split(",")[-1].strip()
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return None
+
+
+def login_wait(username: str, ip: str | None) -> int:
+    """Seconds until `username` (or `ip`) may try again; 0 when not throttled."""
+    now = timezone.now()
+    limits = [({"username": username.lower()}, MAX_FAILURES_PER_USERNAME)]
+    if ip:
+        limits.append(({"ip": ip}, MAX_FAILURES_PER_IP))
+    waits = []
+    for filters, limit in limits:
+        recent = FailedLogin.objects.filter(at__gt=now - FAILURE_WINDOW, **filters).order_by("-at")
+        times = list(recent.values_list("at", flat=True)[:limit])
+        if len(times) >= limit:
+            # The oldest of the last `limit` failures has to leave the window first.
+            waits.append((times[-1] + FAILURE_WINDOW - now).total_seconds())
+    return max(0, math.ceil(max(waits, default=0)))
+
+
+def record_failed_login(username: str, ip: str | None) -> None:
+    FailedLogin.objects.create(username=username.lower()[:150], ip=ip)
+    # Rows older than the window count for nothing; drop them so the table stays small.
+    FailedLogin.objects.filter(at__lt=timezone.now() - FAILURE_WINDOW).delete()
+
+
+def throttle_message(seconds: int) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    return f"Too many failed attempts; try again in {minutes} minute{'s' if minutes != 1 else ''}."
+
+
+class ThrottledLoginMixin:
+    """For AuthenticationForm subclasses: refuse while throttled, record every failed attempt."""
+
+    def clean(self):
+        username = (self.cleaned_data.get("username") or "").strip()
+        ip = client_ip(self.request)
+        wait = login_wait(username, ip)
+        if wait:
+            # Refused without checking the password: a throttled guess tells the guesser nothing.
+            raise ValidationError(throttle_message(wait), code="throttled")
+        try:
+            cleaned = super().clean()
+        except ValidationError as exc:
+            if username and getattr(exc, "code", None) in ("invalid_login", "inactive"):
+                record_failed_login(username, ip)
+            raise
+        FailedLogin.objects.filter(username=username.lower()).delete()
+        return cleaned
+
+
+class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    """The admin's login form with the same throttle (staff accounts are worth more to a guesser)."""
+
+
+# ------------------------------------------------------------------------------------------------
+# Channels
+# ------------------------------------------------------------------------------------------------
+class ProjectChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Project) -> str:
+        return obj.name
+
+
+class ChannelCreateForm(forms.Form):
+    name = forms.CharField(
+        max_length=150,
+        help_text="For you to recognise it, e.g. “Support line”.",
+        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "off"}),
+    )
+    project = ProjectChoiceField(queryset=Project.objects.none(), to_field_name="whapi_id", empty_label=None)
+    # One key per rendered form: a double submit sends the same key, and finds the first channel.
+    request_key = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, projects=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["project"].queryset = projects if projects is not None else Project.objects.none()
+        if not self.is_bound:
+            self.initial.setdefault("request_key", uuid.uuid4().hex)
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise ValidationError("Give the channel a name.")
+        return name
+
+    def clean_request_key(self) -> str:
+        key = self.cleaned_data["request_key"]
+        try:
+            return uuid.UUID(key).hex
+        except ValueError:
+            raise ValidationError("The form is out of date; reload the page and submit it again.") from None
+
+
+class RenameForm(forms.Form):
+    name = forms.CharField(label="Channel name", max_length=150)
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise ValidationError("Give the channel a name.")
+        return name
+
+
+_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+
+
+class PairingCodeForm(forms.Form):
+    phone = forms.CharField(
+        label="Phone number",
+        max_length=32,
+        help_text="With country code, e.g. 14155550123.",
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel", "placeholder": "14155550123"}),
+    )
+
+    def clean_phone(self) -> str:
+        raw = self.cleaned_data["phone"].strip()
+        # Spaces, dashes, brackets and a leading + are how people write numbers; Whapi wants digits only.
+        phone = _PHONE_SEPARATORS.sub("", raw).removeprefix("+")
+        if not phone.isascii() or not phone.isdigit():
+            raise ValidationError("Use digits only: country code and number, e.g. 14155550123.")
+        if not 7 <= len(phone) <= 15:
+            raise ValidationError(
+                f"A phone number has 7 to 15 digits with its country code; this one has {len(phone)}."
+            )
+        return phone
+
+
+EVENT_LABELS = {
+    "messages": "Messages (incoming and sent)",
+    "statuses": "Message statuses (delivered, read)",
+    "chats": "Chats",
+    "contacts": "Contacts",
+    "groups": "Groups",
+    "presences": "Presences (online, typing)",
+    "calls": "Calls",
+    "labels": "Labels",
+}
+
+
+class WebhookForm(forms.Form):
+    url = forms.CharField(
+        label="Webhook URL",
+        required=False,
+        max_length=500,
+        help_text="Whapi posts the events you choose to this address. Leave empty to remove your webhook.",
+        widget=forms.URLInput(attrs={"placeholder": "https://example.com/whatsapp/hook"}),
+    )
+    events = forms.MultipleChoiceField(
+        label="Events",
+        required=False,
+        choices=[(event_type, EVENT_LABELS.get(event_type, event_type)) for event_type in CUSTOMER_EVENT_TYPES],
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    @classmethod
+    def for_channel(cls, channel: Channel) -> "WebhookForm":
+        types = [event.get("type") for event in channel.customer_webhook_events or [] if isinstance(event, dict)]
+        return cls(initial={"url": channel.customer_webhook_url, "events": types or ["messages", "statuses"]})
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"].strip()
+        try:
+            url, _ = validate_customer_webhook(url, [{"type": "messages", "method": "post"}])
+        except ActionError as exc:
+            raise ValidationError(str(exc)) from None
+        return url
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("url") and not cleaned.get("events"):
+            self.add_error("events", "Choose at least one kind of event for the webhook.")
+        return cleaned
+
+    def event_list(self) -> list[dict]:
+        """The events as Whapi wants them (new objects: `post`); none once the URL is removed."""
+        if not self.cleaned_data.get("url"):
+            return []
+        return [{"type": event_type, "method": "post"} for event_type in self.cleaned_data["events"]]
+
+
+class HandoffForm(forms.Form):
+    LIFETIMES = [(30, "30 minutes"), (120, "2 hours"), (24 * 60, "24 hours")]
+
+    minutes = forms.TypedChoiceField(label="Valid for", choices=LIFETIMES, coerce=int, initial=30)
+
+
+# ------------------------------------------------------------------------------------------------
+# Members
+# ------------------------------------------------------------------------------------------------
+ROLE_HELP = "Owner: everything, members too. Operator: channels. Viewer: read only."
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],
+        help_text="Their login name; a new one gets an invitation by email.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    email = forms.EmailField(label="Email address")
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.OPERATOR, help_text=ROLE_HELP)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)

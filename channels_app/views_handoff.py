@@ -1,0 +1,91 @@
+"""The hand-off page: one channel's QR code / pairing code and live status, without a login.
+
+Whoever holds the phone gets a link (made on the channel page); `access.get_channel_for_handoff`
+decides whether it still works. A tampered, stale, revoked or superseded link gets the same
+"this link has expired" page (410), so the answer tells a guesser nothing. Every use is counted on
+the link and written to the audit log.
+"""
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from channels_app import access, actions
+from channels_app.actions import ActionError
+from channels_app.forms import PairingCodeForm, client_ip
+from channels_app.models import AuditLog, Channel, HandoffLink
+from channels_app.views_channel import can_connect, channel_status, qr_response, status_payload
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    # The token is in the URL: no cache keeps the page. (Django's Referrer-Policy "same-origin" keeps
+    # it from other sites; "no-referrer" would make browsers send `Origin: null` and fail the CSRF check.)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _expired(request: HttpRequest) -> HttpResponse:
+    return _no_store(render(request, "portal/handoff/expired.html", {}, status=410))
+
+
+def _render(request: HttpRequest, token: str, channel: Channel, link: HandoffLink, **context) -> HttpResponse:
+    defaults = {
+        "channel": channel,
+        "link": link,
+        "status": channel_status(channel),
+        "pairing_form": PairingCodeForm(),
+        "status_url": reverse("channels_app:handoff_status", args=[token]),
+        "qr_url": reverse("channels_app:handoff_qr", args=[token]),
+        "pairing_url": reverse("channels_app:handoff_pairing_code", args=[token]),
+    }
+    return _no_store(render(request, "portal/handoff/page.html", {**defaults, **context}))
+
+
+@require_GET
+def handoff(request: HttpRequest, token: str) -> HttpResponse:
+    found = access.get_channel_for_handoff(token)
+    if found is None:
+        return _expired(request)
+    channel, link = found
+    access.handoff_used(link, what="open", ip=client_ip(request))
+    return _render(request, token, channel, link)
+
+
+@require_GET
+def handoff_status(request: HttpRequest, token: str) -> HttpResponse:
+    found = access.get_channel_for_handoff(token)
+    if found is None:
+        return _no_store(JsonResponse({"expired": True}, status=410))
+    channel, _ = found
+    return _no_store(JsonResponse(status_payload(request, channel, may_connect=True, handoff=True)))
+
+
+@require_GET
+def handoff_qr(request: HttpRequest, token: str) -> HttpResponse:
+    found = access.get_channel_for_handoff(token)
+    if found is None:
+        return _no_store(HttpResponse("This link has expired.", status=410, content_type="text/plain"))
+    channel, _ = found
+    return _no_store(qr_response(channel))
+
+
+@require_POST
+def handoff_pairing_code(request: HttpRequest, token: str) -> HttpResponse:
+    found = access.get_channel_for_handoff(token)
+    if found is None:
+        return _expired(request)
+    channel, link = found
+    form = PairingCodeForm(request.POST)
+    code = ""
+    if not can_connect(channel):
+        form.add_error(None, "This channel cannot be linked right now; wait until the page offers a QR code.")
+    elif form.is_valid():
+        access.handoff_used(link, what="pairing_code", ip=client_ip(request))
+        try:
+            code = actions.channel_pairing_code(
+                channel, phone=form.cleaned_data["phone"], actor=None, source=AuditLog.Source.HANDOFF
+            )
+        except ActionError as exc:
+            form.add_error("phone", str(exc))
+    return _render(request, token, channel, link, pairing_form=form, pairing_code=code)

@@ -1,0 +1,200 @@
+"""Hand-off links: one channel's QR / pairing code and status for whoever holds the phone, no login.
+
+Signed, expiring, revocable; only the newest link of a channel works; every use is recorded.
+"""
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import responses
+import time_machine
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.urls import reverse
+from django.utils import timezone
+
+from channels_app import access
+from channels_app.models import AuditLog, Channel, HandoffLink, Membership
+from tests.conftest import CHANNEL_TOKEN, GATE_URL, make_channel
+
+FIXTURES = Path(__file__).parent / "fixtures" / "whapi"
+GATE = GATE_URL.rstrip("/")
+EXPIRED = "This link has expired"
+
+
+def fixture(name: str):
+    return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def whapi():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def link(channel, alice) -> HandoffLink:
+    return access.handoff_create(channel=channel, actor=alice)
+
+
+def handoff_url(link: HandoffLink, name: str = "handoff") -> str:
+    return reverse(f"channels_app:{name}", args=[access.handoff_token(link)])
+
+
+# ------------------------------------------------------------------------------------------------
+# Making and revoking links (owners and operators)
+# ------------------------------------------------------------------------------------------------
+def test_it_works(client, bob, channel):
+    client.force_login(bob)
+    response = client.post(reverse("channels_app:handoff_create", args=[channel.code]), {"minutes": "30"})
+    assert response["Location"].endswith("#handoff")
+    link = HandoffLink.objects.get()
+    assert (link.channel, link.created_by) == (channel, bob)
+    assert timedelta(minutes=29) < link.expires_at - timezone.now() <= timedelta(minutes=30)
+    page = client.get(reverse("channels_app:channel", args=[channel.code])).content.decode()
+    assert handoff_url(link) in page
+    assert AuditLog.objects.get(action="handoff.create").actor == bob
+
+
+def test_a_new_link_revokes_the_old_one(client, bob, channel, link):
+    old = handoff_url(link)
+    client.force_login(bob)
+    response = client.post(reverse("channels_app:handoff_create", args=[channel.code]), {"minutes": "120"}, follow=True)
+    assert "The previous link no longer works." in response.content.decode()
+    link.refresh_from_db()
+    assert link.revoked_at is not None
+    client.logout()
+    assert client.get(old).status_code == 410
+    newest = HandoffLink.objects.exclude(pk=link.pk).get()
+    assert client.get(handoff_url(newest)).status_code == 200
+
+
+def test_the_lifetime_is_validated(client, bob, channel):
+    client.force_login(bob)
+    response = client.post(reverse("channels_app:handoff_create", args=[channel.code]), {"minutes": "100000"})
+    assert "Select a valid choice" in response.content.decode()
+    assert not HandoffLink.objects.exists()
+
+
+def test_revoking_stops_the_link(client, bob, channel, link):
+    client.force_login(bob)
+    response = client.post(reverse("channels_app:handoff_revoke", args=[channel.code]), follow=True)
+    assert "The hand-off link no longer works." in response.content.decode()
+    assert AuditLog.objects.get(action="handoff.revoke").actor == bob
+    client.logout()
+    response = client.get(handoff_url(link))
+    assert response.status_code == 410
+    assert EXPIRED in response.content.decode()
+
+
+def test_it_requires_rw_access(client, customer, channel):
+    viewer = get_user_model().objects.create_user("vera", password="x")
+    Membership.objects.create(customer=customer, user=viewer, role=Membership.Role.VIEWER)
+    client.force_login(viewer)
+    assert client.post(reverse("channels_app:handoff_create", args=[channel.code])).status_code == 403
+    assert client.post(reverse("channels_app:handoff_revoke", args=[channel.code])).status_code == 403
+    assert not HandoffLink.objects.exists()
+
+
+def test_it_checks_membership(client, charlie, channel):
+    client.force_login(charlie)
+    assert client.post(reverse("channels_app:handoff_create", args=[channel.code])).status_code == 404
+
+
+# ------------------------------------------------------------------------------------------------
+# Using a link (no login)
+# ------------------------------------------------------------------------------------------------
+def test_the_link_shows_only_that_channel_without_a_login(client, project, channel, link):
+    make_channel(project, name="Another bot", whapi_id="OTHERS-CH4NL")
+    response = client.get(handoff_url(link))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Connect “Shop bot”" in page
+    assert "Connect a phone" in page
+    assert handoff_url(link, "handoff_qr") in page
+    for secret_or_other in (CHANNEL_TOKEN, GATE_URL, "Another bot", "Acme", "Log out", "MANTIS-M72HC"):
+        assert secret_or_other not in page
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_every_use_is_recorded(client, channel, link):
+    client.get(handoff_url(link))
+    client.get(handoff_url(link))
+    link.refresh_from_db()
+    assert link.uses == 2
+    assert link.last_used_at is not None
+    entries = AuditLog.objects.filter(action="handoff.open")
+    assert entries.count() == 2
+    assert {(entry.source, entry.actor, entry.customer_id) for entry in entries} == {
+        ("handoff", None, channel.project.customer_id)
+    }
+
+
+def test_the_status_and_qr_work_through_the_link(client, channel, link, whapi):
+    whapi.add(responses.GET, f"{GATE}/users/login", json=fixture("gate_qr_plain.json"))
+    data = client.get(handoff_url(link, "handoff_status")).json()
+    assert (data["state"], data["connect"], data["poll"]) == ("waiting_scan", True, True)
+    assert "Scan the QR code below with WhatsApp on the phone." in data["html"]
+    response = client.get(handoff_url(link, "handoff_qr"))
+    assert (response.status_code, response["Content-Type"]) == (200, "image/png")
+
+    Channel.objects.filter(pk=channel.pk).update(state=Channel.State.CONNECTED, connected_number="14155550123")
+    data = client.get(handoff_url(link, "handoff_status")).json()
+    assert (data["connect"], data["poll"]) == (False, False)
+    assert "All done: you can close this page." in data["html"]
+
+
+def test_a_pairing_code_through_the_link_is_recorded(client, channel, link, whapi):
+    whapi.add(responses.GET, f"{GATE}/users/login/14155550123", json=fixture("gate_login_code.json"))
+    response = client.post(handoff_url(link, "handoff_pairing_code"), {"phone": "14155550123"})
+    assert "ABC-123" in response.content.decode()
+    entry = AuditLog.objects.get(action="channel.pairing_code")
+    assert (entry.source, entry.actor) == ("handoff", None)
+    link.refresh_from_db()
+    assert link.uses == 1
+
+
+def test_the_pairing_code_form_is_validated_through_the_link(client, link, whapi):
+    response = client.post(handoff_url(link, "handoff_pairing_code"), {"phone": "12ab"})
+    assert "Use digits only" in response.content.decode()
+    assert not whapi.calls
+
+
+def test_a_tampered_link_has_expired(client, link):
+    token = access.handoff_token(link)
+    forged = signing.Signer(salt=access.HANDOFF_SALT, key="not-our-secret").sign_object(
+        {"n": link.nonce, "e": int((timezone.now() + timedelta(days=9)).timestamp())}
+    )
+    for bad in (token[:-2] + "xx", token.replace(":", ":A", 1), forged, "garbage"):
+        response = client.get(reverse("channels_app:handoff", args=[bad]))
+        assert response.status_code == 410
+        assert EXPIRED in response.content.decode()
+
+
+def test_a_longer_expiry_cannot_be_signed_in(client, link):
+    payload = {"n": link.nonce, "e": int((timezone.now() + timedelta(days=9)).timestamp())}
+    forged = signing.Signer(salt=access.HANDOFF_SALT).sign_object(payload)
+    # Signed with our key (which an outsider lacks), the stored expiry still decides.
+    HandoffLink.objects.filter(pk=link.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert client.get(reverse("channels_app:handoff", args=[forged])).status_code == 410
+
+
+def test_a_stale_link_has_expired(client, link, whapi):
+    with time_machine.travel(timezone.now() + timedelta(minutes=31), tick=False):
+        for name in ("handoff", "handoff_status", "handoff_qr"):
+            assert client.get(handoff_url(link, name)).status_code == 410
+        response = client.post(handoff_url(link, "handoff_pairing_code"), {"phone": "14155550123"})
+        assert response.status_code == 410
+    assert not whapi.calls
+
+
+def test_a_link_of_a_deleted_channel_has_expired(client, channel, link):
+    Channel.objects.filter(pk=channel.pk).update(state=Channel.State.DELETED)
+    assert client.get(handoff_url(link)).status_code == 410
