@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # pytest-xdist workers for `make test` (the suite is written to run in parallel).
 TEST_WORKERS ?= 2
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench screenshots clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version.split()[0] + ": run make PYTHON=python3.11 ...")'
@@ -27,6 +27,10 @@ run: $(VENV)/.runtime-installed
 ## test: the whole suite (SQLite by default, DATABASE_URL when set)
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+## screenshots: retake docs/screenshots/*.png with the browser tests
+screenshots: $(VENV)/.dev-installed
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_customer_browser.py
 
 ## lint: ruff's checks and format check
 lint: $(VENV)/.dev-installed

@@ -1,9 +1,12 @@
 """The customer pages in a real browser (Debian's chromium via Playwright) against the live portal
 and the built-in Whapi sandbox, with the worker running in the background.
 
-These tests also write the screenshots of docs/customer-pages.md (overwritten on every run).
+These tests also take the screenshots of docs/customer-pages.md: into var/screenshots/ on every run,
+and into docs/screenshots/ with UPDATE_SCREENSHOTS=1 (`make screenshots`), so a test run leaves the
+committed pictures alone.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +20,8 @@ from channels_app.models import Channel, Customer, HandoffLink, Membership, Proj
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / ("docs" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else "var") / "screenshots"
 VIEWPORT = {"width": 1280, "height": 800}
 PHONE = "14155550123"
 
