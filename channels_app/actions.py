@@ -94,10 +94,10 @@ def _run(channel: Channel, action: str, verb: str, call: Callable[[], object], *
     return result
 
 
-def _gate(channel: Channel):
+def _gate(channel: Channel, *, interactive: bool = False):
     if not channel.token or not channel.api_url:
         raise ActionError(f"{channel}: the channel has no API access yet.")
-    return gate_client(channel.api_url, channel.token)
+    return gate_client(channel.api_url, channel.token, interactive=interactive)
 
 
 def _refresh_mirror(channel: Channel) -> None:
@@ -359,7 +359,7 @@ def channel_reveal_token(channel: Channel, *, actor, source: str) -> str:
 def channel_qr(channel: Channel) -> QrCode | None:
     """The current QR code to scan; None when the number is connected already. Raises ActionError."""
     try:
-        return _gate(channel).login_qr()
+        return _gate(channel, interactive=True).login_qr()
     except WhapiError as exc:
         if exc.status == 409:
             return None
@@ -375,7 +375,7 @@ def channel_pairing_code(channel: Channel, *, phone: str, actor, source: str) ->
         channel,
         "channel.pairing_code",
         "make a pairing code",
-        lambda: _gate(channel).pairing_code(phone),
+        lambda: _gate(channel, interactive=True).pairing_code(phone),
         actor=actor,
         source=source,
     )
@@ -394,14 +394,7 @@ def project_create(*, name: str, customer: Customer | None, actor, source: str =
     except WhapiError as exc:
         audit(actor=actor, source=source, action="project.create", customer=customer, ok=False, detail=f"{name}: {exc}")
         raise ActionError(f"Whapi could not create the project {name!r}: {exc.message}") from exc
-    project = Project.objects.create(
-        whapi_id=remote.id,
-        name=remote.name or name,
-        whapi_created_at=remote.creation_ts,
-        is_default=remote.is_default,
-        customer=customer,
-        last_synced_at=timezone.now(),
-    )
+    project, _ = services.project_mirror(remote, customer=customer)
     audit(actor=actor, source=source, action="project.create", target=project, customer=customer)
     return project
 

@@ -889,6 +889,18 @@ def partner_client() -> PartnerClient:
     return PartnerClient(settings.WHAPI_PARTNER_URL, settings.WHAPI_PARTNER_TOKEN, timeout=settings.WHAPI_TIMEOUT)
 
 
-def gate_client(api_url: str, token: str) -> GateClient:
-    """A GateClient for one channel, with the WHAPI_TIMEOUT timeout."""
-    return GateClient(api_url, token, timeout=settings.WHAPI_TIMEOUT)
+# A person is waiting on the page: answer within seconds, and let the page try again itself.
+INTERACTIVE_TIMEOUT = 5.0
+
+
+def gate_client(api_url: str, token: str, *, interactive: bool = False) -> GateClient:
+    """A GateClient for one channel, with the WHAPI_TIMEOUT timeout.
+
+    `interactive=True` (a page waiting for the answer): at most INTERACTIVE_TIMEOUT seconds and no
+    retries, so a gate that is down shows an error in seconds instead of holding the request.
+    """
+    if not interactive:
+        return GateClient(api_url, token, timeout=settings.WHAPI_TIMEOUT)
+    client = GateClient(api_url, token, timeout=min(settings.WHAPI_TIMEOUT, INTERACTIVE_TIMEOUT))
+    client.retry_delays = ()
+    return client

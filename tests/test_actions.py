@@ -156,3 +156,12 @@ def test_a_bulk_job_finishes_the_rest_when_some_fail(
 
     retry = actions.bulk_job_retry_failed(job, actor=staff)
     assert list(retry.items.values_list("channel_id", flat=True)) == [bad.pk]
+
+
+def test_the_qr_of_a_gate_that_is_down_fails_fast_without_retries(channel, whapi, settings):
+    settings.WHAPI_TIMEOUT = 15
+    whapi.add(responses.GET, f"{GATE}/users/login", status=502, body="Bad gateway")
+    with pytest.raises(ActionError, match="not available right now"):
+        actions.channel_qr(channel)
+    assert len(whapi.calls) == 1
+    assert whapi.calls[0].request.req_kwargs["timeout"] == (5.0, 5.0)
