@@ -381,6 +381,25 @@ def channel_pairing_code(channel: Channel, *, phone: str, actor, source: str) ->
     )
 
 
+def whapi_sync(*, actor, source: str = Source.STAFF) -> str:
+    """Mirror Whapi: projects first (channels are matched to them), then every channel. Audited.
+
+    Returns a summary for staff; raises ActionError with Whapi's reason when the sync failed.
+    """
+    try:
+        projects = services.projects_sync()
+        counts = services.channels_sync()
+    except WhapiError as exc:
+        audit(actor=actor, source=source, action="channels.sync", ok=False, detail=str(exc))
+        raise ActionError(f"The sync with Whapi failed: {exc.message or exc}") from exc
+    detail = (
+        f"{counts['imported']} imported, {counts['gone']} gone from Whapi, {counts['updated']} updated, "
+        f"{counts['adopted']} adopted; projects: {projects['created']} new, {projects['updated']} updated"
+    )
+    audit(actor=actor, source=source, action="channels.sync", detail=detail)
+    return detail
+
+
 # ------------------------------------------------------------------------------------------------
 # Projects and tenancy
 # ------------------------------------------------------------------------------------------------

@@ -39,3 +39,16 @@ def run_bulk_job(job_id: int) -> None:
     from channels_app.actions import bulk_job_run
 
     bulk_job_run(job_id)
+
+
+def sync_whapi(actor_id: int | None = None) -> str:
+    """Mirror projects and channels from Whapi (started from the admin); the audit log has the result."""
+    from django.contrib.auth import get_user_model
+
+    from channels_app.actions import ActionError, whapi_sync
+
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    try:
+        return whapi_sync(actor=actor)
+    except ActionError as exc:
+        return str(exc)

@@ -11,6 +11,7 @@ import pytest
 import responses
 from django.utils import timezone
 
+from channels_app import tasks
 from channels_app.models import AuditLog, Channel, WebhookEvent
 from tests.admin_support import (
     CHANNEL_PERMS,
@@ -307,7 +308,9 @@ def test_revealing_the_token_needs_its_permission(client, django_user_model, cha
 # ------------------------------------------------------------------------------------------------
 # Sync with Whapi
 # ------------------------------------------------------------------------------------------------
-def test_sync_imports_unassigned_and_marks_the_gone(staff_client, project, whapi):
+def test_sync_runs_in_the_background_imports_unassigned_and_marks_the_gone(
+    staff_client, superuser, project, whapi, enqueued, django_capture_on_commit_callbacks
+):
     known = make_channel(project)
     gone = make_channel(project, name="gone", whapi_id="GONEGO-00001")
     whapi.add(responses.GET, f"{PARTNER}/projects", body=page("projects", []))
@@ -322,25 +325,31 @@ def test_sync_imports_unassigned_and_marks_the_gone(staff_client, project, whapi
             ],
         ),
     )
-    response = staff_client.post(url("channel_sync"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(url("channel_sync"))
     assert response.status_code == 302 and response["Location"] == url("channel_changelist")
     [message] = messages_of(response)
-    assert "1 imported, 1 gone from Whapi, 1 updated" in message and "unassigned" in message
+    assert "has started" in message and "audit log" in message
+    assert not whapi.calls  # nothing inside the request
+    assert enqueued == [("sync_whapi", (superuser.pk,))]
+
+    tasks.sync_whapi(superuser.pk)
     imported = Channel.objects.get(whapi_id="PANELP-00001")
     assert imported.project is None and imported.customer is None
     assert reload(gone).state == State.DELETED
     assert reload(known).mode == "live"
-    assert audited("channels.sync").ok
+    entry = audited("channels.sync")
+    assert entry.ok and entry.actor == superuser
+    assert "1 imported, 1 gone from Whapi, 1 updated" in entry.detail
     listed = staff_client.get(url("channel_changelist") + "?assigned=no").context["cl"].result_list
     assert [channel.whapi_id for channel in listed] == ["PANELP-00001"]
 
 
-def test_a_failed_sync_is_a_message_not_an_error_page(staff_client, db, whapi):
+def test_a_failed_sync_is_recorded_with_whapis_reason(superuser, whapi):
     whapi.add(responses.GET, f"{PARTNER}/projects", **whapi_error(401, "Bad partner token"))
-    response = staff_client.post(url("channel_sync"))
-    assert response.status_code == 302
-    assert messages_of(response) == ["The sync with Whapi failed: Bad partner token"]
-    assert audited("channels.sync").ok is False
+    assert tasks.sync_whapi(superuser.pk) == "The sync with Whapi failed: Bad partner token"
+    entry = audited("channels.sync")
+    assert entry.ok is False and "Bad partner token" in entry.detail
 
 
 def test_sync_needs_the_operate_permission(client, django_user_model, db, whapi):

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from channels_app import actions, budget, services
+from channels_app import actions, budget, jobs, services
 from channels_app.actions import ActionError
 from channels_app.admin.common import (
     CHANNEL_ACTIONS,
@@ -49,7 +49,6 @@ from channels_app.admin.filters import (
 from channels_app.admin.forms import ACTION_FORMS, ChannelRequestForm, new_request_key
 from channels_app.crypto import mask
 from channels_app.models import AuditLog, Channel, Project
-from channels_app.whapi import WhapiError
 
 State = Channel.State
 STAFF = AuditLog.Source.STAFF
@@ -527,26 +526,16 @@ class ChannelAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/channels_app/channel/reveal_token.html", context)
 
     def sync_view(self, request: HttpRequest) -> HttpResponse:
-        """Mirror Whapi: projects first (channels are matched to them), then every channel."""
+        """Start mirroring Whapi in the background (`tasks.sync_whapi`)."""
         changelist = reverse("admin:channels_app_channel_changelist")
         if request.method != "POST":
             return redirect(changelist)
         require_channel_perm(request, "operate_channel")
-        try:
-            projects = services.projects_sync()
-            counts = services.channels_sync()
-        except WhapiError as exc:
-            actions.audit(actor=request.user, source=STAFF, action="channels.sync", ok=False, detail=str(exc))
-            messages.error(request, f"The sync with Whapi failed: {exc.message or exc}")
-            return redirect(changelist)
-        detail = (
-            f"{counts['imported']} imported, {counts['gone']} gone from Whapi, {counts['updated']} updated, "
-            f"{counts['adopted']} adopted; projects: {projects['created']} new, {projects['updated']} updated"
-        )
-        actions.audit(actor=request.user, source=STAFF, action="channels.sync", detail=detail)
+        # Thousands of channels take longer than a web request may: the worker does it.
+        jobs.enqueue_on_commit("sync_whapi", request.user.pk)
         messages.success(
             request,
-            f"Synced with Whapi: {detail}."
-            + (" Imported channels are unassigned: assign their projects to customers." if counts["imported"] else ""),
+            "The sync with Whapi has started. Its result appears in the audit log in a moment; "
+            "imported channels are unassigned: assign their projects to customers.",
         )
         return redirect(changelist)

@@ -2,21 +2,16 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from channels_app.services import channels_sync, projects_sync
-from channels_app.whapi import WhapiError
+from channels_app.actions import ActionError, whapi_sync
+from channels_app.models import AuditLog
 
 
 class Command(BaseCommand):
-    help = "Mirror projects and channels from Whapi (all pages)."
+    help = "Mirror projects and channels from Whapi (all pages); recorded in the audit log."
 
     def handle(self, *args, **options):
         try:
-            projects = projects_sync()
-            channels = channels_sync()
-        except WhapiError as exc:
-            raise CommandError(f"Whapi sync failed: {exc}") from exc
-        self.stdout.write(f"projects: {projects['created']} new, {projects['updated']} updated")
-        self.stdout.write(
-            f"channels: {channels['updated']} updated, {channels['adopted']} adopted, "
-            f"{channels['imported']} imported, {channels['gone']} gone from Whapi"
-        )
+            summary = whapi_sync(actor=None, source=AuditLog.Source.SYSTEM)
+        except ActionError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"Synced with Whapi: channels {summary}.")
