@@ -21,6 +21,23 @@ logger = logging.getLogger(__name__)
 State = Channel.State
 Outcome = WebhookEvent.Outcome
 
+# The fields applying a status or a connect reads; the rest of the row is not loaded for it.
+STATUS_FIELDS = (
+    "id",
+    "whapi_id",
+    "webhook_secret",
+    "state",
+    "health_status",
+    "health_code",
+    "health_start_at",
+    "health_uptime",
+    "connected_number",
+    "connected_name",
+    "connected_at",
+    "error_source",
+    "active_till",
+)
+
 # Until its webhooks are verified, a channel's lifecycle belongs to the pipeline, not to health.
 PRE_CONFIGURED = (State.QUEUED, State.CREATING, State.INITIALIZING, State.CONFIGURING)
 
@@ -69,87 +86,104 @@ def _state_for_health(channel: Channel, health: Health) -> tuple[str, str]:
     return channel.state, note
 
 
+def lock_channel(channel_id: int) -> Channel:
+    """The channel's STATUS_FIELDS, locked until the surrounding transaction ends."""
+    return Channel.objects.select_for_update().only(*STATUS_FIELDS).get(pk=channel_id)
+
+
 def apply_health(channel_id: int, health: Health, *, source: str) -> str:
     """Apply a health report unless we already know a newer one; returns a WebhookEvent outcome."""
     with transaction.atomic():
-        channel = Channel.objects.select_for_update().get(pk=channel_id)
-        new_state, note = _state_for_health(channel, health)
-        may_move = channel.state not in (*PRE_CONFIGURED, State.DELETED) and (
-            channel.state != State.ERROR or channel.error_source in ("health", "")
+        return apply_health_to(lock_channel(channel_id), health, source=source)
+
+
+def apply_health_to(channel: Channel, health: Health, *, source: str) -> str:
+    """`apply_health` for a channel the caller locked in the current transaction."""
+    new_state, note = _state_for_health(channel, health)
+    may_move = channel.state not in (*PRE_CONFIGURED, State.DELETED) and (
+        channel.state != State.ERROR or channel.error_source in ("health", "")
+    )
+    key = (health.start_at, health.uptime)
+    if channel.health_start_at is not None and channel.health_uptime is not None:
+        known = (channel.health_start_at, channel.health_uptime)
+        if key < known:
+            return Outcome.STALE
+        if key == known:
+            # Same report again: nothing to do, unless a users event moved the state away from it since.
+            if health.status_text == channel.health_status and not (may_move and new_state != channel.state):
+                return Outcome.DUPLICATE
+            if source == ChannelEvent.Source.WEBHOOK:
+                # uptime has a resolution of one second: two different reports within the same
+                # second cannot be ordered. Take this one, and let a fresh /health settle it.
+                jobs.enqueue_on_commit("check_channel_health", channel.pk)
+    now = timezone.now()
+    fields = {
+        "health_status": health.status_text,
+        "health_code": health.status_code,
+        "health_start_at": health.start_at,
+        "health_uptime": health.uptime,
+        "last_confirmed_at": now,
+        "status_stale": False,
+    }
+    if health.status_text == "AUTH" and health.user_id and phone_digits(health.user_id):
+        fields.update(
+            connected_number=phone_digits(health.user_id), connected_name=health.user_name or channel.connected_name
         )
-        key = (health.start_at, health.uptime)
-        if channel.health_start_at is not None and channel.health_uptime is not None:
-            known = (channel.health_start_at, channel.health_uptime)
-            if key < known:
-                return Outcome.STALE
-            if key == known:
-                # Same report again: nothing to do, unless a users event moved the state away from it since.
-                if health.status_text == channel.health_status and not (may_move and new_state != channel.state):
-                    return Outcome.DUPLICATE
-                if source == ChannelEvent.Source.WEBHOOK:
-                    # uptime has a resolution of one second: two different reports within the same
-                    # second cannot be ordered. Take this one, and let a fresh /health settle it.
-                    jobs.enqueue_on_commit("check_channel_health", channel.pk)
-        now = timezone.now()
-        fields = {
-            "health_status": health.status_text,
-            "health_code": health.status_code,
-            "health_start_at": health.start_at,
-            "health_uptime": health.uptime,
-            "last_confirmed_at": now,
-            "status_stale": False,
-        }
-        if health.status_text == "AUTH" and health.user_id and phone_digits(health.user_id):
-            fields.update(
-                connected_number=phone_digits(health.user_id), connected_name=health.user_name or channel.connected_name
-            )
-            if not channel.connected_at or channel.state != State.CONNECTED:
-                fields["connected_at"] = now
-        elif health.status_text == "QR":
-            fields.update(connected_number="", connected_name="")
-        if channel.error_source == "health" and health.status_text in ("AUTH", "QR"):
-            fields.update(last_error="", error_source="")
-        elif health.status_text in ("ERROR", "SYNC_ERROR"):
-            fields.update(
-                last_error=f"Whapi reports {health.status_text} for this channel.",
-                last_error_at=now,
-                error_source="health",
-            )
-        Channel.objects.filter(pk=channel.pk).update(**fields)
-        for name, value in fields.items():
-            setattr(channel, name, value)
-        if may_move:
-            set_state(channel, new_state, source=source, detail=note)
-        return Outcome.APPLIED
+        if not channel.connected_at or channel.state != State.CONNECTED:
+            fields["connected_at"] = now
+    elif health.status_text == "QR":
+        fields.update(connected_number="", connected_name="")
+    if channel.error_source == "health" and health.status_text in ("AUTH", "QR"):
+        fields.update(last_error="", error_source="")
+    elif health.status_text in ("ERROR", "SYNC_ERROR"):
+        fields.update(
+            last_error=f"Whapi reports {health.status_text} for this channel.",
+            last_error_at=now,
+            error_source="health",
+        )
+    Channel.objects.filter(pk=channel.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(channel, name, value)
+    if may_move:
+        set_state(channel, new_state, source=source, detail=note)
+    return Outcome.APPLIED
 
 
 def apply_user_connected(channel_id: int, *, number: str, name: str, source: str) -> str:
     """A WhatsApp account linked (users.post); returns a WebhookEvent outcome."""
     with transaction.atomic():
-        channel = Channel.objects.select_for_update().get(pk=channel_id)
-        if channel.state == State.CONNECTED and channel.connected_number == number:
-            return Outcome.DUPLICATE
-        now = timezone.now()
-        Channel.objects.filter(pk=channel.pk).update(
-            connected_number=number, connected_name=name, connected_at=now, last_confirmed_at=now
-        )
-        channel.connected_number, channel.connected_name = number, name
-        if channel.state not in (State.DELETED,):
-            set_state(channel, State.CONNECTED, source=source, detail=f"number +{number} connected")
-        return Outcome.APPLIED
+        return apply_user_connected_to(lock_channel(channel_id), number=number, name=name, source=source)
+
+
+def apply_user_connected_to(channel: Channel, *, number: str, name: str, source: str) -> str:
+    """`apply_user_connected` for a channel the caller locked in the current transaction."""
+    if channel.state == State.CONNECTED and channel.connected_number == number:
+        return Outcome.DUPLICATE
+    now = timezone.now()
+    Channel.objects.filter(pk=channel.pk).update(
+        connected_number=number, connected_name=name, connected_at=now, last_confirmed_at=now
+    )
+    channel.connected_number, channel.connected_name = number, name
+    if channel.state not in (State.DELETED,):
+        set_state(channel, State.CONNECTED, source=source, detail=f"number +{number} connected")
+    return Outcome.APPLIED
 
 
 def apply_user_disconnected(channel_id: int, *, number: str, source: str) -> str:
     """A WhatsApp account unlinked (users.delete); returns a WebhookEvent outcome."""
     with transaction.atomic():
-        channel = Channel.objects.select_for_update().get(pk=channel_id)
-        if not channel.connected_number and channel.state != State.CONNECTED:
-            return Outcome.DUPLICATE
-        if number and channel.connected_number and channel.connected_number != number:
-            # A logout of a number that is no longer the connected one: nothing to undo.
-            return Outcome.STALE
-        Channel.objects.filter(pk=channel.pk).update(connected_number="", connected_name="")
-        channel.connected_number = channel.connected_name = ""
-        if channel.state not in (State.DELETED,):
-            set_state(channel, State.DISCONNECTED, source=source, detail=f"number +{number} disconnected")
-        return Outcome.APPLIED
+        return apply_user_disconnected_to(lock_channel(channel_id), number=number, source=source)
+
+
+def apply_user_disconnected_to(channel: Channel, *, number: str, source: str) -> str:
+    """`apply_user_disconnected` for a channel the caller locked in the current transaction."""
+    if not channel.connected_number and channel.state != State.CONNECTED:
+        return Outcome.DUPLICATE
+    if number and channel.connected_number and channel.connected_number != number:
+        # A logout of a number that is no longer the connected one: nothing to undo.
+        return Outcome.STALE
+    Channel.objects.filter(pk=channel.pk).update(connected_number="", connected_name="")
+    channel.connected_number = channel.connected_name = ""
+    if channel.state not in (State.DELETED,):
+        set_state(channel, State.DISCONNECTED, source=source, detail=f"number +{number} disconnected")
+    return Outcome.APPLIED

@@ -26,7 +26,14 @@ from django.views.decorators.http import require_POST
 from channels_app import jobs
 from channels_app.models import Channel, ChannelEvent, WebhookEvent
 from channels_app.services import SECRET_HEADER
-from channels_app.status import apply_health, apply_user_connected, apply_user_disconnected, phone_digits
+from channels_app.status import (
+    STATUS_FIELDS,
+    apply_health_to,
+    apply_user_connected_to,
+    apply_user_disconnected_to,
+    lock_channel,
+    phone_digits,
+)
 from channels_app.whapi import Health, WhapiError
 
 logger = logging.getLogger(__name__)
@@ -59,12 +66,12 @@ def handle_channel_post(channel: Channel, payload: dict) -> str:
         parsed = Health.from_payload(health)
     except (WhapiError, ValueError, TypeError) as exc:
         raise Malformed(f"`health` is malformed: {exc}") from exc
-    return apply_health(channel.pk, parsed, source=WEBHOOK)
+    return apply_health_to(channel, parsed, source=WEBHOOK)
 
 
 def handle_users_post(channel: Channel, payload: dict) -> str:
     number, name = _user(payload)
-    outcome = apply_user_connected(channel.pk, number=number, name=name, source=WEBHOOK)
+    outcome = apply_user_connected_to(channel, number=number, name=name, source=WEBHOOK)
     if outcome == Outcome.APPLIED:
         # Let Whapi confirm, and make sure a reconnect finds our webhooks still in place.
         jobs.enqueue_on_commit("check_channel_health", channel.pk)
@@ -74,7 +81,7 @@ def handle_users_post(channel: Channel, payload: dict) -> str:
 
 def handle_users_delete(channel: Channel, payload: dict) -> str:
     number, _ = _user(payload)
-    outcome = apply_user_disconnected(channel.pk, number=number, source=WEBHOOK)
+    outcome = apply_user_disconnected_to(channel, number=number, source=WEBHOOK)
     if outcome == Outcome.APPLIED:
         jobs.enqueue_on_commit("check_channel_health", channel.pk)
     return outcome
@@ -87,6 +94,8 @@ def handle_channel_patch(channel: Channel, payload: dict) -> str:
     return Outcome.IGNORED
 
 
+# Each handler gets the channel locked in the current transaction and returns a WebhookEvent outcome;
+# it raises Malformed when the payload lacks what its event type needs.
 EVENT_HANDLERS: dict[tuple[str, str], Callable[[Channel, dict], str]] = {
     ("channel", "post"): handle_channel_post,
     ("channel", "patch"): handle_channel_patch,
@@ -121,45 +130,64 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
         return _error(400, "`event` must be an object with string `type` and `event`.")
 
     secret = request.headers.get(SECRET_HEADER, "")
-    channel = Channel.objects.filter(whapi_id=channel_id).first()
-    if not secret or channel is None or not hmac.compare_digest(secret.encode(), channel.webhook_secret.encode()):
-        logger.warning("webhook refused: bad or missing secret for channel %s", channel_id)
-        return _error(401, "Unknown channel or wrong secret.")
-
+    if not secret:
+        return _refused(channel_id)
     ledger = WebhookEvent(
-        channel=channel,
         whapi_channel_id=channel_id,
         event_type=event["type"][:32],
         event_method=event["event"][:16],
         body=raw.decode("utf-8", errors="replace"),
     )
-    # The ledger row and the callback's effects commit together, before the answer: no effect ever
-    # exists without its ledger row, and a handler that fails rolls back to its savepoint while the
-    # row is still stored (as failed, for replay). One commit per callback keeps the receiver fast.
-    with transaction.atomic():
-        outcome, detail, status = _dispatch(ledger, channel, payload)
-        ledger.outcome, ledger.detail = outcome, detail
-        ledger.save()
-    if status != 200:
-        return _error(status, detail)
-    return JsonResponse({"ok": True, "outcome": outcome})
+    # One transaction, one commit: the channel is read and locked once (for the secret and for the
+    # change), and the ledger row commits together with the callback's effects, before the answer.
+    # When a handler fails, its effects roll back and the row is stored as failed, for replay.
+    try:
+        with transaction.atomic():
+            channel = Channel.objects.select_for_update().only(*STATUS_FIELDS).filter(whapi_id=channel_id).first()
+            if channel is None or not hmac.compare_digest(secret.encode(), channel.webhook_secret.encode()):
+                return _refused(channel_id)
+            ledger.channel = channel
+            ledger.outcome, ledger.detail = _apply(channel, ledger, payload)
+            ledger.save()
+    except Malformed as exc:
+        # Whapi would resend the same body forever; say why once, and keep it in the ledger.
+        return _store_failed(ledger, str(exc), 400)
+    except Exception as exc:  # a bug must not lose the callback: it is in the ledger for replay
+        logger.exception("webhook for channel %s failed", channel_id)
+        return _store_failed(ledger, f"internal error: {type(exc).__name__}", 503)
+    return JsonResponse({"ok": True, "outcome": ledger.outcome})
+
+
+def _refused(channel_id: str) -> JsonResponse:
+    logger.warning("webhook refused: bad or missing secret for channel %s", channel_id)
+    return _error(401, "Unknown channel or wrong secret.")
+
+
+def _store_failed(ledger: WebhookEvent, detail: str, status: int) -> JsonResponse:
+    ledger.pk, ledger.outcome, ledger.detail = None, Outcome.FAILED, detail
+    ledger.save()
+    return _error(status, detail)
+
+
+def _apply(channel: Channel, ledger: WebhookEvent, payload: dict) -> tuple[str, str]:
+    """Run the handler of the callback's event type; returns (outcome, detail). Raises what it raises."""
+    if channel.state == Channel.State.DELETED:
+        return Outcome.IGNORED, "channel is deleted"
+    handler = EVENT_HANDLERS.get((ledger.event_type, ledger.event_method))
+    if handler is None:
+        return Outcome.IGNORED, "event type not handled"
+    return handler(channel, payload), ""
 
 
 def _dispatch(ledger: WebhookEvent, channel: Channel, payload: dict) -> tuple[str, str, int]:
-    """Apply one callback through EVENT_HANDLERS; returns (outcome, detail, HTTP status for Whapi)."""
-    handler = EVENT_HANDLERS.get((ledger.event_type, ledger.event_method))
-    if channel.state == Channel.State.DELETED:
-        return Outcome.IGNORED, "channel is deleted", 200
-    if handler is None:
-        return Outcome.IGNORED, "event type not handled", 200
+    """Apply one stored callback in its own savepoint; returns (outcome, detail, HTTP status for Whapi)."""
     try:
         with transaction.atomic():
-            return handler(channel, payload), "", 200
+            return (*_apply(lock_channel(channel.pk), ledger, payload), 200)
     except Malformed as exc:
-        # Whapi would resend the same body forever; say why once, and keep it in the ledger.
         return Outcome.FAILED, str(exc), 400
-    except Exception as exc:  # a bug must not lose the callback: it is in the ledger for replay
-        logger.exception("webhook %s for channel %s failed", ledger.pk or "(new)", ledger.whapi_channel_id)
+    except Exception as exc:
+        logger.exception("webhook %s for channel %s failed", ledger.pk, ledger.whapi_channel_id)
         return Outcome.FAILED, f"internal error: {type(exc).__name__}", 503
 
 

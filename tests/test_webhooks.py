@@ -290,3 +290,17 @@ def test_no_body_causes_a_server_error(client, channel, body, keep_envelope):
         body = {**body, "channel_id": "MANTIS-M72HC", "event": {"type": "channel", "event": "post"}}
     response = post(client, channel, body)
     assert response.status_code in (200, 400, 401)
+
+
+def test_an_applied_callback_reads_the_channel_once_and_writes_twice(client, channel, whapi):
+    """The receiver's hot path: one locked read, the channel update and the ledger row, one commit."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    post(client, channel, health("QR", 1713774883, 100, 3))
+    with CaptureQueriesContext(connection) as queries:
+        response = post(client, channel, health("QR", 1713774883, 200, 3))
+    assert response.json()["outcome"] == "applied"
+    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    statements = [verb for verb in statements if verb in ("SELECT", "UPDATE", "INSERT", "DELETE")]
+    assert statements == ["SELECT", "UPDATE", "INSERT"]
