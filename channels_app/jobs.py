@@ -4,7 +4,7 @@ Tasks are named by their function in `channels_app.tasks` and get ids only, neve
 Everything is idempotent: the same named one-off schedule is moved, not duplicated.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -50,6 +50,19 @@ def schedule_once(name: str, task: str, when: datetime, *args: int) -> None:
             )
         elif schedule.repeats == 0 or schedule.next_run > when or schedule.next_run < timezone.now():
             Schedule.objects.filter(pk=schedule.pk).update(next_run=when, repeats=-1, func=func)
+
+
+# Follow-up checks wait this long, so a burst of callbacks for one channel makes one check.
+FOLLOW_UP_DELAY = timedelta(seconds=2)
+
+
+def follow_up(task: str, channel_id: int) -> None:
+    """Run `task(channel_id)` soon, once per burst: one named one-off schedule per task and channel.
+
+    Cheaper than a queued task inside the webhook's transaction, and coalescing: a connect and a
+    disconnect a second apart lead to one health check.
+    """
+    schedule_once(f"{task}-{channel_id}", task, timezone.now() + FOLLOW_UP_DELAY, channel_id)
 
 
 def setup_periodic_schedules() -> list[str]:

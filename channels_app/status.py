@@ -115,7 +115,7 @@ def apply_health_to(channel: Channel, health: Health, *, source: str) -> str:
             if source == ChannelEvent.Source.WEBHOOK:
                 # uptime has a resolution of one second: two different reports within the same
                 # second cannot be ordered. Take this one, and let a fresh /health settle it.
-                jobs.enqueue_on_commit("check_channel_health", channel.pk)
+                jobs.follow_up("check_channel_health", channel.pk)
     now = timezone.now()
     fields = {
         "health_status": health.status_text,

@@ -104,7 +104,7 @@ def test_create_wait_configure_scan_logout_and_scan_again(portal, worker):
         "disconnected",
         "connected",
     ]
-    assert channel.webhook_events.filter(outcome="applied").count() >= 4
+    assert channel.webhook_events.filter(event_type="users", outcome="applied").count() == 3
 
 
 def settings_url(portal) -> str:
