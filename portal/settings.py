@@ -146,6 +146,11 @@ if _engine == "django.db.backends.sqlite3":
 elif _engine in ("django.db.backends.postgresql",):
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # Parameters travel separately and statements run often (the webhook receiver's) are prepared
+    # once per connection: PostgreSQL then skips parsing and planning them. Put PgBouncer in
+    # session mode, not transaction mode, in front of this.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("server_side_binding", True)
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 else:
     raise _config_error(
         "DATABASE_URL",
