@@ -1,11 +1,11 @@
 """Seconds from a channel's creation in Whapi to verified webhook settings, through the real pipeline.
 
 `manage.py sync_whapi` mirrors the sandbox's projects; `manage.py request_channel` queues K channels;
-the running qcluster creates them in the sandbox (`PUT /channels`), waits out the init delay and
-configures their webhooks through the gate (`PATCH /settings`, read back and verified). The harness
-only watches the database. The configure step is a one-off django-q2 schedule due at
-`init_until` (= Whapi's creationTS + WHAPI_INIT_DELAY), and django-q2's scheduler looks for due
-schedules about every 30 s, so up to ~30 s of scheduler lag is expected on top of the init delay.
+the running worker (`manage.py worker`) creates them in the sandbox (`PUT /channels`), waits out the
+init delay and configures their webhooks through the gate (`PATCH /settings`, read back and
+verified). The harness only watches the database. The configure step is a one-off django-q2
+schedule due at `init_until` (= Whapi's creationTS + WHAPI_INIT_DELAY); the worker looks for due
+schedules every Q_SCHEDULER_SECONDS (5 s), so up to ~5 s of scheduler lag is expected on top of it.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def run(env: Environment) -> Result:
             "lag after the init delay (max)",
             max(lags),
             "s",
-            note="django-q2's scheduler looks for due schedules every ~30 s",
+            note="the worker looks for due schedules every Q_SCHEDULER_SECONDS (5 s)",
         )
     result.details = {
         "channels": rows,
@@ -117,7 +117,7 @@ def run(env: Environment) -> Result:
         "target_s": target,
         "waited_s": round(waited, 1),
         "scheduler_lag_s": {"min": min(lags, default=None), "max": max(lags, default=None)},
-        "note": "django-q2's scheduler looks for due one-off schedules about every 30 s",
+        "note": "the worker looks for due one-off schedules every Q_SCHEDULER_SECONDS (5 s)",
     }
     log(f"provisioning: {len(verified)}/{len(names)} verified, max {worst} s (waited {waited:.0f} s)")
     return result
