@@ -2,17 +2,6 @@
 `pytest_plugins = ["tests.admin_fixtures"]`."""
 
 import pytest
-import responses
-
-
-@pytest.fixture
-def whapi(monkeypatch):
-    """Whapi's partner and gate APIs mocked with `responses`; no pause between retried GETs."""
-    from channels_app.whapi import _Client
-
-    monkeypatch.setattr(_Client, "retry_delays", (0.0, 0.0))
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ project, channels in various states, and a recorder in place of the task queue."
 from datetime import timedelta
 
 import pytest
+import responses
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
@@ -22,6 +23,17 @@ def enqueued(monkeypatch):
     calls = []
     monkeypatch.setattr(jobs, "enqueue", lambda task, *args: calls.append((task, args)))
     return calls
+
+
+@pytest.fixture
+def whapi(monkeypatch):
+    """Whapi's partner and gate APIs mocked at the HTTP seam (`responses`): a call no test registered
+    fails instead of reaching the network; retried GETs do not pause."""
+    from channels_app.whapi import _Client
+
+    monkeypatch.setattr(_Client, "retry_delays", (0.0, 0.0))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
 
 
 @pytest.fixture

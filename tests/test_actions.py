@@ -15,12 +15,6 @@ GATE = GATE_URL.rstrip("/")
 
 
 @pytest.fixture
-def whapi():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
-@pytest.fixture
 def staff(django_user_model):
     return django_user_model.objects.create_user("sam", is_staff=True)
 

@@ -76,11 +76,10 @@ def fast_passwords(settings):
 
 
 @pytest.fixture(autouse=True)
-def whapi():
+def _whapi_mocked(whapi):
     """Whapi as far as these tests need it; any other call fails instead of going to the network."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add(responses.GET, f"{GATE_URL}users/login", json=load_fixture("gate_qr_plain.json"))
-        yield mock
+    whapi.add(responses.GET, f"{GATE_URL}users/login", json=load_fixture("gate_qr_plain.json"))
+    return whapi
 
 
 @pytest.fixture

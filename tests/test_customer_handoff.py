@@ -34,9 +34,8 @@ def fast_passwords(settings):
 
 
 @pytest.fixture(autouse=True)
-def whapi():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
+def _whapi_mocked(whapi):
+    return whapi
 
 
 @pytest.fixture

@@ -21,19 +21,6 @@ PARTNER = "https://manager.whapi.test"
 GATE = GATE_URL.rstrip("/")
 
 
-@pytest.fixture(autouse=True)
-def no_client_backoff(monkeypatch):
-    from channels_app.whapi import _Client
-
-    monkeypatch.setattr(_Client, "retry_delays", (0.0, 0.0))
-
-
-@pytest.fixture
-def whapi():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
 def remote(name: str, channel_id: str = "SHAZAM-3HDYQ", **extra) -> dict:
     now_ms = int(timezone.now().timestamp() * 1000)
     payload = {

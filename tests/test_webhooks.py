@@ -38,7 +38,7 @@ def health(status_text: str, start_at: int, uptime: int, code: int = 0, user=Non
 
 
 @pytest.fixture
-def whapi():
+def no_whapi():
     """No route registered: any Whapi call made inside a request fails the test."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
@@ -49,7 +49,7 @@ def reload(channel: Channel) -> Channel:
     return Channel.objects.get(pk=channel.pk)
 
 
-def test_health_qr_moves_a_configured_channel_to_waiting_for_scan(client, channel, whapi):
+def test_health_qr_moves_a_configured_channel_to_waiting_for_scan(client, channel, no_whapi):
     Channel.objects.filter(pk=channel.pk).update(state=Channel.State.CONFIGURING)
     channel = reload(channel)
     channel.state = Channel.State.WAITING_SCAN  # configured: verified webhooks, state set by the pipeline
@@ -62,7 +62,7 @@ def test_health_qr_moves_a_configured_channel_to_waiting_for_scan(client, channe
     assert channel.last_confirmed_at is not None
 
 
-def test_it_stores_the_raw_body_before_applying(client, channel, whapi):
+def test_it_stores_the_raw_body_before_applying(client, channel, no_whapi):
     raw = (FIXTURES / "health_auth.json").read_text()
     post(client, channel, None, raw=raw)
     event = WebhookEvent.objects.get()
@@ -71,7 +71,7 @@ def test_it_stores_the_raw_body_before_applying(client, channel, whapi):
     assert event.outcome == WebhookEvent.Outcome.APPLIED
 
 
-def test_health_auth_connects_and_shows_the_number(client, channel, whapi):
+def test_health_auth_connects_and_shows_the_number(client, channel, no_whapi):
     post(client, channel, fixture("health_auth"))
     channel = reload(channel)
     assert channel.state == Channel.State.CONNECTED
@@ -80,7 +80,7 @@ def test_health_auth_connects_and_shows_the_number(client, channel, whapi):
     assert (change.from_state, change.to_state, change.source) == ("waiting_scan", "connected", "webhook")
 
 
-def test_a_late_health_event_never_rolls_the_status_back(client, channel, whapi):
+def test_a_late_health_event_never_rolls_the_status_back(client, channel, no_whapi):
     post(client, channel, fixture("health_auth"))  # uptime 140
     response = post(client, channel, fixture("health_qr"))  # uptime 78: sent earlier, arrived later
     assert response.json()["outcome"] == "stale"
@@ -88,13 +88,13 @@ def test_a_late_health_event_never_rolls_the_status_back(client, channel, whapi)
     assert (channel.state, channel.health_status, channel.health_uptime) == ("connected", "AUTH", 140)
 
 
-def test_a_restart_with_a_later_start_at_is_newer_despite_a_small_uptime(client, channel, whapi):
+def test_a_restart_with_a_later_start_at_is_newer_despite_a_small_uptime(client, channel, no_whapi):
     post(client, channel, health("AUTH", 1713774883, 5000, 4, {"id": "61371989950"}))
     post(client, channel, health("QR", 1713780000, 3, 3))
     assert reload(channel).health_status == "QR"
 
 
-def test_a_replayed_health_event_changes_nothing(client, channel, whapi):
+def test_a_replayed_health_event_changes_nothing(client, channel, no_whapi):
     post(client, channel, fixture("health_auth"))
     timeline = ChannelEvent.objects.count()
     response = post(client, channel, fixture("health_auth"))
@@ -109,7 +109,7 @@ def follow_ups() -> set[str]:
     return set(Schedule.objects.values_list("name", flat=True))
 
 
-def test_users_post_connects_and_a_redelivery_changes_nothing(client, channel, whapi):
+def test_users_post_connects_and_a_redelivery_changes_nothing(client, channel, no_whapi):
     assert post(client, channel, fixture("users_post")).json()["outcome"] == "applied"
     channel = reload(channel)
     assert (channel.state, channel.connected_number) == ("connected", "61371989950")
@@ -124,14 +124,14 @@ def test_users_post_connects_and_a_redelivery_changes_nothing(client, channel, w
     assert channel.timeline.count() == 1
 
 
-def test_a_burst_of_callbacks_makes_one_follow_up_check(client, channel, whapi):
+def test_a_burst_of_callbacks_makes_one_follow_up_check(client, channel, no_whapi):
     for _ in range(3):
         post(client, channel, fixture("users_post"))
         post(client, channel, fixture("users_delete"))
     assert follow_ups() == {f"check_channel_health-{channel.pk}", f"verify_channel_settings-{channel.pk}"}
 
 
-def test_the_same_number_connecting_again_after_a_logout_is_applied(client, channel, whapi):
+def test_the_same_number_connecting_again_after_a_logout_is_applied(client, channel, no_whapi):
     post(client, channel, fixture("users_post"))
     assert post(client, channel, fixture("users_delete")).json()["outcome"] == "applied"
     channel = reload(channel)
@@ -143,14 +143,14 @@ def test_the_same_number_connecting_again_after_a_logout_is_applied(client, chan
     assert [e.to_state for e in channel.timeline.order_by("at", "id")] == ["connected", "disconnected", "connected"]
 
 
-def test_a_duplicate_logout_changes_nothing(client, channel, whapi):
+def test_a_duplicate_logout_changes_nothing(client, channel, no_whapi):
     post(client, channel, fixture("users_post"))
     post(client, channel, fixture("users_delete"))
     assert post(client, channel, fixture("users_delete")).json()["outcome"] == "duplicate"
     assert reload(channel).timeline.count() == 2
 
 
-def test_unknown_event_types_are_stored_and_acknowledged(client, channel, whapi):
+def test_unknown_event_types_are_stored_and_acknowledged(client, channel, no_whapi):
     response = post(client, channel, fixture("messages_post"))
     assert response.status_code == 200
     event = WebhookEvent.objects.get()
@@ -158,11 +158,11 @@ def test_unknown_event_types_are_stored_and_acknowledged(client, channel, whapi)
     assert reload(channel).state == channel.state
 
 
-def test_qr_pushes_are_acknowledged(client, channel, whapi):
+def test_qr_pushes_are_acknowledged(client, channel, no_whapi):
     assert post(client, channel, fixture("qr_patch")).status_code == 200
 
 
-def test_a_callback_for_a_deleted_channel_is_stored_and_changes_nothing(client, channel, whapi):
+def test_a_callback_for_a_deleted_channel_is_stored_and_changes_nothing(client, channel, no_whapi):
     Channel.objects.filter(pk=channel.pk).update(state=Channel.State.DELETED)
     response = post(client, channel, fixture("users_post"))
     assert response.status_code == 200
@@ -171,18 +171,18 @@ def test_a_callback_for_a_deleted_channel_is_stored_and_changes_nothing(client, 
     assert (channel.state, channel.connected_number) == ("deleted", "")
 
 
-def test_it_rejects_a_missing_secret(client, channel, whapi):
+def test_it_rejects_a_missing_secret(client, channel, no_whapi):
     assert post(client, channel, fixture("users_post"), secret=False).status_code == 401
     assert not WebhookEvent.objects.exists()
     assert reload(channel).state == "waiting_scan"
 
 
-def test_it_rejects_a_wrong_secret(client, channel, whapi):
+def test_it_rejects_a_wrong_secret(client, channel, no_whapi):
     assert post(client, channel, fixture("users_post"), secret="x" * 43).status_code == 401
     assert not WebhookEvent.objects.exists()
 
 
-def test_a_valid_secret_of_another_channel_cannot_move_this_one(client, channel, project, whapi):
+def test_a_valid_secret_of_another_channel_cannot_move_this_one(client, channel, project, no_whapi):
     other = make_channel(project, whapi_id="SHAZAM-3HDYQ", name="Other")
     response = post(client, other, fixture("users_post"))  # other's secret, body names MANTIS-M72HC
     assert response.status_code == 401
@@ -190,7 +190,7 @@ def test_a_valid_secret_of_another_channel_cannot_move_this_one(client, channel,
     assert not WebhookEvent.objects.exists()
 
 
-def test_it_rejects_an_unknown_channel(client, channel, whapi):
+def test_it_rejects_an_unknown_channel(client, channel, no_whapi):
     response = post(client, channel, fixture("users_post", channel_id="NOTOUR-CHAN1"))
     assert response.status_code == 401
 
@@ -208,12 +208,12 @@ def test_it_rejects_an_unknown_channel(client, channel, whapi):
         b"\xff\xfe\x00",
     ],
 )
-def test_malformed_bodies_are_refused_with_400(client, channel, whapi, raw):
+def test_malformed_bodies_are_refused_with_400(client, channel, no_whapi, raw):
     assert post(client, channel, None, raw=raw).status_code == 400
     assert not WebhookEvent.objects.exists()
 
 
-def test_an_authenticated_callback_with_a_malformed_payload_is_kept_in_the_ledger(client, channel, whapi):
+def test_an_authenticated_callback_with_a_malformed_payload_is_kept_in_the_ledger(client, channel, no_whapi):
     body = fixture("health_qr")
     del body["health"]["uptime"]
     response = post(client, channel, body)
@@ -224,13 +224,13 @@ def test_an_authenticated_callback_with_a_malformed_payload_is_kept_in_the_ledge
     assert reload(channel).health_status == ""
 
 
-def test_users_post_without_a_number_is_refused(client, channel, whapi):
+def test_users_post_without_a_number_is_refused(client, channel, no_whapi):
     body = fixture("users_post", user={"name": "No id"})
     assert post(client, channel, body).status_code == 400
     assert reload(channel).state == "waiting_scan"
 
 
-def test_oversized_bodies_are_refused(client, channel, whapi):
+def test_oversized_bodies_are_refused(client, channel, no_whapi):
     body = fixture("messages_post")
     body["padding"] = "x" * 70_000
     assert post(client, channel, body).status_code == 413
@@ -241,12 +241,12 @@ def test_it_rejects_get(client, channel):
     assert client.get(URL).status_code == 405
 
 
-def test_it_needs_no_csrf_token(channel, whapi):
+def test_it_needs_no_csrf_token(channel, no_whapi):
     strict = Client(enforce_csrf_checks=True)
     assert post(strict, channel, fixture("health_qr")).status_code == 200
 
 
-def test_health_before_the_webhooks_are_verified_does_not_change_the_lifecycle(client, project, whapi):
+def test_health_before_the_webhooks_are_verified_does_not_change_the_lifecycle(client, project, no_whapi):
     channel = make_channel(project, state=Channel.State.CONFIGURING, webhooks_verified_at=None)
     post(client, channel, fixture("health_qr"))
     channel = reload(channel)
@@ -263,13 +263,13 @@ def test_health_before_the_webhooks_are_verified_does_not_change_the_lifecycle(c
         ("NEW", "waiting_scan"),
     ],
 )
-def test_health_statuses_map_to_states(client, channel, whapi, text, state):
+def test_health_statuses_map_to_states(client, channel, no_whapi, text, state):
     post(client, channel, health(text, 1713774883, 300))
     channel = reload(channel)
     assert (channel.state, channel.health_status) == (state, text)
 
 
-def test_a_health_error_clears_when_the_channel_recovers(client, channel, whapi):
+def test_a_health_error_clears_when_the_channel_recovers(client, channel, no_whapi):
     post(client, channel, health("SYNC_ERROR", 1713774883, 300))
     assert reload(channel).last_error
     post(client, channel, health("QR", 1713774883, 400, 3))
@@ -277,7 +277,7 @@ def test_a_health_error_clears_when_the_channel_recovers(client, channel, whapi)
     assert (channel.state, channel.last_error) == ("waiting_scan", "")
 
 
-def test_stop_after_active_till_means_expired(client, project, whapi):
+def test_stop_after_active_till_means_expired(client, project, no_whapi):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -303,7 +303,7 @@ def test_no_body_causes_a_server_error(client, channel, body, keep_envelope):
     assert response.status_code in (200, 400, 401)
 
 
-def test_an_applied_callback_reads_the_channel_once_and_writes_twice(client, channel, whapi):
+def test_an_applied_callback_reads_the_channel_once_and_writes_twice(client, channel, no_whapi):
     """The receiver's hot path: one locked read, the channel update and the ledger row, one commit."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
