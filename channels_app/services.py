@@ -179,6 +179,20 @@ def channel_create(channel: Channel) -> None:
     """
     marker_name = f"{channel.name} [{channel.creation_marker}]"
     Channel.objects.filter(pk=channel.pk).update(whapi_name=marker_name)
+    if CreateAttempt.objects.filter(channel=channel, outcome="unknown").exists():
+        # An earlier attempt's outcome was unknown and its channel was not listed then. Whapi may
+        # have finished it since: look once more right before sending another create.
+        try:
+            remote_channels = partner_client().list_channels(project_id=channel.whapi_project_id)
+        except WhapiError as exc:
+            _mark_attempt(channel, "not sent")
+            _requeue_or_fail(channel, f"Whapi could not be asked whether an earlier attempt created it: {exc}")
+            return
+        mine = [remote for remote in remote_channels if channel.creation_marker in (remote.name or "")]
+        if mine:
+            _mark_attempt(channel, "adopted")
+            channel_adopt(channel, mine[0], detail="found in Whapi before trying again")
+            return
     try:
         remote = partner_client().create_channel(name=marker_name, project_id=channel.whapi_project_id)
     except WhapiError as exc:

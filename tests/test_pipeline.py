@@ -573,3 +573,22 @@ def test_a_long_pump_run_hands_over_to_a_fresh_task(project, whapi, enqueued):
     assert create_queue_pump(limit=2) == 2
     assert enqueued == [("pump_create_queue", ())]
     assert Channel.objects.filter(state="queued").count() == 1
+
+
+def test_a_channel_that_appears_late_is_adopted_before_a_second_create(project, whapi):
+    """Whapi finished a create whose answer was lost only after our first look: no second channel."""
+    channel = channel_request(project=project, name="Shop bot")
+    whapi.add(responses.PUT, f"{PARTNER}/channels", body=requests.exceptions.ReadTimeout("timed out"))
+    listings = [listing(), listing(remote(f"Shop bot [{channel.creation_marker}]", "LATELA-00001"))]
+    whapi.add_callback(
+        responses.GET,
+        f"{PARTNER}/channels/list/{project.whapi_id}",
+        callback=lambda request: (200, {}, listings.pop(0)),
+    )
+    create_queue_pump()
+    assert Channel.objects.get(pk=channel.pk).state == "queued"
+    with time_machine.travel(timezone.now() + timedelta(seconds=20), tick=False):
+        create_queue_pump()
+    channel.refresh_from_db()
+    assert (channel.state, channel.whapi_id) == ("initializing", "LATELA-00001")
+    assert len(creates(whapi)) == 1
