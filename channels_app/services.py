@@ -513,7 +513,9 @@ def channel_check_health(channel_id: int, *, source: str = Source.POLL) -> str |
         health = gate_client(channel.api_url, channel.token).health(wakeup=False)
     except WhapiError as exc:
         Channel.objects.filter(pk=channel.pk).update(status_stale=True)
-        _record_error(channel, f"Whapi health check failed: {exc}", channel.error_source or "health")
+        if channel.error_source in ("", "health", "action"):
+            # A creation or configuration failure says more about the channel: keep that reason.
+            _record_error(channel, f"Whapi health check failed: {exc}", "health")
         return None
     return apply_health(channel.pk, health, source=source)
 

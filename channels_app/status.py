@@ -38,6 +38,10 @@ STATUS_FIELDS = (
     "active_till",
 )
 
+# Errors a healthy report from Whapi clears (a failed action, such as a logout, leaves nothing broken);
+# a failed creation or configuration needs the pipeline or staff.
+RECOVERABLE_BY_HEALTH = ("health", "action", "")
+
 # Until its webhooks are verified, a channel's lifecycle belongs to the pipeline, not to health.
 PRE_CONFIGURED = (State.QUEUED, State.CREATING, State.INITIALIZING, State.CONFIGURING)
 
@@ -101,7 +105,7 @@ def apply_health_to(channel: Channel, health: Health, *, source: str) -> str:
     """`apply_health` for a channel the caller locked in the current transaction."""
     new_state, note = _state_for_health(channel, health)
     may_move = channel.state not in (*PRE_CONFIGURED, State.DELETED) and (
-        channel.state != State.ERROR or channel.error_source in ("health", "")
+        channel.state != State.ERROR or channel.error_source in RECOVERABLE_BY_HEALTH
     )
     key = (health.start_at, health.uptime)
     if channel.health_start_at is not None and channel.health_uptime is not None:
@@ -133,7 +137,7 @@ def apply_health_to(channel: Channel, health: Health, *, source: str) -> str:
             fields["connected_at"] = now
     elif health.status_text == "QR":
         fields.update(connected_number="", connected_name="")
-    if channel.error_source == "health" and health.status_text in ("AUTH", "QR"):
+    if channel.error_source in RECOVERABLE_BY_HEALTH and health.status_text in ("AUTH", "QR"):
         fields.update(last_error="", error_source="")
     elif health.status_text in ("ERROR", "SYNC_ERROR"):
         fields.update(

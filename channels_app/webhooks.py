@@ -9,7 +9,9 @@ Contract (see `whapi-api.md` §3):
 - handled events are applied (idempotently); unknown event types are stored and answered 200;
 - no Whapi call inside the request: follow-up checks are enqueued for the worker;
 - a stored callback can be applied again with `replay` (the webhook ledger in the admin).
-Answers other than 200 make Whapi retry, so everything Whapi should not retry gets 200.
+Answers other than 200 make Whapi retry, so everything Whapi should not retry gets 200 — except an
+authenticated callback whose payload lacks what its type needs, which the contract answers with 400
+(it is kept in the ledger, and Whapi drops it after `webhook_max_age_seconds` if set).
 """
 
 import hmac
@@ -141,19 +143,25 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
     # One transaction, one commit: the channel is read and locked once (for the secret and for the
     # change), and the ledger row commits together with the callback's effects, before the answer.
     # When a handler fails, its effects roll back and the row is stored as failed, for replay.
+    authenticated = False
     try:
         with transaction.atomic():
             channel = _locked_by_whapi_id(channel_id)
             if channel is None or not hmac.compare_digest(secret.encode(), channel.webhook_secret.encode()):
                 return _refused(channel_id)
+            authenticated = True
             ledger.channel = channel
             ledger.outcome, ledger.detail = _apply(channel, ledger, payload)
             ledger.save()
     except Malformed as exc:
         # Whapi would resend the same body forever; say why once, and keep it in the ledger.
         return _store_failed(ledger, str(exc), 400)
-    except Exception as exc:  # a bug must not lose the callback: it is in the ledger for replay
+    except Exception as exc:
         logger.exception("webhook for channel %s failed", channel_id)
+        if not authenticated:
+            # Nothing vouches for this body yet: store nothing (replay would trust it); Whapi retries.
+            return _error(503, "Temporarily unable to take callbacks.")
+        # A bug must not lose an authenticated callback: it is in the ledger for replay.
         return _store_failed(ledger, f"internal error: {type(exc).__name__}", 503)
     return JsonResponse({"ok": True, "outcome": ledger.outcome})
 

@@ -592,3 +592,14 @@ def test_a_channel_that_appears_late_is_adopted_before_a_second_create(project, 
     channel.refresh_from_db()
     assert (channel.state, channel.whapi_id) == ("initializing", "LATELA-00001")
     assert len(creates(whapi)) == 1
+
+
+def test_a_failed_health_check_keeps_the_configuration_failure_reason(channel, whapi):
+    Channel.objects.filter(pk=channel.pk).update(
+        state="error", error_source="configure", last_error="Whapi did not keep the webhook settings"
+    )
+    whapi.add(responses.GET, f"{GATE}/health", body=requests.exceptions.ConnectionError("refused"))
+    tasks.check_channel_health(channel.pk)
+    channel.refresh_from_db()
+    assert channel.status_stale is True
+    assert channel.last_error == "Whapi did not keep the webhook settings"

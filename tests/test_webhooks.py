@@ -315,3 +315,38 @@ def test_an_applied_callback_reads_the_channel_once_and_writes_twice(client, cha
     statements = [q["sql"].split()[0] for q in queries.captured_queries]
     statements = [verb for verb in statements if verb in ("SELECT", "UPDATE", "INSERT", "DELETE")]
     assert statements == ["SELECT", "UPDATE", "INSERT"]
+
+
+def test_a_callback_that_fails_before_authentication_is_not_stored(client, channel, no_whapi, monkeypatch):
+    """Replay trusts the ledger, so nothing unauthenticated may land there, even when the database fails."""
+    from channels_app import webhooks
+
+    def broken(channel_id):
+        raise RuntimeError("database unavailable")
+
+    monkeypatch.setattr(webhooks, "_locked_by_whapi_id", broken)
+    response = post(client, channel, fixture("users_delete"), secret="forged-secret")
+    assert response.status_code == 503
+    assert not WebhookEvent.objects.exists()
+
+
+def test_an_authenticated_callback_whose_handler_fails_is_kept_for_replay(client, channel, no_whapi, monkeypatch):
+    from channels_app import webhooks
+
+    def broken(channel, payload):
+        raise RuntimeError("bug")
+
+    monkeypatch.setitem(webhooks.EVENT_HANDLERS, ("users", "post"), broken)
+    response = post(client, channel, fixture("users_post"))
+    assert response.status_code == 503
+    event = WebhookEvent.objects.get()
+    assert (event.outcome, event.channel) == ("failed", channel)
+    assert reload(channel).connected_number == ""
+
+
+def test_a_failed_action_does_not_keep_a_recovered_channel_in_error(client, channel, no_whapi):
+    post(client, channel, health("ERROR", 1713774883, 300, 5))
+    Channel.objects.filter(pk=channel.pk).update(error_source="action", last_error="Whapi could not log the number out")
+    post(client, channel, health("AUTH", 1713774883, 400, 4, {"id": "14155550123"}))
+    channel = reload(channel)
+    assert (channel.state, channel.last_error) == ("connected", "")
