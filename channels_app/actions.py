@@ -7,6 +7,7 @@ reason) and leaves the channel as it was when Whapi refuses; it never lets a Wha
 """
 
 import logging
+import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -39,7 +40,15 @@ CUSTOMER_EVENT_METHODS = ("post", "put", "patch", "delete")
 
 
 class ActionError(Exception):
-    """An action that could not be carried out, with a message fit to show the person who asked."""
+    """An action that could not be carried out, with a message fit to show the person who asked.
+
+    `outcome_unknown`: Whapi may have carried it out although we got no good answer (a timeout, a
+    5xx), so repeating it blindly could, for example, pay an extension twice.
+    """
+
+    def __init__(self, message: str, *, outcome_unknown: bool = False):
+        super().__init__(message)
+        self.outcome_unknown = outcome_unknown
 
 
 def _timeline_source(source: str) -> str:
@@ -89,7 +98,7 @@ def _run(channel: Channel, action: str, verb: str, call: Callable[[], object], *
         Channel.objects.filter(pk=channel.pk).update(
             last_error=message, last_error_at=timezone.now(), error_source=Channel.ErrorSource.ACTION
         )
-        raise ActionError(message) from exc
+        raise ActionError(message, outcome_unknown=exc.outcome_unknown) from exc
     audit(actor=actor, source=source, action=action, target=channel, detail=detail)
     return result
 
@@ -254,28 +263,45 @@ def channel_logout(channel: Channel, *, actor, source: str) -> None:
 
 
 def channel_delete(channel: Channel, *, actor, source: str) -> None:
-    """Log the number out, then delete the channel in Whapi (its unused days go back to the balance)."""
+    """Log the number out, then delete the channel in Whapi (its unused days go back to the balance).
+
+    A channel still queued is withdrawn from the queue instead; one being created cannot be deleted
+    until it exists.
+    """
+    channel.refresh_from_db()  # the pump may have created it since this object was loaded
     if channel.state == State.DELETED:
         return
-    if channel.whapi_id:
-        if channel.connected_number or channel.state == State.CONNECTED:
-            try:
-                channel_logout(channel, actor=actor, source=source)
-            except ActionError:
-                logger.warning("channel %s: logout before delete failed; deleting anyway", channel.pk)
-
-        def call():
-            try:
-                partner_client().delete_channel(channel.whapi_id)
-            except WhapiError as exc:
-                if exc.status != 404:  # gone already: the wish is fulfilled
-                    raise
-
-        _run(channel, "channel.delete", "delete the channel", call, actor=actor, source=source)
-    else:
-        if channel.state == State.CREATING:
+    if not channel.whapi_id:
+        # Withdraw it from the queue only if the pump has not claimed it meanwhile.
+        withdrawn = Channel.objects.filter(
+            pk=channel.pk, state__in=(State.QUEUED, State.ERROR), whapi_id__isnull=True
+        ).update(state=State.DELETED, state_changed_at=timezone.now())
+        if not withdrawn:
             raise ActionError(f"{channel}: its creation is under way; delete it once it exists in Whapi.")
+        ChannelEvent.objects.create(
+            channel=channel,
+            from_state=channel.state,
+            to_state=State.DELETED,
+            source=_timeline_source(source),
+            detail="withdrawn before creation",
+        )
         audit(actor=actor, source=source, action="channel.delete", target=channel, detail="deleted before creation")
+        channel.state = State.DELETED
+        return
+    if channel.connected_number or channel.state == State.CONNECTED:
+        try:
+            channel_logout(channel, actor=actor, source=source)
+        except ActionError:
+            logger.warning("channel %s: logout before delete failed; deleting anyway", channel.pk)
+
+    def call():
+        try:
+            partner_client().delete_channel(channel.whapi_id)
+        except WhapiError as exc:
+            if exc.status != 404:  # gone already: the wish is fulfilled
+                raise
+
+    _run(channel, "channel.delete", "delete the channel", call, actor=actor, source=source)
     Schedule.objects.filter(name__in=[f"configure-{channel.pk}", f"reconcile-{channel.pk}"]).delete()
     channel.handoff_links.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
     set_state(channel, State.DELETED, source=_timeline_source(source), detail="deleted")
@@ -456,6 +482,11 @@ def _bulk_call(action: str, params: dict) -> Callable[[Channel, object], None]:
     return {"extend": extend, "mode": mode, "refresh": refresh}[action]
 
 
+# How long one task runs a bulk job before handing over to a fresh one (django-q2 stops a task at 120 s).
+BULK_SECONDS = 60
+# Actions that must not run twice when Whapi's answer was lost (an extension would be paid twice);
+# the others leave the same state when repeated.
+NOT_REPEATABLE = {"extend"}
 BULK_ACTIONS = ("configure", "refresh", "restart", "extend", "mode", "logout", "delete")
 
 
@@ -494,16 +525,38 @@ def bulk_job_retry_failed(job: BulkJob, *, actor) -> BulkJob:
 
 
 def bulk_job_run(job_id: int) -> None:
-    """Run every pending item; one channel's failure never stops the others. Idempotent."""
-    if not BulkJob.objects.filter(pk=job_id).exclude(status=BulkJob.Status.DONE).update(status=BulkJob.Status.RUNNING):
+    """Run the job's pending items; one channel's failure never stops the others.
+
+    Each item is claimed before its Whapi call, so a redelivered task never repeats one. An item a
+    stopped worker left running, or an extension whose Whapi answer was lost, ends as "outcome
+    unknown" and is not retried with the failed ones (an extension must not be paid twice). A run hands over to a
+    fresh task before django-q2's task timeout.
+    """
+    job = BulkJob.objects.filter(pk=job_id).exclude(status=BulkJob.Status.DONE).first()
+    if job is None:
         return
-    job = BulkJob.objects.get(pk=job_id)
+    BulkJob.objects.filter(pk=job.pk).update(status=BulkJob.Status.RUNNING)
+    job.items.filter(status=BulkJobItem.Status.RUNNING).update(
+        status=BulkJobItem.Status.UNKNOWN,
+        message="The worker stopped while this ran: check the channel before trying again.",
+        finished_at=timezone.now(),
+    )
     call = _bulk_call(job.action, job.params)
+    deadline = time.monotonic() + BULK_SECONDS
     for item in job.items.filter(status=BulkJobItem.Status.PENDING).select_related("channel"):
+        if time.monotonic() > deadline:
+            jobs.enqueue("run_bulk_job", job.pk)
+            return
+        if not BulkJobItem.objects.filter(pk=item.pk, status=BulkJobItem.Status.PENDING).update(
+            status=BulkJobItem.Status.RUNNING
+        ):
+            continue
         try:
             call(item.channel, job.created_by)
         except ActionError as exc:
-            status, message = BulkJobItem.Status.FAILED, str(exc)
+            unknown = exc.outcome_unknown and job.action in NOT_REPEATABLE
+            status = BulkJobItem.Status.UNKNOWN if unknown else BulkJobItem.Status.FAILED
+            message = str(exc)
         except Exception as exc:  # one broken channel must not stop the job
             logger.exception("bulk job %s, channel %s", job.pk, item.channel_id)
             status, message = BulkJobItem.Status.FAILED, f"Unexpected error: {type(exc).__name__}"

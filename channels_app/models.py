@@ -344,8 +344,10 @@ class BulkJob(models.Model):
 class BulkJobItem(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
         OK = "ok", "Done"
         FAILED = "failed", "Failed"
+        UNKNOWN = "unknown", "Outcome unknown"
 
     job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="items")
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")

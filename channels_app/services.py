@@ -318,6 +318,9 @@ def channel_adopt(channel: Channel, remote: WhapiChannel, *, detail: str) -> Non
         locked = Channel.objects.select_for_update().get(pk=channel.pk)
         if locked.whapi_id:
             return  # adopted already (a redelivered task)
+        if locked.state == State.DELETED:
+            _discard_unwanted(locked, remote)
+            return
         for name, value in _mirror_fields(remote).items():
             setattr(locked, name, value)
         locked.whapi_id = remote.id
@@ -328,6 +331,23 @@ def channel_adopt(channel: Channel, remote: WhapiChannel, *, detail: str) -> Non
         set_state(locked, State.INITIALIZING, source=Source.SYSTEM, detail=detail)
         jobs.schedule_once(f"configure-{locked.pk}", "configure_channel", locked.init_until, locked.pk)
     channel.refresh_from_db()
+
+
+def _discard_unwanted(channel: Channel, remote: WhapiChannel) -> None:
+    """Whapi made a channel for a request deleted meanwhile: delete it there too, so it costs nothing."""
+    Channel.objects.filter(pk=channel.pk).update(whapi_id=remote.id, **_mirror_fields(remote))
+    try:
+        partner_client().delete_channel(remote.id)
+    except WhapiError as exc:
+        _record_error(channel, f"Created in Whapi after it was deleted here; deleting it there failed: {exc}", "create")
+        return
+    ChannelEvent.objects.create(
+        channel=channel,
+        from_state=State.DELETED,
+        to_state=State.DELETED,
+        source=Source.SYSTEM,
+        detail=f"Whapi created {remote.id} after the request was deleted; deleted it in Whapi",
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -601,8 +621,17 @@ def channels_sync() -> dict[str, int]:
             )
             set_state(imported, imported.state, source=Source.SYSTEM, detail="imported from Whapi", force=True)
         counts["imported"] += 1
-    gone = Channel.objects.filter(whapi_id__isnull=False).exclude(state=State.DELETED).exclude(whapi_id__in=seen)
-    for channel in gone:
-        set_state(channel, State.DELETED, source=Source.SYSTEM, detail="no longer exists in Whapi")
-        counts["gone"] += 1
+    missing = Channel.objects.filter(whapi_id__isnull=False).exclude(state=State.DELETED).exclude(whapi_id__in=seen)
+    for channel in missing:
+        # Not in the list is no proof (adopted after the list was read, or shifted between pages while
+        # Whapi deleted another channel): only Whapi's 404 for this very channel is.
+        try:
+            remote = partner_client().get_channel(channel.whapi_id)
+        except WhapiError as exc:
+            if exc.status == 404:
+                set_state(channel, State.DELETED, source=Source.SYSTEM, detail="no longer exists in Whapi")
+                counts["gone"] += 1
+            continue
+        Channel.objects.filter(pk=channel.pk).update(**_mirror_fields(remote))
+        counts["updated"] += 1
     return counts

@@ -159,3 +159,60 @@ def test_the_qr_of_a_gate_that_is_down_fails_fast_without_retries(channel, whapi
         actions.channel_qr(channel)
     assert len(whapi.calls) == 1
     assert whapi.calls[0].request.req_kwargs["timeout"] == (5.0, 5.0)
+
+
+def test_a_bulk_extension_whose_answer_was_lost_is_not_retried(project, whapi, staff):
+    import requests
+
+    channel = make_channel(project, whapi_id="LOSTAN-00001")
+    whapi.add(
+        responses.POST,
+        f"{PARTNER}/channels/LOSTAN-00001/extend",
+        body=requests.exceptions.ReadTimeout("read timed out"),
+    )
+    job = actions.bulk_job_start(
+        action="extend", channel_ids=[channel.pk], params={"days": 30, "comment": "x"}, actor=staff
+    )
+    actions.bulk_job_run(job.pk)
+    item = job.items.get()
+    assert item.status == "unknown"
+    with pytest.raises(ActionError, match="Nothing failed"):
+        actions.bulk_job_retry_failed(job, actor=staff)
+
+
+def test_a_redelivered_bulk_job_never_repeats_an_item(project, whapi, staff):
+    done = make_channel(project, whapi_id="DONEDO-00001")
+    interrupted = make_channel(project, whapi_id="HALFWA-00001")
+    waiting = make_channel(project, whapi_id="WAITIN-00001")
+    job = actions.bulk_job_start(
+        action="extend",
+        channel_ids=[done.pk, interrupted.pk, waiting.pk],
+        params={"days": 30, "comment": "x"},
+        actor=staff,
+    )
+    # A first run finished one item and was stopped in the middle of the next.
+    job.items.filter(channel=done).update(status="ok")
+    job.items.filter(channel=interrupted).update(status="running")
+    whapi.add(responses.POST, f"{PARTNER}/channels/WAITIN-00001/extend", json={"success": True})
+    whapi.add(responses.GET, f"{PARTNER}/channels/WAITIN-00001", status=500, body="down")
+    actions.bulk_job_run(job.pk)
+    outcomes = dict(job.items.values_list("channel__whapi_id", "status"))
+    assert outcomes == {"DONEDO-00001": "ok", "HALFWA-00001": "unknown", "WAITIN-00001": "ok"}
+    assert [call.request.url.split("/")[-2] for call in whapi.calls if call.request.method == "POST"] == [
+        "WAITIN-00001"
+    ]
+
+
+def test_deleting_a_queued_channel_withdraws_it_and_never_reaches_whapi(project, whapi, staff):
+    channel = Channel.objects.create(project=project, name="queued")
+    actions.channel_delete(channel, actor=staff, source="customer")
+    assert Channel.objects.get(pk=channel.pk).state == "deleted"
+    assert not whapi.calls
+
+
+def test_a_channel_claimed_by_the_pump_meanwhile_is_not_deleted_locally(project, whapi, staff):
+    stale = Channel.objects.create(project=project, name="racing")
+    Channel.objects.filter(pk=stale.pk).update(state=Channel.State.CREATING)  # the pump got there first
+    with pytest.raises(ActionError, match="creation is under way"):
+        actions.channel_delete(stale, actor=staff, source="staff")
+    assert Channel.objects.get(pk=stale.pk).state == "creating"

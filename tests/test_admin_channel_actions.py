@@ -313,6 +313,7 @@ def test_sync_runs_in_the_background_imports_unassigned_and_marks_the_gone(
 ):
     known = make_channel(project)
     gone = make_channel(project, name="gone", whapi_id="GONEGO-00001")
+    whapi.add(responses.GET, f"{PARTNER}/channels/GONEGO-00001", **whapi_error(404, "Channel not found"))
     whapi.add(responses.GET, f"{PARTNER}/projects", body=page("projects", []))
     whapi.add(
         responses.GET,

@@ -536,6 +536,9 @@ def test_sync_mirrors_projects_and_channels(project, whapi, capsys):
     )
     known = make_channel(project)
     gone = make_channel(project, whapi_id="GONEGO-00001", name="gone")
+    unlisted = make_channel(project, whapi_id="LATEAD-00001", name="adopted after the list was read")
+    whapi.add(responses.GET, f"{PARTNER}/channels/GONEGO-00001", status=404, json={"error": {"message": "Not found"}})
+    whapi.add(responses.GET, f"{PARTNER}/channels/LATEAD-00001", json=remote("adopted", "LATEAD-00001"))
     waiting = Channel.objects.create(project=project, name="lost", state=Channel.State.CREATING)
     whapi.add(
         responses.GET,
@@ -555,6 +558,7 @@ def test_sync_mirrors_projects_and_channels(project, whapi, capsys):
     imported = Channel.objects.get(whapi_id="PANELP-00001")
     assert imported.project == project  # its Whapi project is known; customer follows the project
     assert Channel.objects.get(pk=gone.pk).state == "deleted"
+    assert Channel.objects.get(pk=unlisted.pk).state == "waiting_scan"  # Whapi still has it
     assert "1 imported, 1 gone" in capsys.readouterr().out
 
 
@@ -603,3 +607,13 @@ def test_a_failed_health_check_keeps_the_configuration_failure_reason(channel, w
     channel.refresh_from_db()
     assert channel.status_stale is True
     assert channel.last_error == "Whapi did not keep the webhook settings"
+
+
+def test_a_channel_created_for_a_request_deleted_meanwhile_is_deleted_in_whapi(project, whapi):
+    channel = Channel.objects.create(project=project, name="withdrawn", state=Channel.State.DELETED)
+    whapi.add(responses.DELETE, f"{PARTNER}/channels/SHAZAM-3HDYQ", json={"success": True})
+    services.channel_adopt(channel, services.WhapiChannel.from_payload(remote("withdrawn")), detail="late")
+    channel.refresh_from_db()
+    assert (channel.state, channel.whapi_id) == ("deleted", "SHAZAM-3HDYQ")
+    assert [call.request.method for call in whapi.calls] == ["DELETE"]
+    assert not Schedule.objects.filter(name=f"configure-{channel.pk}").exists()

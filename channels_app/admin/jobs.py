@@ -73,7 +73,8 @@ class BulkJobAdmin(admin.ModelAdmin):
             .annotate(
                 done=Count("items", filter=Q(items__status=Item.OK)),
                 failed=Count("items", filter=Q(items__status=Item.FAILED)),
-                pending=Count("items", filter=Q(items__status=Item.PENDING)),
+                pending=Count("items", filter=Q(items__status__in=(Item.PENDING, Item.RUNNING))),
+                unknown=Count("items", filter=Q(items__status=Item.UNKNOWN)),
             )
         )
 
