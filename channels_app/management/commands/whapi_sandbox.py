@@ -76,6 +76,9 @@ class Command(BaseCommand):
 
         self._configure_logging(options["verbosity"])
         self._print_banner(server, config)
+        # Also SIGINT: a process started in the background by a shell without job control inherits
+        # SIGINT ignored, and Ctrl-C (or `kill -INT`) must still stop it.
+        signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         try:
             server.serve_forever()
