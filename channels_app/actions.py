@@ -25,6 +25,7 @@ from channels_app.models import (
     Channel,
     ChannelEvent,
     Customer,
+    HandoffLink,
     Project,
 )
 from channels_app.status import set_state
@@ -448,6 +449,9 @@ def project_assign(project: Project, *, customer: Customer | None, actor, source
     previous = project.customer
     Project.objects.filter(pk=project.pk).update(customer=customer)
     project.customer = customer
+    if previous != customer:
+        # Links handed out by the previous customer must not outlive its access to the channels.
+        HandoffLink.objects.filter(channel__project=project, revoked_at__isnull=True).update(revoked_at=timezone.now())
     audit(
         actor=actor,
         source=source,

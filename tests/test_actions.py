@@ -216,3 +216,16 @@ def test_a_channel_claimed_by_the_pump_meanwhile_is_not_deleted_locally(project,
     with pytest.raises(ActionError, match="creation is under way"):
         actions.channel_delete(stale, actor=staff, source="staff")
     assert Channel.objects.get(pk=stale.pk).state == "creating"
+
+
+def test_moving_a_project_to_another_customer_revokes_its_hand_off_links(channel, project, staff):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from channels_app.models import Customer, HandoffLink
+
+    link = HandoffLink.objects.create(channel=channel, expires_at=timezone.now() + timedelta(minutes=30))
+    actions.project_assign(project, customer=Customer.objects.create(name="New owner"), actor=staff)
+    link.refresh_from_db()
+    assert not link.is_active()
