@@ -119,8 +119,8 @@ def main() -> int:
         if wait_for(f"http://{PORTAL_ADDRESS}/healthz", 30):
             target = env["WHAPI_PARTNER_URL"] + (" (built-in sandbox)" if use_sandbox else "")
             print(
-                f"\n  Portal:  http://{PORTAL_ADDRESS}/  (staff: http://{PORTAL_ADDRESS}/admin/)\n"
-                f"  Whapi:   {target}\n  Press Ctrl-C to stop the portal, the worker"
+                f"\n  Customers: http://{PORTAL_ADDRESS}/app/\n  Staff:     http://{PORTAL_ADDRESS}/admin/\n"
+                f"  Whapi:     {target}\n  Press Ctrl-C to stop the portal, the worker"
                 + (" and the sandbox.\n" if use_sandbox else ".\n"),
                 flush=True,
             )
