@@ -28,7 +28,7 @@ from channels_app.models import (
     HandoffLink,
     Project,
 )
-from channels_app.status import set_state
+from channels_app.status import PRE_CONFIGURED, set_state
 from channels_app.whapi import CHANNEL_MODES, QrCode, WhapiError, gate_client, partner_client
 
 logger = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def _refresh_mirror(channel: Channel) -> None:
     except WhapiError as exc:
         logger.warning("channel %s: could not re-read from Whapi: %s", channel.pk, exc)
         return
-    Channel.objects.filter(pk=channel.pk).update(**services._mirror_fields(remote))
+    Channel.objects.filter(pk=channel.pk).update(**services.mirror_fields(remote))
     channel.refresh_from_db()
 
 
@@ -363,7 +363,7 @@ def channel_set_customer_webhook(channel: Channel, *, url: str, events: list[dic
     Channel.objects.filter(pk=channel.pk).update(customer_webhook_url=url, customer_webhook_events=events)
     channel.customer_webhook_url, channel.customer_webhook_events = url, events
     audit(actor=actor, source=source, action="channel.customer_webhook", target=channel, detail=url or "removed")
-    if not channel.webhooks_verified_at or channel.state in services.PRE_CONFIGURED:
+    if not channel.webhooks_verified_at or channel.state in PRE_CONFIGURED:
         return False
     Channel.objects.filter(pk=channel.pk).update(configure_attempts=0)
     ok = services.channel_configure(channel.pk, source=_timeline_source(source))

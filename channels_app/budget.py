@@ -173,11 +173,10 @@ def queue_position(channel: Channel) -> int | None:
     """1 for the head of the queue; None when the channel is not queued."""
     if channel.state != Channel.State.QUEUED:
         return None
-    ahead = Channel.objects.filter(state=Channel.State.QUEUED, requested_at__lt=channel.requested_at).count()
-    ahead += Channel.objects.filter(
-        state=Channel.State.QUEUED, requested_at=channel.requested_at, id__lt=channel.id
-    ).count()
-    return ahead + 1
+    ahead = Channel.objects.filter(state=Channel.State.QUEUED).filter(
+        models.Q(requested_at__lt=channel.requested_at) | models.Q(requested_at=channel.requested_at, id__lt=channel.id)
+    )
+    return ahead.count() + 1
 
 
 def queue_eta(position: int) -> datetime:

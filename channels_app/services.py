@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from channels_app import budget, jobs
 from channels_app.models import Channel, ChannelEvent, CreateAttempt, Customer, Project
-from channels_app.status import apply_health, set_state
+from channels_app.status import PRE_CONFIGURED, apply_health, set_state
 from channels_app.whapi import WhapiChannel, WhapiError, WhapiProject, gate_client, partner_client
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,6 @@ PUMP_SECONDS = 60
 # Channels not heard of for this long are polled; so are channels still mid-provisioning.
 QUIET_TOO_LONG = timedelta(minutes=15)
 SETTINGS_RECHECK = timedelta(hours=6)
-PRE_CONFIGURED = (State.QUEUED, State.CREATING, State.INITIALIZING, State.CONFIGURING)
 
 
 class ServiceError(Exception):
@@ -296,7 +295,8 @@ def _init_until(remote: WhapiChannel, now: datetime) -> datetime:
     return created + timedelta(seconds=settings.WHAPI_INIT_DELAY)
 
 
-def _mirror_fields(remote: WhapiChannel) -> dict:
+def mirror_fields(remote: WhapiChannel) -> dict:
+    """The Channel fields that mirror a Whapi channel object (everything but id and token)."""
     return {
         "whapi_name": remote.name or "",
         "whapi_project_id": remote.project_id or "",
@@ -321,7 +321,7 @@ def channel_adopt(channel: Channel, remote: WhapiChannel, *, detail: str) -> Non
         if locked.state == State.DELETED:
             _discard_unwanted(locked, remote)
             return
-        for name, value in _mirror_fields(remote).items():
+        for name, value in mirror_fields(remote).items():
             setattr(locked, name, value)
         locked.whapi_id = remote.id
         locked.token = remote.token
@@ -335,7 +335,7 @@ def channel_adopt(channel: Channel, remote: WhapiChannel, *, detail: str) -> Non
 
 def _discard_unwanted(channel: Channel, remote: WhapiChannel) -> None:
     """Whapi made a channel for a request deleted meanwhile: delete it there too, so it costs nothing."""
-    Channel.objects.filter(pk=channel.pk).update(whapi_id=remote.id, **_mirror_fields(remote))
+    Channel.objects.filter(pk=channel.pk).update(whapi_id=remote.id, **mirror_fields(remote))
     try:
         partner_client().delete_channel(remote.id)
     except WhapiError as exc:
@@ -600,7 +600,7 @@ def channels_sync() -> dict[str, int]:
         seen.add(remote.id)
         local = Channel.objects.filter(whapi_id=remote.id).first()
         if local:
-            Channel.objects.filter(pk=local.pk).update(**_mirror_fields(remote))
+            Channel.objects.filter(pk=local.pk).update(**mirror_fields(remote))
             counts["updated"] += 1
             continue
         marker = next((m for m in waiting if m in (remote.name or "")), None)
@@ -617,7 +617,7 @@ def channels_sync() -> dict[str, int]:
                 state=State.STOPPED if remote.stopped else State.WAITING_SCAN,
                 last_error="Imported from Whapi: its webhooks are not managed by the portal until configured.",
                 error_source="configure",
-                **_mirror_fields(remote),
+                **mirror_fields(remote),
             )
             set_state(imported, imported.state, source=Source.SYSTEM, detail="imported from Whapi", force=True)
         counts["imported"] += 1
@@ -632,6 +632,6 @@ def channels_sync() -> dict[str, int]:
                 set_state(channel, State.DELETED, source=Source.SYSTEM, detail="no longer exists in Whapi")
                 counts["gone"] += 1
             continue
-        Channel.objects.filter(pk=channel.pk).update(**_mirror_fields(remote))
+        Channel.objects.filter(pk=channel.pk).update(**mirror_fields(remote))
         counts["updated"] += 1
     return counts

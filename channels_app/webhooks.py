@@ -18,6 +18,7 @@ import hmac
 import json
 import logging
 from collections.abc import Callable
+from functools import cache
 
 from django.db import connection, transaction
 from django.http import HttpRequest, JsonResponse
@@ -171,14 +172,19 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
 _LOCK_BY_WHAPI_ID = "SELECT {fields} FROM {table} WHERE whapi_id = %s{lock}"
 
 
-def _locked_by_whapi_id(channel_id: str) -> Channel | None:
-    """The channel's STATUS_FIELDS, locked until the transaction ends; None for an unknown id."""
-    query = _LOCK_BY_WHAPI_ID.format(
+@cache
+def _lock_query(has_row_locks: bool) -> str:
+    return _LOCK_BY_WHAPI_ID.format(
         fields=", ".join(Channel._meta.get_field(name).column for name in STATUS_FIELDS),
         table=Channel._meta.db_table,
         # SQLite has no row locks; its immediate transactions already serialise writers.
-        lock=" FOR UPDATE" if connection.features.has_select_for_update else "",
+        lock=" FOR UPDATE" if has_row_locks else "",
     )
+
+
+def _locked_by_whapi_id(channel_id: str) -> Channel | None:
+    """The channel's STATUS_FIELDS, locked until the transaction ends; None for an unknown id."""
+    query = _lock_query(connection.features.has_select_for_update)
     return next(iter(Channel.objects.raw(query, [channel_id])), None)
 
 
