@@ -8,9 +8,8 @@ import responses
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.urls import reverse
-from django.utils import timezone
 
-from tests.conftest import GATE_URL
+from tests.conftest import GATE_URL, remote_channel  # noqa: F401 (the admin tests import it from here)
 
 PARTNER = "https://manager.whapi.test"
 GATE = GATE_URL.rstrip("/")
@@ -41,28 +40,6 @@ def messages_of(response) -> list[str]:
 
 def url(name: str, *args) -> str:
     return reverse(f"admin:channels_app_{name}", args=args)
-
-
-def remote_channel(name: str, channel_id: str, project_id: str = "kpSv3OFq9PkP1W1Ogv7p", **extra) -> dict:
-    """A Whapi channel object as the partner API returns it (milliseconds)."""
-    now_ms = int(timezone.now().timestamp() * 1000)
-    payload = {
-        "apiUrl": GATE_URL,
-        "id": channel_id,
-        "creationTS": now_ms,
-        "ownerId": "DdEBesOO62Ika8Q8d491Vse2kQp2",
-        "activeTill": now_ms + 6 * 86400_000,
-        "token": "Zx8Vb2Nm4Lk6Jh0Gf1Ds3Aq5Wr7Ty9Ui",
-        "server": 6,
-        "stopped": False,
-        "status": "active",
-        "trial": now_ms + 5 * 86400_000,
-        "mode": "trial",
-        "name": name,
-        "projectId": project_id,
-    }
-    payload.update(extra)
-    return payload
 
 
 def page(key: str, items: list) -> str:

@@ -1,7 +1,9 @@
 """Shared fixtures: a customer with three users (alice owner, bob operator, charlie outsider), a
 project, channels in various states, and a recorder in place of the task queue."""
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import responses
@@ -13,6 +15,7 @@ from channels_app.models import Channel, Customer, Membership, Project
 
 pytest_plugins = ["tests.sandbox_fixtures", "tests.portal_fixtures"]
 
+WHAPI_FIXTURES = Path(__file__).parent / "fixtures" / "whapi"
 GATE_URL = "https://gate.whapi.test/"
 CHANNEL_TOKEN = "LK0tQ9qnb5pvfDDsj5NzeRFpnpApSEGb"
 
@@ -23,6 +26,41 @@ def enqueued(monkeypatch):
     calls = []
     monkeypatch.setattr(jobs, "enqueue", lambda task, *args: calls.append((task, args)))
     return calls
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    """Hashing passwords properly is slow by design; tests log in a lot."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def whapi_fixture(name: str) -> dict:
+    """A recorded-style Whapi payload from tests/fixtures/whapi/ (name with or without .json)."""
+    return json.loads((WHAPI_FIXTURES / name.removesuffix(".json")).with_suffix(".json").read_text())
+
+
+def remote_channel(
+    name: str, channel_id: str = "SHAZAM-3HDYQ", project_id: str = "kpSv3OFq9PkP1W1Ogv7p", **extra
+) -> dict:
+    """A Whapi channel object as the partner API returns it (timestamps in milliseconds)."""
+    now_ms = int(timezone.now().timestamp() * 1000)
+    payload = {
+        "apiUrl": GATE_URL,
+        "id": channel_id,
+        "creationTS": now_ms,
+        "ownerId": "DdEBesOO62Ika8Q8d491Vse2kQp2",
+        "activeTill": now_ms + 6 * 86400_000,
+        "token": CHANNEL_TOKEN,
+        "server": 6,
+        "stopped": False,
+        "status": "active",
+        "trial": now_ms + 5 * 86400_000,
+        "mode": "trial",
+        "name": name,
+        "projectId": project_id,
+    }
+    payload.update(extra)
+    return payload
 
 
 @pytest.fixture
@@ -52,6 +90,14 @@ def alice(customer):
 def bob(customer):
     user = get_user_model().objects.create_user("bob", "bob@acme.example", "bob-password")
     Membership.objects.create(customer=customer, user=user, role=Membership.Role.OPERATOR)
+    return user
+
+
+@pytest.fixture
+def vera(customer):
+    """A viewer of alice's customer: reads everything, changes nothing."""
+    user = get_user_model().objects.create_user("vera", "vera@acme.example", "vera-password")
+    Membership.objects.create(customer=customer, user=user, role=Membership.Role.VIEWER)
     return user
 
 

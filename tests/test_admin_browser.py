@@ -10,11 +10,6 @@ from channels_app.models import AuditLog, Channel
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def test_staff_add_a_channel_and_watch_it_reach_waiting_for_scan(portal, background_worker, browser_page, live_server):
     _, project = portal
     get_user_model().objects.create_superuser("root", "root@partner.example", "root-password")

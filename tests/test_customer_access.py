@@ -3,17 +3,15 @@
 alice owns Acme Corp, bob operates it, vera views it; charlie owns Other Inc.
 """
 
-import json
 from pathlib import Path
 
 import pytest
 import responses
-from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from channels_app import access
 from channels_app.models import Channel, Customer, Membership, Project
-from tests.conftest import GATE_URL, make_channel
+from tests.conftest import GATE_URL, make_channel, whapi_fixture
 
 # Pages under /app/ that take no customer, channel or member id.
 ID_FREE = {
@@ -48,10 +46,6 @@ WRITES = {
 OWNER_ONLY = {"member_add", "member_role", "member_remove", "member_invite"}
 
 
-def load_fixture(name: str):
-    return json.loads((FIXTURES / name).read_text())
-
-
 def app_patterns() -> list[tuple[str, str, set[str]]]:
     """(route, url name, parameter names) of every URL pattern under /app/, from the resolver."""
 
@@ -71,22 +65,10 @@ def id_patterns() -> list[tuple[str, set[str]]]:
 
 
 @pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _whapi_mocked(whapi):
     """Whapi as far as these tests need it; any other call fails instead of going to the network."""
-    whapi.add(responses.GET, f"{GATE_URL}users/login", json=load_fixture("gate_qr_plain.json"))
+    whapi.add(responses.GET, f"{GATE_URL}users/login", json=whapi_fixture("gate_qr_plain.json"))
     return whapi
-
-
-@pytest.fixture
-def vera(customer):
-    user = get_user_model().objects.create_user("vera", "vera@acme.example", "vera-password")
-    Membership.objects.create(customer=customer, user=user, role=Membership.Role.VIEWER)
-    return user
 
 
 @pytest.fixture

@@ -18,11 +18,6 @@ SETTINGS_FILE = Path(__file__).resolve().parent.parent / "portal" / "settings.py
 LOGIN = reverse("channels_app:login")
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def log_in(client, username: str, password: str, ip: str = "203.0.113.7"):
     return client.post(LOGIN, {"username": username, "password": password}, REMOTE_ADDR=ip)
 

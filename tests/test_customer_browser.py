@@ -26,11 +26,6 @@ VIEWPORT = {"width": 1280, "height": 800}
 PHONE = "14155550123"
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def owner(portal):
     _, project = portal

@@ -10,37 +10,20 @@ from pathlib import Path
 
 import pytest
 import responses
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from channels_app.models import AuditLog, Channel, CreateAttempt, Membership
-from tests.conftest import CHANNEL_TOKEN, GATE_URL, make_channel
+from channels_app.models import AuditLog, Channel, CreateAttempt
+from tests.conftest import CHANNEL_TOKEN, GATE_URL, make_channel, whapi_fixture
 
 FIXTURES = Path(__file__).parent / "fixtures" / "whapi"
 PARTNER = "https://manager.whapi.test"
 GATE = GATE_URL.rstrip("/")
 
 
-def fixture(name: str):
-    return json.loads((FIXTURES / name).read_text())
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture(autouse=True)
 def _whapi_mocked(whapi):
     return whapi
-
-
-@pytest.fixture
-def vera(customer):
-    user = get_user_model().objects.create_user("vera", "vera@acme.example", "vera-password")
-    Membership.objects.create(customer=customer, user=user, role=Membership.Role.VIEWER)
-    return user
 
 
 def url(name: str, channel: Channel) -> str:
@@ -174,20 +157,20 @@ def test_a_viewer_sees_the_status_but_no_controls(client, vera, channel):
 # QR code
 # ------------------------------------------------------------------------------------------------
 def test_the_qr_is_a_png_that_says_when_it_expires(client, bob, channel, whapi):
-    whapi.add(responses.GET, f"{GATE}/users/login", json=fixture("gate_qr_data_uri.json"))
+    whapi.add(responses.GET, f"{GATE}/users/login", json=whapi_fixture("gate_qr_data_uri.json"))
     client.force_login(bob)
     response = client.get(url("channel_qr", channel))
     assert response.status_code == 200
     assert response["Content-Type"] == "image/png"
     assert response.content.startswith(b"\x89PNG")
-    assert response["X-QR-Expires-In"] == str(fixture("gate_qr_data_uri.json").get("expire", 20))
+    assert response["X-QR-Expires-In"] == str(whapi_fixture("gate_qr_data_uri.json").get("expire", 20))
     assert response["Cache-Control"] == "no-store"
 
 
 def test_the_qr_is_gone_once_the_number_is_connected(
     client, bob, channel, whapi, enqueued, django_capture_on_commit_callbacks
 ):
-    whapi.add(responses.GET, f"{GATE}/users/login", status=409, json=fixture("error_409_authenticated.json"))
+    whapi.add(responses.GET, f"{GATE}/users/login", status=409, json=whapi_fixture("error_409_authenticated.json"))
     client.force_login(bob)
     with django_capture_on_commit_callbacks(execute=True):
         assert client.get(url("channel_qr", channel)).status_code == 204
@@ -199,14 +182,14 @@ def test_the_qr_is_gone_once_the_number_is_connected(
 
 
 def test_the_qr_being_prepared_asks_to_retry(client, bob, channel, whapi):
-    whapi.add(responses.GET, f"{GATE}/users/login", json=fixture("gate_qr_waiting.json"))
+    whapi.add(responses.GET, f"{GATE}/users/login", json=whapi_fixture("gate_qr_waiting.json"))
     client.force_login(bob)
     response = client.get(url("channel_qr", channel))
     assert (response.status_code, response["Retry-After"]) == (503, "2")
 
 
 def test_a_whapi_failure_on_the_qr_is_explained(client, bob, channel, whapi):
-    whapi.add(responses.GET, f"{GATE}/users/login", status=500, json=fixture("error_500.json"))
+    whapi.add(responses.GET, f"{GATE}/users/login", status=500, json=whapi_fixture("error_500.json"))
     client.force_login(bob)
     response = client.get(url("channel_qr", channel))
     assert response.status_code == 502
@@ -224,7 +207,7 @@ def test_the_qr_requires_rw_access(client, vera, channel, whapi):
 # Pairing code
 # ------------------------------------------------------------------------------------------------
 def test_a_pairing_code_is_shown_for_the_phone_number(client, bob, channel, whapi):
-    whapi.add(responses.GET, f"{GATE}/users/login/14155550123", json=fixture("gate_login_code.json"))
+    whapi.add(responses.GET, f"{GATE}/users/login/14155550123", json=whapi_fixture("gate_login_code.json"))
     client.force_login(bob)
     response = client.post(url("channel_pairing_code", channel), {"phone": "+1 (415) 555-0123"})
     assert response.status_code == 200
@@ -255,7 +238,7 @@ def test_the_phone_number_is_validated_next_to_the_field(client, bob, channel, w
 
 
 def test_a_whapi_refusal_of_the_pairing_code_is_shown_and_changes_nothing(client, bob, channel, whapi):
-    whapi.add(responses.GET, f"{GATE}/users/login/14155550123", status=400, json=fixture("error_400.json"))
+    whapi.add(responses.GET, f"{GATE}/users/login/14155550123", status=400, json=whapi_fixture("error_400.json"))
     client.force_login(bob)
     response = client.post(url("channel_pairing_code", channel), {"phone": "14155550123"})
     errors = response.context["pairing_form"].errors["phone"]
@@ -318,7 +301,7 @@ def mock_gate_settings(whapi) -> list[dict]:
 
     whapi.add_callback(responses.PATCH, f"{GATE}/settings", callback=patch)
     whapi.add_callback(responses.GET, f"{GATE}/settings", callback=lambda request: (200, {}, json.dumps(patched[-1])))
-    whapi.add(responses.GET, f"{GATE}/health", json=fixture("gate_health_qr.json"))
+    whapi.add(responses.GET, f"{GATE}/health", json=whapi_fixture("gate_health_qr.json"))
     return patched
 
 
@@ -388,7 +371,7 @@ def test_the_webhook_is_removed_with_an_empty_url(client, bob, project, whapi):
 
 
 def test_a_webhook_whapi_does_not_take_yet_is_said_plainly(client, bob, channel, whapi):
-    whapi.add(responses.PATCH, f"{GATE}/settings", status=500, json=fixture("error_500.json"))
+    whapi.add(responses.PATCH, f"{GATE}/settings", status=500, json=whapi_fixture("error_500.json"))
     client.force_login(bob)
     response = client.post(
         url("channel_webhook", channel), {"url": "https://hooks.acme.example/wa", "events": ["messages"]}, follow=True
@@ -424,7 +407,9 @@ def test_rename_validates_the_name_next_to_the_field(client, bob, channel, whapi
 
 
 def test_a_whapi_refusal_to_rename_leaves_the_name(client, bob, channel, whapi):
-    whapi.add(responses.PATCH, f"{PARTNER}/channels/{channel.whapi_id}", status=500, json=fixture("error_500.json"))
+    whapi.add(
+        responses.PATCH, f"{PARTNER}/channels/{channel.whapi_id}", status=500, json=whapi_fixture("error_500.json")
+    )
     client.force_login(bob)
     response = client.post(url("channel_rename", channel), {"name": "Help desk"})
     assert "Whapi could not rename the channel" in response.context["rename_form"].errors["name"][0]
@@ -450,7 +435,7 @@ def test_disconnect_asks_first_then_logs_the_number_out(client, bob, project, wh
 
 def test_a_failed_disconnect_is_explained_and_leaves_the_channel(client, bob, project, whapi):
     channel = make_channel(project, state=Channel.State.CONNECTED, connected_number="14155550123")
-    whapi.add(responses.POST, f"{GATE}/users/logout", status=500, json=fixture("error_500.json"))
+    whapi.add(responses.POST, f"{GATE}/users/logout", status=500, json=whapi_fixture("error_500.json"))
     client.force_login(bob)
     response = client.post(url("channel_disconnect", channel), follow=True)
     assert "Whapi could not log the number out" in response.content.decode()

@@ -9,11 +9,6 @@ from channels_app.models import AuditLog, Channel, ChannelEvent, Membership, Pro
 from tests.conftest import make_channel
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def create_url(customer) -> str:
     return reverse("channels_app:channel_create", args=[customer.code])
 

@@ -3,7 +3,6 @@
 Signed, expiring, revocable; only the newest link of a channel works; every use is recorded.
 """
 
-import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,20 +16,11 @@ from django.utils import timezone
 
 from channels_app import access
 from channels_app.models import AuditLog, Channel, HandoffLink, Membership
-from tests.conftest import CHANNEL_TOKEN, GATE_URL, make_channel
+from tests.conftest import CHANNEL_TOKEN, GATE_URL, make_channel, whapi_fixture
 
 FIXTURES = Path(__file__).parent / "fixtures" / "whapi"
 GATE = GATE_URL.rstrip("/")
 EXPIRED = "This link has expired"
-
-
-def fixture(name: str):
-    return json.loads((FIXTURES / name).read_text())
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
@@ -137,7 +127,7 @@ def test_every_use_is_recorded(client, channel, link):
 
 
 def test_the_status_and_qr_work_through_the_link(client, channel, link, whapi):
-    whapi.add(responses.GET, f"{GATE}/users/login", json=fixture("gate_qr_plain.json"))
+    whapi.add(responses.GET, f"{GATE}/users/login", json=whapi_fixture("gate_qr_plain.json"))
     data = client.get(handoff_url(link, "handoff_status")).json()
     assert (data["state"], data["connect"], data["poll"]) == ("waiting_scan", True, True)
     assert "Scan the QR code below with WhatsApp on the phone." in data["html"]
@@ -151,7 +141,7 @@ def test_the_status_and_qr_work_through_the_link(client, channel, link, whapi):
 
 
 def test_a_pairing_code_through_the_link_is_recorded(client, channel, link, whapi):
-    whapi.add(responses.GET, f"{GATE}/users/login/14155550123", json=fixture("gate_login_code.json"))
+    whapi.add(responses.GET, f"{GATE}/users/login/14155550123", json=whapi_fixture("gate_login_code.json"))
     response = client.post(handoff_url(link, "handoff_pairing_code"), {"phone": "14155550123"})
     assert "ABC-123" in response.content.decode()
     entry = AuditLog.objects.get(action="channel.pairing_code")

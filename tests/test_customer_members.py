@@ -11,11 +11,6 @@ from channels_app.models import AuditLog, Membership
 User = get_user_model()
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def members_url(customer) -> str:
     return reverse("channels_app:members", args=[customer.code])
 

@@ -15,31 +15,10 @@ from django_q.models import Schedule
 from channels_app import budget, services, tasks
 from channels_app.models import Channel, CreateAttempt, CreateBudget, Project
 from channels_app.services import ServiceError, channel_request, create_queue_pump
-from tests.conftest import CHANNEL_TOKEN, GATE_URL, make_channel
+from tests.conftest import CHANNEL_TOKEN, GATE_URL, make_channel, remote_channel
 
 PARTNER = "https://manager.whapi.test"
 GATE = GATE_URL.rstrip("/")
-
-
-def remote(name: str, channel_id: str = "SHAZAM-3HDYQ", **extra) -> dict:
-    now_ms = int(timezone.now().timestamp() * 1000)
-    payload = {
-        "apiUrl": GATE_URL,
-        "id": channel_id,
-        "creationTS": now_ms,
-        "ownerId": "DdEBesOO62Ika8Q8d491Vse2kQp2",
-        "activeTill": now_ms + 6 * 86400_000,
-        "token": CHANNEL_TOKEN,
-        "server": 6,
-        "stopped": False,
-        "status": "active",
-        "trial": now_ms + 5 * 86400_000,
-        "mode": "trial",
-        "name": name,
-        "projectId": "kpSv3OFq9PkP1W1Ogv7p",
-    }
-    payload.update(extra)
-    return payload
 
 
 def echo_create(counter: list | None = None):
@@ -50,7 +29,7 @@ def echo_create(counter: list | None = None):
         body = json.loads(request.body)
         counter.append(body)
         channel_id = f"SHAZAM-{len(counter):05d}"
-        return 200, {}, json.dumps(remote(body["name"], channel_id))
+        return 200, {}, json.dumps(remote_channel(body["name"], channel_id))
 
     return callback
 
@@ -209,7 +188,7 @@ def test_a_whapi_429_requeues_and_honours_retry_after(project, whapi):
         assert create_queue_pump() == 0  # still blocked: no second 429 from our own traffic
     assert len(creates(whapi)) == 1
     whapi.replace(
-        responses.PUT, f"{PARTNER}/channels", body=json.dumps(remote(f"Shop bot [{channel.creation_marker}]"))
+        responses.PUT, f"{PARTNER}/channels", body=json.dumps(remote_channel(f"Shop bot [{channel.creation_marker}]"))
     )
     with time_machine.travel(start + timedelta(seconds=121), tick=False):
         assert create_queue_pump() == 1
@@ -236,8 +215,8 @@ def test_a_whapi_429_requeues_and_honours_retry_after(project, whapi):
 def test_a_lost_create_answer_adopts_the_channel_whapi_made(project, whapi, failure):
     channel = channel_request(project=project, name="Shop bot")
     whapi.add(responses.PUT, f"{PARTNER}/channels", **failure)
-    mine = remote(f"Shop bot [{channel.creation_marker}]", "MANTIS-PF298")
-    other = remote("Someone else [pp-0000000000]", "MANTIS-XXXXX")
+    mine = remote_channel(f"Shop bot [{channel.creation_marker}]", "MANTIS-PF298")
+    other = remote_channel("Someone else [pp-0000000000]", "MANTIS-XXXXX")
     whapi.add(responses.GET, f"{PARTNER}/channels/list/{project.whapi_id}", body=listing(other, mine))
 
     create_queue_pump()
@@ -322,7 +301,9 @@ def test_a_worker_killed_after_sending_the_create_leads_to_one_channel(project, 
     assert channel.state == "creating"
 
     made = json.loads(creates(whapi)[0].request.body)["name"]
-    whapi.add(responses.GET, f"{PARTNER}/channels/list/{project.whapi_id}", body=listing(remote(made, "SHAZAM-00001")))
+    whapi.add(
+        responses.GET, f"{PARTNER}/channels/list/{project.whapi_id}", body=listing(remote_channel(made, "SHAZAM-00001"))
+    )
     create_queue_pump()  # redelivered at once: the claim is fresh, so nothing happens
     assert Channel.objects.get(pk=channel.pk).state == "creating"
     with time_machine.travel(timezone.now() + services.STALE_CREATING + timedelta(seconds=1), tick=False):
@@ -538,15 +519,15 @@ def test_sync_mirrors_projects_and_channels(project, whapi, capsys):
     gone = make_channel(project, whapi_id="GONEGO-00001", name="gone")
     unlisted = make_channel(project, whapi_id="LATEAD-00001", name="adopted after the list was read")
     whapi.add(responses.GET, f"{PARTNER}/channels/GONEGO-00001", status=404, json={"error": {"message": "Not found"}})
-    whapi.add(responses.GET, f"{PARTNER}/channels/LATEAD-00001", json=remote("adopted", "LATEAD-00001"))
+    whapi.add(responses.GET, f"{PARTNER}/channels/LATEAD-00001", json=remote_channel("adopted", "LATEAD-00001"))
     waiting = Channel.objects.create(project=project, name="lost", state=Channel.State.CREATING)
     whapi.add(
         responses.GET,
         f"{PARTNER}/channels/list",
         body=listing(
-            remote("Shop bot", known.whapi_id, mode="live"),
-            remote(f"lost [{waiting.creation_marker}]", "LOSTLO-00001"),
-            remote("Made in the panel", "PANELP-00001"),
+            remote_channel("Shop bot", known.whapi_id, mode="live"),
+            remote_channel(f"lost [{waiting.creation_marker}]", "LOSTLO-00001"),
+            remote_channel("Made in the panel", "PANELP-00001"),
         ),
     )
     call_command("sync_whapi")
@@ -583,7 +564,7 @@ def test_a_channel_that_appears_late_is_adopted_before_a_second_create(project, 
     """Whapi finished a create whose answer was lost only after our first look: no second channel."""
     channel = channel_request(project=project, name="Shop bot")
     whapi.add(responses.PUT, f"{PARTNER}/channels", body=requests.exceptions.ReadTimeout("timed out"))
-    listings = [listing(), listing(remote(f"Shop bot [{channel.creation_marker}]", "LATELA-00001"))]
+    listings = [listing(), listing(remote_channel(f"Shop bot [{channel.creation_marker}]", "LATELA-00001"))]
     whapi.add_callback(
         responses.GET,
         f"{PARTNER}/channels/list/{project.whapi_id}",
@@ -612,7 +593,7 @@ def test_a_failed_health_check_keeps_the_configuration_failure_reason(channel, w
 def test_a_channel_created_for_a_request_deleted_meanwhile_is_deleted_in_whapi(project, whapi):
     channel = Channel.objects.create(project=project, name="withdrawn", state=Channel.State.DELETED)
     whapi.add(responses.DELETE, f"{PARTNER}/channels/SHAZAM-3HDYQ", json={"success": True})
-    services.channel_adopt(channel, services.WhapiChannel.from_payload(remote("withdrawn")), detail="late")
+    services.channel_adopt(channel, services.WhapiChannel.from_payload(remote_channel("withdrawn")), detail="late")
     channel.refresh_from_db()
     assert (channel.state, channel.whapi_id) == ("deleted", "SHAZAM-3HDYQ")
     assert [call.request.method for call in whapi.calls] == ["DELETE"]

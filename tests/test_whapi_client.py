@@ -11,7 +11,6 @@ import logging
 import pickle
 from datetime import UTC, datetime
 from http.client import RemoteDisconnected
-from pathlib import Path
 
 import pytest
 import requests
@@ -29,17 +28,13 @@ from channels_app.whapi import (
     gate_client,
     partner_client,
 )
+from tests.conftest import whapi_fixture
 
-FIXTURES = Path(__file__).parent / "fixtures" / "whapi"
 PARTNER = "https://manager.whapi.test"  # WHAPI_PARTNER_URL of tests/environment.py
 PARTNER_TOKEN = "test-partner-token"
 GATE = "https://gate.whapi.test"
 GATE_TOKEN = "Zx8Vb2Nm4Lk6Jh0Gf1Ds3Aq5Wr7Ty9Ui"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def fixture(name: str):
-    return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
 def sent_json(call) -> dict:
@@ -96,7 +91,7 @@ def test_gate_client_factory_reads_timeout_from_settings():
 
 
 def test_every_request_sends_bearer_token_and_accept_json(mocked, partner):
-    mocked.add("PUT", f"{PARTNER}/projects", json=fixture("partner_project"))
+    mocked.add("PUT", f"{PARTNER}/projects", json=whapi_fixture("partner_project"))
     partner.create_project("Clinics")
     headers = mocked.calls[0].request.headers
     assert headers["Authorization"] == f"Bearer {PARTNER_TOKEN}"
@@ -105,31 +100,31 @@ def test_every_request_sends_bearer_token_and_accept_json(mocked, partner):
 
 
 def test_timeout_is_passed_to_requests_as_connect_and_read(mocked, partner):
-    mocked.add("GET", f"{PARTNER}/channels/SHAZAM-3HDYQ", json=fixture("partner_channel_create"))
+    mocked.add("GET", f"{PARTNER}/channels/SHAZAM-3HDYQ", json=whapi_fixture("partner_channel_create"))
     partner.get_channel("SHAZAM-3HDYQ")
     assert mocked.calls[0].request.req_kwargs["timeout"] == (5.0, 5.0)
 
 
 def test_constructor_timeout_overrides_settings(mocked):
-    mocked.add("GET", f"{GATE}/settings", json=fixture("gate_settings"))
+    mocked.add("GET", f"{GATE}/settings", json=whapi_fixture("gate_settings"))
     GateClient(f"{GATE}/", GATE_TOKEN, timeout=2.5).get_settings()
     assert mocked.calls[0].request.req_kwargs["timeout"] == (2.5, 2.5)
 
 
 def test_gate_joins_paths_to_an_api_url_with_trailing_slash(mocked, gate):
-    mocked.add("GET", f"{GATE}/users/profile", json=fixture("gate_profile"))
+    mocked.add("GET", f"{GATE}/users/profile", json=whapi_fixture("gate_profile"))
     gate.profile()
     assert mocked.calls[0].request.url == f"{GATE}/users/profile"
 
 
 def test_gate_joins_paths_under_a_path_prefix(mocked):
-    mocked.add("GET", "http://127.0.0.1:8765/gate/users/profile", json=fixture("gate_profile"))
+    mocked.add("GET", "http://127.0.0.1:8765/gate/users/profile", json=whapi_fixture("gate_profile"))
     GateClient("http://127.0.0.1:8765/gate/", GATE_TOKEN).profile()
     assert mocked.calls[0].request.url == "http://127.0.0.1:8765/gate/users/profile"
 
 
 def test_gate_sends_the_channel_token(mocked, gate):
-    mocked.add("GET", f"{GATE}/users/profile", json=fixture("gate_profile"))
+    mocked.add("GET", f"{GATE}/users/profile", json=whapi_fixture("gate_profile"))
     gate.profile()
     assert mocked.calls[0].request.headers["Authorization"] == f"Bearer {GATE_TOKEN}"
 
@@ -143,7 +138,7 @@ def test_client_rejects_a_url_that_is_not_http():
 # Partner API: projects
 # ------------------------------------------------------------------------------------------------
 def test_list_projects_parses_projects(mocked, partner):
-    mocked.add("GET", f"{PARTNER}/projects", json=fixture("partner_projects_page"))
+    mocked.add("GET", f"{PARTNER}/projects", json=whapi_fixture("partner_projects_page"))
     projects = partner.list_projects()
     assert mocked.calls[0].request.params == {"count": "100", "offset": "0"}
     assert [p.id for p in projects] == ["kpSv3OFq9PkP1W1Ogv7p", "Tq7Wn2Lc9Rb4Hs6Ke1Vd"]
@@ -154,7 +149,7 @@ def test_list_projects_parses_projects(mocked, partner):
 
 
 def test_list_projects_follows_pages_to_the_end(mocked, partner):
-    project = fixture("partner_project")
+    project = whapi_fixture("partner_project")
     first = [dict(project, id=f"p{n:019d}") for n in range(100)]
     mocked.add(
         "GET",
@@ -173,14 +168,14 @@ def test_list_projects_follows_pages_to_the_end(mocked, partner):
 
 
 def test_create_project_puts_the_name(mocked, partner):
-    mocked.add("PUT", f"{PARTNER}/projects", json=fixture("partner_project"))
+    mocked.add("PUT", f"{PARTNER}/projects", json=whapi_fixture("partner_project"))
     project = partner.create_project("Default project")
     assert sent_json(mocked.calls[0]) == {"name": "Default project"}
     assert project.id == "kpSv3OFq9PkP1W1Ogv7p"
 
 
 def test_get_project_reads_one_project(mocked, partner):
-    mocked.add("GET", f"{PARTNER}/projects/kpSv3OFq9PkP1W1Ogv7p", json=fixture("partner_project"))
+    mocked.add("GET", f"{PARTNER}/projects/kpSv3OFq9PkP1W1Ogv7p", json=whapi_fixture("partner_project"))
     assert partner.get_project("kpSv3OFq9PkP1W1Ogv7p").name == "Default project"
 
 
@@ -188,7 +183,7 @@ def test_get_project_reads_one_project(mocked, partner):
 # Partner API: channels
 # ------------------------------------------------------------------------------------------------
 def test_create_channel_puts_name_and_project(mocked, partner):
-    mocked.add("PUT", f"{PARTNER}/channels", json=fixture("partner_channel_create"))
+    mocked.add("PUT", f"{PARTNER}/channels", json=whapi_fixture("partner_channel_create"))
     channel = partner.create_channel(name="Bot for Ukindo", project_id="kpSv3OFq9PkP1W1Ogv7p")
     assert sent_json(mocked.calls[0]) == {"name": "Bot for Ukindo", "projectId": "kpSv3OFq9PkP1W1Ogv7p"}
     assert channel.id == "SHAZAM-3HDYQ"
@@ -200,7 +195,7 @@ def test_create_channel_puts_name_and_project(mocked, partner):
 
 
 def test_create_channel_sends_the_phone_when_given(mocked, partner):
-    mocked.add("PUT", f"{PARTNER}/channels", json=fixture("partner_channel_create"))
+    mocked.add("PUT", f"{PARTNER}/channels", json=whapi_fixture("partner_channel_create"))
     partner.create_channel(name="Shop", project_id="kpSv3OFq9PkP1W1Ogv7p", phone="61371989950")
     assert sent_json(mocked.calls[0])["phone"] == "61371989950"
 
@@ -212,7 +207,7 @@ def test_create_channel_rejects_a_bad_phone_before_any_request(mocked, partner):
 
 
 def test_create_channel_answer_without_token_is_outcome_unknown(mocked, partner):
-    answer = fixture("partner_channel_create")
+    answer = whapi_fixture("partner_channel_create")
     del answer["token"]
     mocked.add("PUT", f"{PARTNER}/channels", json=answer)
     with pytest.raises(WhapiError) as caught:
@@ -222,7 +217,7 @@ def test_create_channel_answer_without_token_is_outcome_unknown(mocked, partner)
 
 
 def test_create_channel_is_never_retried_on_500(mocked, partner, sleeps):
-    mocked.add("PUT", f"{PARTNER}/channels", json=fixture("error_500"), status=500)
+    mocked.add("PUT", f"{PARTNER}/channels", json=whapi_fixture("error_500"), status=500)
     with pytest.raises(WhapiError) as caught:
         partner.create_channel(name="Shop", project_id="kpSv3OFq9PkP1W1Ogv7p")
     assert caught.value.outcome_unknown is True
@@ -240,7 +235,7 @@ def test_create_channel_is_never_retried_on_timeout(mocked, partner, sleeps):
 
 def test_create_channel_rate_limit_reads_like_a_staff_message(mocked, partner):
     mocked.add(
-        "PUT", f"{PARTNER}/channels", json=fixture("error_429_create"), status=429, headers={"Retry-After": "30"}
+        "PUT", f"{PARTNER}/channels", json=whapi_fixture("error_429_create"), status=429, headers={"Retry-After": "30"}
     )
     with pytest.raises(WhapiError) as caught:
         partner.create_channel(name="Shop", project_id="kpSv3OFq9PkP1W1Ogv7p")
@@ -250,7 +245,7 @@ def test_create_channel_rate_limit_reads_like_a_staff_message(mocked, partner):
 
 
 def test_list_channels_follows_250_channels_across_3_pages(mocked, partner):
-    template = fixture("partner_channel_create")
+    template = whapi_fixture("partner_channel_create")
     everything = [dict(template, id=f"CHAN{n:08d}") for n in range(250)]
 
     def page(request):
@@ -269,13 +264,13 @@ def test_list_channels_follows_250_channels_across_3_pages(mocked, partner):
 
 
 def test_list_channels_of_a_project_uses_the_project_path(mocked, partner):
-    mocked.add("GET", f"{PARTNER}/channels/list/kpSv3OFq9PkP1W1Ogv7p", json=fixture("partner_channels_page"))
+    mocked.add("GET", f"{PARTNER}/channels/list/kpSv3OFq9PkP1W1Ogv7p", json=whapi_fixture("partner_channels_page"))
     channels = partner.list_channels("kpSv3OFq9PkP1W1Ogv7p")
     assert [c.id for c in channels] == ["SHAZAM-3HDYQ", "MANTIS-M72HC"]
 
 
 def test_list_channels_without_total_stops_at_a_short_page(mocked, partner):
-    page = fixture("partner_channels_page")
+    page = whapi_fixture("partner_channels_page")
     del page["total"]
     mocked.add("GET", f"{PARTNER}/channels/list", json=page)
     assert len(partner.list_channels()) == 2
@@ -283,7 +278,7 @@ def test_list_channels_without_total_stops_at_a_short_page(mocked, partner):
 
 
 def test_list_channels_stops_when_whapi_ignores_the_offset(mocked, partner):
-    template = fixture("partner_channel_create")
+    template = whapi_fixture("partner_channel_create")
     same_page = [dict(template, id=f"CHAN{n:08d}") for n in range(100)]
     mocked.add("GET", f"{PARTNER}/channels/list", json={"channels": same_page, "total": 500})
     assert len(partner.list_channels()) == 100
@@ -291,7 +286,7 @@ def test_list_channels_stops_when_whapi_ignores_the_offset(mocked, partner):
 
 
 def test_list_channels_rejects_an_answer_without_a_channels_list(mocked, partner, sleeps):
-    mocked.add("GET", f"{PARTNER}/channels/list", json={"items": [fixture("partner_channel_create")], "total": 1})
+    mocked.add("GET", f"{PARTNER}/channels/list", json={"items": [whapi_fixture("partner_channel_create")], "total": 1})
     with pytest.raises(WhapiError) as caught:
         partner.list_channels()
     assert "'channels'" in caught.value.message
@@ -299,7 +294,7 @@ def test_list_channels_rejects_an_answer_without_a_channels_list(mocked, partner
 
 
 def test_get_channel_converts_millisecond_timestamps_to_aware_utc(mocked, partner):
-    mocked.add("GET", f"{PARTNER}/channels/SHAZAM-3HDYQ", json=fixture("partner_channel_create"))
+    mocked.add("GET", f"{PARTNER}/channels/SHAZAM-3HDYQ", json=whapi_fixture("partner_channel_create"))
     channel = partner.get_channel("SHAZAM-3HDYQ")
     assert channel.creation_ts == datetime(2024, 4, 8, 17, 44, 27, 389000, tzinfo=UTC)
     assert channel.trial == datetime(2024, 4, 13, 17, 44, 27, 448000, tzinfo=UTC)
@@ -307,7 +302,7 @@ def test_get_channel_converts_millisecond_timestamps_to_aware_utc(mocked, partne
 
 
 def test_missing_optional_channel_fields_get_defaults(mocked, partner):
-    mocked.add("GET", f"{PARTNER}/channels/MANTIS-PF298", json=fixture("partner_channel_minimal"))
+    mocked.add("GET", f"{PARTNER}/channels/MANTIS-PF298", json=whapi_fixture("partner_channel_minimal"))
     channel = partner.get_channel("MANTIS-PF298")
     assert channel.mode == "live"  # the spec: an empty or missing mode means live
     assert (channel.status, channel.trial, channel.creation_ts, channel.phone, channel.blocked) == (None,) * 5
@@ -315,17 +310,17 @@ def test_missing_optional_channel_fields_get_defaults(mocked, partner):
 
 
 def test_empty_mode_means_live():
-    assert WhapiChannel.from_payload(dict(fixture("partner_channel_create"), mode="")).mode == "live"
+    assert WhapiChannel.from_payload(dict(whapi_fixture("partner_channel_create"), mode="")).mode == "live"
 
 
 def test_second_timestamps_are_tolerated():
     # The spec's own examples use seconds (1640995200); Whapi's real answers use milliseconds.
-    channel = WhapiChannel.from_payload(dict(fixture("partner_channel_create"), creationTS=1640995200))
+    channel = WhapiChannel.from_payload(dict(whapi_fixture("partner_channel_create"), creationTS=1640995200))
     assert channel.creation_ts == datetime(2022, 1, 1, tzinfo=UTC)
 
 
 def test_channel_ids_in_paths_are_quoted(mocked, partner):
-    mocked.add("GET", f"{PARTNER}/channels/a%2Fb", json=fixture("partner_channel_create"))
+    mocked.add("GET", f"{PARTNER}/channels/a%2Fb", json=whapi_fixture("partner_channel_create"))
     partner.get_channel("a/b")
     assert mocked.calls[0].request.path_url == "/channels/a%2Fb"
 
@@ -337,26 +332,26 @@ def test_empty_channel_id_is_rejected_before_any_request(mocked, partner):
 
 
 def test_update_channel_patches_name_and_project(mocked, partner):
-    mocked.add("PATCH", f"{PARTNER}/channels/SHAZAM-3HDYQ", json=fixture("partner_success"))
+    mocked.add("PATCH", f"{PARTNER}/channels/SHAZAM-3HDYQ", json=whapi_fixture("partner_success"))
     assert partner.update_channel("SHAZAM-3HDYQ", name="New name", project_id="kpSv3OFq9PkP1W1Ogv7p") is None
     assert sent_json(mocked.calls[0]) == {"name": "New name", "projectId": "kpSv3OFq9PkP1W1Ogv7p"}
 
 
 def test_delete_channel_sends_delete(mocked, partner):
-    mocked.add("DELETE", f"{PARTNER}/channels/SHAZAM-3HDYQ", json=fixture("partner_success"))
+    mocked.add("DELETE", f"{PARTNER}/channels/SHAZAM-3HDYQ", json=whapi_fixture("partner_success"))
     partner.delete_channel("SHAZAM-3HDYQ")
     assert mocked.calls[0].request.method == "DELETE"
 
 
 @pytest.mark.parametrize("action", ["start", "restart"])
 def test_start_and_restart_post_without_a_body(mocked, partner, action):
-    mocked.add("POST", f"{PARTNER}/channels/SHAZAM-3HDYQ/{action}", json=fixture("partner_success"))
+    mocked.add("POST", f"{PARTNER}/channels/SHAZAM-3HDYQ/{action}", json=whapi_fixture("partner_success"))
     getattr(partner, f"{action}_channel")("SHAZAM-3HDYQ")
     assert mocked.calls[0].request.body is None
 
 
 def test_stop_channel_sends_save_days_only_when_given(mocked, partner):
-    mocked.add("POST", f"{PARTNER}/channels/SHAZAM-3HDYQ/stop", json=fixture("partner_success"))
+    mocked.add("POST", f"{PARTNER}/channels/SHAZAM-3HDYQ/stop", json=whapi_fixture("partner_success"))
     partner.stop_channel("SHAZAM-3HDYQ")
     partner.stop_channel("SHAZAM-3HDYQ", save_days=True)
     assert mocked.calls[0].request.body is None
@@ -364,7 +359,7 @@ def test_stop_channel_sends_save_days_only_when_given(mocked, partner):
 
 
 def test_extend_channel_sends_days_and_comment(mocked, partner):
-    mocked.add("POST", f"{PARTNER}/channels/SHAZAM-3HDYQ/extend", json=fixture("partner_success"))
+    mocked.add("POST", f"{PARTNER}/channels/SHAZAM-3HDYQ/extend", json=whapi_fixture("partner_success"))
     partner.extend_channel("SHAZAM-3HDYQ", days=30, comment="Invoice 42")
     assert sent_json(mocked.calls[0]) == {"days": 30, "comment": "Invoice 42"}
 
@@ -377,7 +372,7 @@ def test_extend_channel_rejects_bad_days_before_any_request(mocked, partner, day
 
 
 def test_change_mode_patches_the_mode(mocked, partner):
-    mocked.add("PATCH", f"{PARTNER}/channels/SHAZAM-3HDYQ/mode", json=fixture("partner_success"))
+    mocked.add("PATCH", f"{PARTNER}/channels/SHAZAM-3HDYQ/mode", json=whapi_fixture("partner_success"))
     partner.change_mode("SHAZAM-3HDYQ", "live")
     assert sent_json(mocked.calls[0]) == {"mode": "live"}
 
@@ -407,13 +402,13 @@ def test_action_answering_success_false_is_an_error(mocked, partner):
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("wakeup, sent", [(False, "false"), (True, "true")])
 def test_health_sends_wakeup(mocked, gate, wakeup, sent):
-    mocked.add("GET", f"{GATE}/health", json=fixture("gate_health_qr"))
+    mocked.add("GET", f"{GATE}/health", json=whapi_fixture("gate_health_qr"))
     gate.health(wakeup=wakeup)
     assert mocked.calls[0].request.params == {"wakeup": sent}
 
 
 def test_health_sends_wakeup_false_by_default(mocked, gate):
-    mocked.add("GET", f"{GATE}/health", json=fixture("gate_health_qr"))
+    mocked.add("GET", f"{GATE}/health", json=whapi_fixture("gate_health_qr"))
     gate.health()
     assert mocked.calls[0].request.params == {"wakeup": "false"}
 
@@ -427,14 +422,14 @@ def test_health_sends_wakeup_false_by_default(mocked, gate):
     ],
 )
 def test_health_parses_each_status(mocked, gate, name, code, text, user):
-    mocked.add("GET", f"{GATE}/health", json=fixture(name))
+    mocked.add("GET", f"{GATE}/health", json=whapi_fixture(name))
     health = gate.health()
     assert (health.status_code, health.status_text, (health.user_id, health.user_name)) == (code, text, user)
     assert health.start_at == 1713774883
 
 
 def test_health_keeps_an_unknown_status_text(mocked, gate):
-    mocked.add("GET", f"{GATE}/health", json=fixture("gate_health_stop"))
+    mocked.add("GET", f"{GATE}/health", json=whapi_fixture("gate_health_stop"))
     health = gate.health()
     assert (health.status_code, health.status_text) == (7, "STOP")
 
@@ -444,7 +439,11 @@ def test_health_without_status_is_unknown():
 
 
 def test_health_from_payload_reads_a_webhook_health_object():
-    webhook = {"health": fixture("gate_health_qr"), "event": {"type": "channel", "event": "post"}, "channel_id": "X"}
+    webhook = {
+        "health": whapi_fixture("gate_health_qr"),
+        "event": {"type": "channel", "event": "post"},
+        "channel_id": "X",
+    }
     health = Health.from_payload(webhook["health"])
     assert (health.start_at, health.uptime, health.status_text) == (1713774883, 78, "QR")
     assert health.raw["version"] == "1.8.3-74-gf7df472"
@@ -452,7 +451,7 @@ def test_health_from_payload_reads_a_webhook_health_object():
 
 @pytest.mark.parametrize("missing", ["start_at", "uptime"])
 def test_health_from_payload_raises_value_error_when_malformed(missing):
-    payload = fixture("gate_health_qr")
+    payload = whapi_fixture("gate_health_qr")
     del payload[missing]
     with pytest.raises(ValueError):
         Health.from_payload(payload)
@@ -467,34 +466,34 @@ def test_malformed_health_answer_is_a_whapi_error(mocked, gate):
 
 
 def test_get_settings_returns_the_settings(mocked, gate):
-    mocked.add("GET", f"{GATE}/settings", json=fixture("gate_settings"))
-    assert gate.get_settings() == fixture("gate_settings")
+    mocked.add("GET", f"{GATE}/settings", json=whapi_fixture("gate_settings"))
+    assert gate.get_settings() == whapi_fixture("gate_settings")
 
 
 def test_patch_settings_sends_changes_and_returns_after_update(mocked, gate):
-    mocked.add("PATCH", f"{GATE}/settings", json=fixture("gate_settings_patch"))
-    changes = {"webhooks": fixture("gate_settings")["webhooks"], "callback_persist": True}
-    assert gate.patch_settings(changes) == fixture("gate_settings")
+    mocked.add("PATCH", f"{GATE}/settings", json=whapi_fixture("gate_settings_patch"))
+    changes = {"webhooks": whapi_fixture("gate_settings")["webhooks"], "callback_persist": True}
+    assert gate.patch_settings(changes) == whapi_fixture("gate_settings")
     assert sent_json(mocked.calls[0]) == changes
 
 
 def test_patch_settings_returns_the_whole_answer_without_after_update(mocked, gate):
-    mocked.add("PATCH", f"{GATE}/settings", json=fixture("gate_settings"))
-    assert gate.patch_settings({"callback_persist": True}) == fixture("gate_settings")
+    mocked.add("PATCH", f"{GATE}/settings", json=whapi_fixture("gate_settings"))
+    assert gate.patch_settings({"callback_persist": True}) == whapi_fixture("gate_settings")
 
 
 @pytest.mark.parametrize("name", ["gate_qr_plain", "gate_qr_data_uri"])
 def test_login_qr_strips_any_data_prefix_and_decodes_png(mocked, gate, name):
-    mocked.add("GET", f"{GATE}/users/login", json=fixture(name))
+    mocked.add("GET", f"{GATE}/users/login", json=whapi_fixture(name))
     qr = gate.login_qr()
-    assert qr.base64 == fixture("gate_qr_plain")["base64"]
+    assert qr.base64 == whapi_fixture("gate_qr_plain")["base64"]
     assert qr.png.startswith(PNG_SIGNATURE)
     assert qr.data_uri == "data:image/png;base64," + qr.base64
     assert (qr.status, qr.expire) == ("OK", 20)
 
 
 def test_login_qr_sends_the_size_only_when_given(mocked, gate):
-    mocked.add("GET", f"{GATE}/users/login", json=fixture("gate_qr_plain"))
+    mocked.add("GET", f"{GATE}/users/login", json=whapi_fixture("gate_qr_plain"))
     gate.login_qr()
     gate.login_qr(size=300)
     assert mocked.calls[0].request.params == {}
@@ -502,7 +501,7 @@ def test_login_qr_sends_the_size_only_when_given(mocked, gate):
 
 
 def test_login_qr_waiting_has_no_image(mocked, gate):
-    mocked.add("GET", f"{GATE}/users/login", json=fixture("gate_qr_waiting"))
+    mocked.add("GET", f"{GATE}/users/login", json=whapi_fixture("gate_qr_waiting"))
     qr = gate.login_qr()
     assert (qr.status, qr.base64, qr.png, qr.data_uri) == ("WAITING", None, None, None)
 
@@ -512,7 +511,7 @@ def test_qr_with_invalid_base64_has_no_png():
 
 
 def test_login_qr_when_already_authenticated_is_a_permanent_409(mocked, gate, sleeps):
-    mocked.add("GET", f"{GATE}/users/login", json=fixture("error_409_authenticated"), status=409)
+    mocked.add("GET", f"{GATE}/users/login", json=whapi_fixture("error_409_authenticated"), status=409)
     with pytest.raises(WhapiError) as caught:
         gate.login_qr()
     assert (caught.value.status, caught.value.permanent, caught.value.code) == (409, True, 409)
@@ -520,12 +519,12 @@ def test_login_qr_when_already_authenticated_is_a_permanent_409(mocked, gate, sl
 
 
 def test_pairing_code_returns_the_code(mocked, gate):
-    mocked.add("GET", f"{GATE}/users/login/61371989950", json=fixture("gate_login_code"))
+    mocked.add("GET", f"{GATE}/users/login/61371989950", json=whapi_fixture("gate_login_code"))
     assert gate.pairing_code("61371989950") == "ABC-123"
 
 
 def test_pairing_code_keeps_the_phone_out_of_errors_and_logs(mocked, gate, caplog):
-    mocked.add("GET", f"{GATE}/users/login/61371989950", json=fixture("error_409_authenticated"), status=409)
+    mocked.add("GET", f"{GATE}/users/login/61371989950", json=whapi_fixture("error_409_authenticated"), status=409)
     with caplog.at_level(logging.DEBUG, logger="channels_app.whapi"), pytest.raises(WhapiError) as caught:
         gate.pairing_code("61371989950")
     assert caught.value.path == "/users/login/{phone}"
@@ -543,13 +542,13 @@ def test_pairing_code_rejects_a_bad_phone_before_any_request(mocked, gate, phone
 
 
 def test_logout_posts(mocked, gate):
-    mocked.add("POST", f"{GATE}/users/logout", json=fixture("partner_success"))
+    mocked.add("POST", f"{GATE}/users/logout", json=whapi_fixture("partner_success"))
     assert gate.logout() is None
     assert mocked.calls[0].request.method == "POST"
 
 
 def test_profile_returns_the_profile(mocked, gate):
-    mocked.add("GET", f"{GATE}/users/profile", json=fixture("gate_profile"))
+    mocked.add("GET", f"{GATE}/users/profile", json=whapi_fixture("gate_profile"))
     assert gate.profile()["name"] == "Jonathan"
 
 
@@ -570,7 +569,7 @@ def test_profile_returns_the_profile(mocked, gate):
     ],
 )
 def test_error_status_mapping(mocked, partner, status, name, message, permanent, outcome_unknown):
-    mocked.add("POST", f"{PARTNER}/channels/SHAZAM-3HDYQ/restart", json=fixture(name), status=status)
+    mocked.add("POST", f"{PARTNER}/channels/SHAZAM-3HDYQ/restart", json=whapi_fixture(name), status=status)
     with pytest.raises(WhapiError) as caught:
         partner.restart_channel("SHAZAM-3HDYQ")
     err = caught.value
@@ -611,7 +610,7 @@ def test_2xx_non_json_body_is_outcome_unknown(mocked, partner):
 def test_retry_after_as_http_date_is_read(mocked, partner, time_machine):
     time_machine.move_to(datetime(2024, 4, 8, 12, 0, 0, tzinfo=UTC), tick=False)
     headers = {"Retry-After": "Mon, 08 Apr 2024 12:01:00 GMT"}
-    mocked.add("PUT", f"{PARTNER}/channels", json=fixture("error_429_create"), status=429, headers=headers)
+    mocked.add("PUT", f"{PARTNER}/channels", json=whapi_fixture("error_429_create"), status=429, headers=headers)
     with pytest.raises(WhapiError) as caught:
         partner.create_channel(name="Shop", project_id="kpSv3OFq9PkP1W1Ogv7p")
     assert caught.value.retry_after == 60.0
@@ -679,7 +678,7 @@ def test_unserialisable_body_is_a_permanent_error_without_request(mocked, gate):
 # Retries: GET only, at most twice, short backoff
 # ------------------------------------------------------------------------------------------------
 def test_get_retry_is_bounded_to_three_attempts(mocked, gate, sleeps):
-    mocked.add("GET", f"{GATE}/health", json=fixture("error_503_busy"), status=503)
+    mocked.add("GET", f"{GATE}/health", json=whapi_fixture("error_503_busy"), status=503)
     with pytest.raises(WhapiError) as caught:
         gate.health()
     assert caught.value.status == 503
@@ -689,7 +688,7 @@ def test_get_retry_is_bounded_to_three_attempts(mocked, gate, sleeps):
 
 def test_get_retry_recovers_on_a_later_attempt(mocked, gate, sleeps):
     mocked.add("GET", f"{GATE}/health", body=requests.exceptions.ReadTimeout())
-    mocked.add("GET", f"{GATE}/health", json=fixture("gate_health_auth"))
+    mocked.add("GET", f"{GATE}/health", json=whapi_fixture("gate_health_auth"))
     assert gate.health().status_text == "AUTH"
     assert len(mocked.calls) == 2
     assert sleeps == [0.5]
@@ -703,7 +702,7 @@ def test_get_retries_connection_errors(mocked, partner, sleeps):
 
 
 def test_get_is_not_retried_on_a_permanent_error(mocked, partner, sleeps):
-    mocked.add("GET", f"{PARTNER}/channels/SHAZAM-3HDYQ", json=fixture("error_404_channel"), status=404)
+    mocked.add("GET", f"{PARTNER}/channels/SHAZAM-3HDYQ", json=whapi_fixture("error_404_channel"), status=404)
     with pytest.raises(WhapiError):
         partner.get_channel("SHAZAM-3HDYQ")
     assert len(mocked.calls) == 1
@@ -711,14 +710,18 @@ def test_get_is_not_retried_on_a_permanent_error(mocked, partner, sleeps):
 
 
 def test_get_honours_a_short_retry_after(mocked, gate, sleeps):
-    mocked.add("GET", f"{GATE}/settings", json=fixture("error_429_create"), status=429, headers={"Retry-After": "3"})
-    mocked.add("GET", f"{GATE}/settings", json=fixture("gate_settings"))
+    mocked.add(
+        "GET", f"{GATE}/settings", json=whapi_fixture("error_429_create"), status=429, headers={"Retry-After": "3"}
+    )
+    mocked.add("GET", f"{GATE}/settings", json=whapi_fixture("gate_settings"))
     gate.get_settings()
     assert sleeps == [3.0]
 
 
 def test_get_with_a_long_retry_after_raises_at_once(mocked, gate, sleeps):
-    mocked.add("GET", f"{GATE}/settings", json=fixture("error_429_create"), status=429, headers={"Retry-After": "30"})
+    mocked.add(
+        "GET", f"{GATE}/settings", json=whapi_fixture("error_429_create"), status=429, headers={"Retry-After": "30"}
+    )
     with pytest.raises(WhapiError) as caught:
         gate.get_settings()
     assert caught.value.retry_after == 30.0
@@ -752,8 +755,8 @@ def test_non_get_requests_are_never_retried(mocked, partner, gate, sleeps, metho
 # Secrets stay out of reprs, messages and logs
 # ------------------------------------------------------------------------------------------------
 def test_no_token_in_repr_or_str(mocked, partner, gate):
-    channel_token = fixture("partner_channel_create")["token"]
-    mocked.add("PUT", f"{PARTNER}/channels", json=fixture("partner_channel_create"))
+    channel_token = whapi_fixture("partner_channel_create")["token"]
+    mocked.add("PUT", f"{PARTNER}/channels", json=whapi_fixture("partner_channel_create"))
     # A server that echoes the credential back in its error message.
     echo = {"error": {"code": 401, "message": f"Bearer {GATE_TOKEN} is not valid"}}
     mocked.add("GET", f"{GATE}/users/profile", json=echo, status=401)
@@ -768,7 +771,7 @@ def test_no_token_in_repr_or_str(mocked, partner, gate):
 
 
 def test_log_line_has_method_path_status_and_milliseconds_but_no_token(mocked, gate, caplog):
-    mocked.add("GET", f"{GATE}/health", json=fixture("gate_health_qr"))
+    mocked.add("GET", f"{GATE}/health", json=whapi_fixture("gate_health_qr"))
     with caplog.at_level(logging.DEBUG, logger="channels_app.whapi"):
         gate.health()
     lines = [record.getMessage() for record in caplog.records if record.name == "channels_app.whapi"]
@@ -787,5 +790,5 @@ def test_whapi_error_survives_pickling():
 
 
 def test_qr_png_decodes_to_the_fixture_bytes():
-    raw = fixture("gate_qr_plain")["base64"]
+    raw = whapi_fixture("gate_qr_plain")["base64"]
     assert QrCode.from_payload({"status": "ok", "base64": raw}).png == base64.b64decode(raw)
