@@ -12,7 +12,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from channels_app import jobs
+from channels_app import jobs, rows
 from channels_app.models import Channel, ChannelEvent, WebhookEvent
 from channels_app.whapi import Health
 
@@ -57,15 +57,17 @@ def set_state(channel: Channel, state: str, *, source: str, detail: str = "", fo
     if previous == state and not force:
         return False
     now = timezone.now()
-    Channel.objects.filter(pk=channel.pk).update(state=state, state_changed_at=now)
+    rows.update(Channel, channel.pk, {"state": state, "state_changed_at": now})
     channel.state, channel.state_changed_at = state, now
-    ChannelEvent.objects.create(
-        channel=channel,
-        from_state="" if force and previous == state else previous,
-        to_state=state,
-        source=source,
-        detail=detail[:2000],
-        at=now,
+    rows.insert(
+        ChannelEvent(
+            channel=channel,
+            from_state="" if force and previous == state else previous,
+            to_state=state,
+            source=source,
+            detail=detail[:2000],
+            at=now,
+        )
     )
     logger.info("channel %s: %s -> %s (%s) %s", channel.pk, previous, state, source, detail)
     return True
@@ -145,7 +147,7 @@ def apply_health_to(channel: Channel, health: Health, *, source: str) -> str:
             last_error_at=now,
             error_source="health",
         )
-    Channel.objects.filter(pk=channel.pk).update(**fields)
+    rows.update(Channel, channel.pk, fields)
     for name, value in fields.items():
         setattr(channel, name, value)
     if may_move:
@@ -164,8 +166,10 @@ def apply_user_connected_to(channel: Channel, *, number: str, name: str, source:
     if channel.state == State.CONNECTED and channel.connected_number == number:
         return Outcome.DUPLICATE
     now = timezone.now()
-    Channel.objects.filter(pk=channel.pk).update(
-        connected_number=number, connected_name=name, connected_at=now, last_confirmed_at=now
+    rows.update(
+        Channel,
+        channel.pk,
+        {"connected_number": number, "connected_name": name, "connected_at": now, "last_confirmed_at": now},
     )
     channel.connected_number, channel.connected_name = number, name
     if channel.state not in (State.DELETED,):
@@ -186,7 +190,7 @@ def apply_user_disconnected_to(channel: Channel, *, number: str, source: str) ->
     if number and channel.connected_number and channel.connected_number != number:
         # A logout of a number that is no longer the connected one: nothing to undo.
         return Outcome.STALE
-    Channel.objects.filter(pk=channel.pk).update(connected_number="", connected_name="")
+    rows.update(Channel, channel.pk, {"connected_number": "", "connected_name": ""})
     channel.connected_number = channel.connected_name = ""
     if channel.state not in (State.DELETED,):
         set_state(channel, State.DISCONNECTED, source=source, detail=f"number +{number} disconnected")

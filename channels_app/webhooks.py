@@ -18,15 +18,14 @@ import hmac
 import json
 import logging
 from collections.abc import Callable
-from functools import cache
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from channels_app import jobs
+from channels_app import jobs, rows
 from channels_app.models import Channel, ChannelEvent, WebhookEvent
 from channels_app.services import SECRET_HEADER
 from channels_app.status import (
@@ -153,7 +152,7 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
             authenticated = True
             ledger.channel = channel
             ledger.outcome, ledger.detail = _apply(channel, ledger, payload)
-            ledger.save()
+            rows.insert(ledger)
     except Malformed as exc:
         # Whapi would resend the same body forever; say why once, and keep it in the ledger.
         return _store_failed(ledger, str(exc), 400)
@@ -167,25 +166,9 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True, "outcome": ledger.outcome})
 
 
-# The hot path's one read, written out: the ORM would compile the same SELECT on every callback,
-# which was a third of the receiver's CPU time. Fields not listed are loaded on access, as usual.
-_LOCK_BY_WHAPI_ID = "SELECT {fields} FROM {table} WHERE whapi_id = %s{lock}"
-
-
-@cache
-def _lock_query(has_row_locks: bool) -> str:
-    return _LOCK_BY_WHAPI_ID.format(
-        fields=", ".join(Channel._meta.get_field(name).column for name in STATUS_FIELDS),
-        table=Channel._meta.db_table,
-        # SQLite has no row locks; its immediate transactions already serialise writers.
-        lock=" FOR UPDATE" if has_row_locks else "",
-    )
-
-
 def _locked_by_whapi_id(channel_id: str) -> Channel | None:
     """The channel's STATUS_FIELDS, locked until the transaction ends; None for an unknown id."""
-    query = _lock_query(connection.features.has_select_for_update)
-    return next(iter(Channel.objects.raw(query, [channel_id])), None)
+    return rows.select(Channel, STATUS_FIELDS, "whapi_id", channel_id, lock=True)
 
 
 def _refused(channel_id: str) -> JsonResponse:
@@ -195,7 +178,7 @@ def _refused(channel_id: str) -> JsonResponse:
 
 def _store_failed(ledger: WebhookEvent, detail: str, status: int) -> JsonResponse:
     ledger.pk, ledger.outcome, ledger.detail = None, Outcome.FAILED, detail
-    ledger.save()
+    rows.insert(ledger)
     return _error(status, detail)
 
 

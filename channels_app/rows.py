@@ -1,0 +1,106 @@
+"""Single-row statements compiled once: the read, update and insert of the webhook receiver's hot path.
+
+The ORM compiles its SQL again on every call, and on a callback that was more than half of the
+receiver's CPU time (`docs/benchmarks.md`). These helpers build each statement once per model, field
+set and database vendor and run it through Django's cursor, so it takes part in the current
+transaction, error wrapping and query capture like any ORM query. Values go through the fields' own
+preparation (`pre_save`, `get_db_prep_save`) and conversion (`from_db_value`), so what is stored and
+read back is exactly what the ORM stores and reads (tests/test_rows.py compares them).
+
+They send no model signals: they are used on Channel, ChannelEvent and WebhookEvent, which have no
+receivers. Values must be plain values, not expressions (`F()`); use the ORM for those.
+"""
+
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Any, TypeVar
+
+from django.db import connection
+from django.db.models import Expression, Model
+
+M = TypeVar("M", bound=Model)
+
+
+@cache
+def _select(model: type[Model], names: frozenset[str], key: str, vendor: str, lock: bool) -> tuple[str, tuple]:
+    """The SELECT and its fields, in the model's field order (the order `Model.from_db` expects)."""
+    opts, quote = model._meta, connection.ops.quote_name
+    fields = tuple(field for field in opts.concrete_fields if field.name in names or field.attname in names)
+    if len(fields) != len(names):
+        raise ValueError(f"not concrete fields of {model.__name__}: {sorted(names)}")
+    # SQLite has no row locks; its immediate transactions already serialise writers.
+    suffix = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
+    columns, where = ", ".join(quote(field.column) for field in fields), quote(opts.get_field(key).column)
+    # Identifiers come from the model's metadata, quoted; values are always parameters.
+    return f"SELECT {columns} FROM {quote(opts.db_table)} WHERE {where} = %s{suffix}", fields  # noqa: S608
+
+
+@cache
+def _update_sql(model: type[Model], names: tuple[str, ...], vendor: str) -> str:
+    opts, quote = model._meta, connection.ops.quote_name
+    assignments = ", ".join(f"{quote(opts.get_field(name).column)} = %s" for name in names)
+    return f"UPDATE {quote(opts.db_table)} SET {assignments} WHERE {quote(opts.pk.column)} = %s"  # noqa: S608
+
+
+@cache
+def _insert_sql(model: type[Model], vendor: str) -> tuple[str, bool]:
+    """The INSERT of every concrete field but the auto primary key; and whether it returns the key."""
+    opts, quote = model._meta, connection.ops.quote_name
+    fields = _insert_fields(model)
+    returning = connection.features.can_return_columns_from_insert
+    columns, placeholders = ", ".join(quote(field.column) for field in fields), ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
+    return (f"{sql} RETURNING {quote(opts.pk.column)}" if returning else sql), returning
+
+
+@cache
+def _insert_fields(model: type[Model]) -> tuple:
+    return tuple(field for field in model._meta.concrete_fields if field is not model._meta.auto_field)
+
+
+def select(model: type[M], names: Sequence[str], key: str, value: Any, *, lock: bool = False) -> M | None:
+    """The row whose `key` field equals `value`, with only the fields `names` loaded (the rest load on
+    access, as with `.only()`); locked until the transaction ends when `lock`. None when there is none.
+    `names` must include the primary key's name."""
+    sql, fields = _select(model, frozenset(names), key, connection.vendor, lock)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [model._meta.get_field(key).get_db_prep_value(value, connection)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = []
+    for field, value in zip(fields, row, strict=True):
+        column = field.cached_col
+        for converter in connection.ops.get_db_converters(column) + field.get_db_converters(connection):
+            value = converter(value, column, connection)
+        values.append(value)
+    return model.from_db(connection.alias, [field.attname for field in fields], values)
+
+
+def update(model: type[Model], pk: Any, values: Mapping[str, Any]) -> int:
+    """`model.objects.filter(pk=pk).update(**values)`; returns the number of rows changed (0 or 1)."""
+    if not values:
+        return 0
+    params = []
+    for name, value in values.items():
+        if isinstance(value, Expression) or hasattr(value, "resolve_expression"):
+            raise TypeError(f"rows.update takes plain values; {name} is an expression")
+        params.append(model._meta.get_field(name).get_db_prep_save(value, connection))
+    params.append(pk)
+    with connection.cursor() as cursor:
+        cursor.execute(_update_sql(model, tuple(values), connection.vendor), params)
+        return cursor.rowcount
+
+
+def insert(obj: M) -> M:
+    """`obj.save()` for a new object with an auto primary key: one INSERT, the key set on `obj`."""
+    model = type(obj)
+    if obj.pk is not None:
+        raise ValueError("rows.insert adds new rows; this object has a primary key already")
+    sql, returning = _insert_sql(model, connection.vendor)
+    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in _insert_fields(model)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        obj.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+    obj._state.adding, obj._state.db = False, connection.alias
+    return obj
