@@ -15,15 +15,16 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Expression, Model
 
 M = TypeVar("M", bound=Model)
 
 
 @cache
-def _select(model: type[Model], names: frozenset[str], key: str, vendor: str, lock: bool) -> tuple[str, tuple]:
+def _select(model: type[Model], names: frozenset[str], key: str, lock: bool, db: str) -> tuple[str, tuple]:
     """The SELECT and its fields, in the model's field order (the order `Model.from_db` expects)."""
+    connection = connections[db]
     opts, quote = model._meta, connection.ops.quote_name
     fields = tuple(field for field in opts.concrete_fields if field.name in names or field.attname in names)
     if len(fields) != len(names):
@@ -36,15 +37,16 @@ def _select(model: type[Model], names: frozenset[str], key: str, vendor: str, lo
 
 
 @cache
-def _update_sql(model: type[Model], names: tuple[str, ...], vendor: str) -> str:
-    opts, quote = model._meta, connection.ops.quote_name
+def _update_sql(model: type[Model], names: tuple[str, ...], db: str) -> str:
+    opts, quote = model._meta, connections[db].ops.quote_name
     assignments = ", ".join(f"{quote(opts.get_field(name).column)} = %s" for name in names)
     return f"UPDATE {quote(opts.db_table)} SET {assignments} WHERE {quote(opts.pk.column)} = %s"  # noqa: S608
 
 
 @cache
-def _insert_sql(model: type[Model], vendor: str) -> tuple[str, bool]:
+def _insert_sql(model: type[Model], db: str) -> tuple[str, bool]:
     """The INSERT of every concrete field but the auto primary key; and whether it returns the key."""
+    connection = connections[db]
     opts, quote = model._meta, connection.ops.quote_name
     fields = _insert_fields(model)
     returning = connection.features.can_return_columns_from_insert
@@ -62,7 +64,8 @@ def select(model: type[M], names: Sequence[str], key: str, value: Any, *, lock: 
     """The row whose `key` field equals `value`, with only the fields `names` loaded (the rest load on
     access, as with `.only()`); locked until the transaction ends when `lock`. None when there is none.
     `names` must include the primary key's name."""
-    sql, fields = _select(model, frozenset(names), key, connection.vendor, lock)
+    connection = connections[DEFAULT_DB_ALIAS]  # once: each access through the proxy costs a lookup
+    sql, fields = _select(model, frozenset(names), key, lock, DEFAULT_DB_ALIAS)
     with connection.cursor() as cursor:
         cursor.execute(sql, [model._meta.get_field(key).get_db_prep_value(value, connection)])
         row = cursor.fetchone()
@@ -81,6 +84,7 @@ def update(model: type[Model], pk: Any, values: Mapping[str, Any]) -> int:
     """`model.objects.filter(pk=pk).update(**values)`; returns the number of rows changed (0 or 1)."""
     if not values:
         return 0
+    connection = connections[DEFAULT_DB_ALIAS]
     params = []
     for name, value in values.items():
         if isinstance(value, Expression) or hasattr(value, "resolve_expression"):
@@ -88,7 +92,7 @@ def update(model: type[Model], pk: Any, values: Mapping[str, Any]) -> int:
         params.append(model._meta.get_field(name).get_db_prep_save(value, connection))
     params.append(pk)
     with connection.cursor() as cursor:
-        cursor.execute(_update_sql(model, tuple(values), connection.vendor), params)
+        cursor.execute(_update_sql(model, tuple(values), DEFAULT_DB_ALIAS), params)
         return cursor.rowcount
 
 
@@ -97,7 +101,8 @@ def insert(obj: M) -> M:
     model = type(obj)
     if obj.pk is not None:
         raise ValueError("rows.insert adds new rows; this object has a primary key already")
-    sql, returning = _insert_sql(model, connection.vendor)
+    connection = connections[DEFAULT_DB_ALIAS]
+    sql, returning = _insert_sql(model, DEFAULT_DB_ALIAS)
     params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in _insert_fields(model)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -144,6 +144,8 @@ if _engine == "django.db.backends.sqlite3":
         "NAME", str(Path(tempfile.gettempdir()) / f"portal-test-{os.getpid()}.sqlite3")
     )
 elif _engine in ("django.db.backends.postgresql",):
+    # Django's backend, with a health check of reused connections that costs no round trip.
+    DATABASES["default"]["ENGINE"] = "portal.postgresql"
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     # Parameters travel separately and statements run often (the webhook receiver's) are prepared

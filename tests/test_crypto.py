@@ -57,6 +57,13 @@ def test_wrong_key_raises_instead_of_returning_ciphertext(channel, settings):
         Channel.objects.get(pk=channel.pk)
 
 
+def test_a_value_read_before_its_key_was_removed_no_longer_decrypts(channel, settings):
+    assert Channel.objects.get(pk=channel.pk).token == TOKEN  # decrypted (and remembered) once
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    with pytest.raises(DecryptionError):
+        Channel.objects.get(pk=channel.pk)
+
+
 def test_old_key_still_decrypts_after_new_key_is_put_first(channel, settings):
     settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode(), KEY_ONE]
     assert Channel.objects.get(pk=channel.pk).token == TOKEN
