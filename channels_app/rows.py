@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Expression, Model
 
 M = TypeVar("M", bound=Model)
@@ -109,3 +109,70 @@ def insert(obj: M) -> M:
         obj.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
     obj._state.adding, obj._state.db = False, connection.alias
     return obj
+
+
+def update_and_insert(
+    model: type[Model], pk: Any, values: Mapping[str, Any], *, expected: Mapping[str, Any], obj: M
+) -> bool:
+    """Update the row `pk` of `model` with `values` if its fields still hold `expected`, and insert
+    `obj` (as `insert` does): both or neither. Returns False, having written nothing, when the row is
+    gone or one of the `expected` fields changed (None matches NULL).
+
+    On PostgreSQL this is one statement, which needs no transaction of its own: the insert selects
+    from the update's result.
+    """
+    connection = connections[DEFAULT_DB_ALIAS]
+    if obj.pk is not None:
+        raise ValueError("rows.update_and_insert adds new rows; this object has a primary key already")
+    opts = model._meta
+    params = [opts.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
+    params.append(pk)
+    params += [opts.get_field(name).get_db_prep_value(value, connection) for name, value in expected.items()]
+    update = _conditional_update_sql(model, tuple(values), tuple(expected), DEFAULT_DB_ALIAS)
+    if connection.vendor != "postgresql":
+        with transaction.atomic(using=DEFAULT_DB_ALIAS):
+            with connection.cursor() as cursor:
+                cursor.execute(update, params)
+                if cursor.rowcount != 1:
+                    return False
+            insert(obj)
+            return True
+    insert_fields = _insert_fields(type(obj))
+    params += [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in insert_fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _update_and_insert_sql(model, tuple(values), tuple(expected), type(obj), DEFAULT_DB_ALIAS), params
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    obj.pk = row[0]
+    obj._state.adding, obj._state.db = False, connection.alias
+    return True
+
+
+@cache
+def _conditional_update_sql(model: type[Model], names: tuple[str, ...], expected: tuple[str, ...], db: str) -> str:
+    connection = connections[db]
+    quote, opts = connection.ops.quote_name, model._meta
+    same = "IS NOT DISTINCT FROM" if connection.vendor == "postgresql" else "IS"  # equal, NULL matching NULL
+    conditions = "".join(f" AND {quote(opts.get_field(name).column)} {same} %s" for name in expected)
+    return _update_sql(model, names, db) + conditions
+
+
+@cache
+def _update_and_insert_sql(
+    model: type[Model], names: tuple[str, ...], expected: tuple[str, ...], inserted: type[Model], db: str
+) -> str:
+    connection = connections[db]
+    quote = connection.ops.quote_name
+    update = _conditional_update_sql(model, names, expected, db)
+    fields = _insert_fields(inserted)
+    columns = ", ".join(quote(field.column) for field in fields)
+    # Typed placeholders: in a SELECT list PostgreSQL would take an untyped parameter for text.
+    values = ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in fields)
+    key = quote(inserted._meta.pk.column)
+    return (
+        f"WITH changed AS ({update} RETURNING {quote(model._meta.pk.column)}) "  # noqa: S608
+        f"INSERT INTO {quote(inserted._meta.db_table)} ({columns}) SELECT {values} FROM changed RETURNING {key}"
+    )

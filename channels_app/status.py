@@ -8,6 +8,8 @@ after a disconnect is applied.
 """
 
 import logging
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -105,23 +107,59 @@ def apply_health(channel_id: int, health: Health, *, source: str) -> str:
 
 def apply_health_to(channel: Channel, health: Health, *, source: str) -> str:
     """`apply_health` for a channel the caller locked in the current transaction."""
+    return write(channel, plan_health(channel, health, source=source), source=source)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one report from Whapi does to a channel, decided from the channel's STATUS_FIELDS alone.
+
+    The plan_* functions decide it and write nothing; `write` carries it out. Keeping the two apart
+    lets the webhook receiver store a change that only sets status columns without taking the
+    channel's lock (see webhooks.py).
+    """
+
+    outcome: str  # a WebhookEvent outcome
+    detail: str = ""  # for the ledger
+    fields: dict[str, Any] = field(default_factory=dict)  # columns to set
+    state: str = ""  # the lifecycle state to move to ("" keeps the current one)
+    note: str = ""  # the timeline's note for that move
+    follow_ups: tuple[str, ...] = ()  # tasks to run soon for the channel (jobs.follow_up)
+
+
+def write(channel: Channel, change: Change, *, source: str) -> str:
+    """Carry out `change` on a channel the caller locked in the current transaction; returns its outcome."""
+    for task in change.follow_ups:
+        jobs.follow_up(task, channel.pk)
+    if change.fields:
+        rows.update(Channel, channel.pk, change.fields)
+        for name, value in change.fields.items():
+            setattr(channel, name, value)
+    if change.state:
+        set_state(channel, change.state, source=source, detail=change.note)
+    return change.outcome
+
+
+def plan_health(channel: Channel, health: Health, *, source: str) -> Change:
+    """A health report, unless we already know a newer one (`start_at`, `uptime`)."""
     new_state, note = _state_for_health(channel, health)
     may_move = channel.state not in (*PRE_CONFIGURED, State.DELETED) and (
         channel.state != State.ERROR or channel.error_source in RECOVERABLE_BY_HEALTH
     )
+    follow_ups: tuple[str, ...] = ()
     key = (health.start_at, health.uptime)
     if channel.health_start_at is not None and channel.health_uptime is not None:
         known = (channel.health_start_at, channel.health_uptime)
         if key < known:
-            return Outcome.STALE
+            return Change(Outcome.STALE)
         if key == known:
             # Same report again: nothing to do, unless a users event moved the state away from it since.
             if health.status_text == channel.health_status and not (may_move and new_state != channel.state):
-                return Outcome.DUPLICATE
+                return Change(Outcome.DUPLICATE)
             if source == ChannelEvent.Source.WEBHOOK:
                 # uptime has a resolution of one second: two different reports within the same
                 # second cannot be ordered. Take this one, and let a fresh /health settle it.
-                jobs.follow_up("check_channel_health", channel.pk)
+                follow_ups = ("check_channel_health",)
     now = timezone.now()
     fields = {
         "health_status": health.status_text,
@@ -147,51 +185,33 @@ def apply_health_to(channel: Channel, health: Health, *, source: str) -> str:
             last_error_at=now,
             error_source="health",
         )
-    rows.update(Channel, channel.pk, fields)
-    for name, value in fields.items():
-        setattr(channel, name, value)
-    if may_move:
-        set_state(channel, new_state, source=source, detail=note)
-    return Outcome.APPLIED
+    state = new_state if may_move and new_state != channel.state else ""
+    return Change(Outcome.APPLIED, fields=fields, state=state, note=note, follow_ups=follow_ups)
 
 
-def apply_user_connected(channel_id: int, *, number: str, name: str, source: str) -> str:
-    """A WhatsApp account linked (users.post); returns a WebhookEvent outcome."""
-    with transaction.atomic():
-        return apply_user_connected_to(lock_channel(channel_id), number=number, name=name, source=source)
-
-
-def apply_user_connected_to(channel: Channel, *, number: str, name: str, source: str) -> str:
-    """`apply_user_connected` for a channel the caller locked in the current transaction."""
+def plan_user_connected(channel: Channel, *, number: str, name: str) -> Change:
+    """A WhatsApp account linked (users.post)."""
     if channel.state == State.CONNECTED and channel.connected_number == number:
-        return Outcome.DUPLICATE
+        return Change(Outcome.DUPLICATE)
     now = timezone.now()
-    rows.update(
-        Channel,
-        channel.pk,
-        {"connected_number": number, "connected_name": name, "connected_at": now, "last_confirmed_at": now},
+    return Change(
+        Outcome.APPLIED,
+        fields={"connected_number": number, "connected_name": name, "connected_at": now, "last_confirmed_at": now},
+        state=State.CONNECTED if channel.state not in (State.CONNECTED, State.DELETED) else "",
+        note=f"number +{number} connected",
     )
-    channel.connected_number, channel.connected_name = number, name
-    if channel.state not in (State.DELETED,):
-        set_state(channel, State.CONNECTED, source=source, detail=f"number +{number} connected")
-    return Outcome.APPLIED
 
 
-def apply_user_disconnected(channel_id: int, *, number: str, source: str) -> str:
-    """A WhatsApp account unlinked (users.delete); returns a WebhookEvent outcome."""
-    with transaction.atomic():
-        return apply_user_disconnected_to(lock_channel(channel_id), number=number, source=source)
-
-
-def apply_user_disconnected_to(channel: Channel, *, number: str, source: str) -> str:
-    """`apply_user_disconnected` for a channel the caller locked in the current transaction."""
+def plan_user_disconnected(channel: Channel, *, number: str) -> Change:
+    """A WhatsApp account unlinked (users.delete)."""
     if not channel.connected_number and channel.state != State.CONNECTED:
-        return Outcome.DUPLICATE
+        return Change(Outcome.DUPLICATE)
     if number and channel.connected_number and channel.connected_number != number:
         # A logout of a number that is no longer the connected one: nothing to undo.
-        return Outcome.STALE
-    rows.update(Channel, channel.pk, {"connected_number": "", "connected_name": ""})
-    channel.connected_number = channel.connected_name = ""
-    if channel.state not in (State.DELETED,):
-        set_state(channel, State.DISCONNECTED, source=source, detail=f"number +{number} disconnected")
-    return Outcome.APPLIED
+        return Change(Outcome.STALE)
+    return Change(
+        Outcome.APPLIED,
+        fields={"connected_number": "", "connected_name": ""},
+        state=State.DISCONNECTED if channel.state not in (State.DISCONNECTED, State.DELETED) else "",
+        note=f"number +{number} disconnected",
+    )

@@ -18,6 +18,7 @@ import hmac
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
@@ -25,16 +26,18 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from channels_app import jobs, rows
+from channels_app import rows
 from channels_app.models import Channel, ChannelEvent, WebhookEvent
 from channels_app.services import SECRET_HEADER
 from channels_app.status import (
     STATUS_FIELDS,
-    apply_health_to,
-    apply_user_connected_to,
-    apply_user_disconnected_to,
+    Change,
     lock_channel,
     phone_digits,
+    plan_health,
+    plan_user_connected,
+    plan_user_disconnected,
+    write,
 )
 from channels_app.whapi import Health, WhapiError
 
@@ -60,7 +63,7 @@ def _user(payload: dict) -> tuple[str, str]:
     return number, name[:200]
 
 
-def handle_channel_post(channel: Channel, payload: dict) -> str:
+def handle_channel_post(channel: Channel, payload: dict) -> Change:
     health = payload.get("health")
     if not isinstance(health, dict):
         raise Malformed("`health` must be an object")
@@ -68,37 +71,36 @@ def handle_channel_post(channel: Channel, payload: dict) -> str:
         parsed = Health.from_payload(health)
     except (WhapiError, ValueError, TypeError) as exc:
         raise Malformed(f"`health` is malformed: {exc}") from exc
-    return apply_health_to(channel, parsed, source=WEBHOOK)
+    return plan_health(channel, parsed, source=WEBHOOK)
 
 
-def handle_users_post(channel: Channel, payload: dict) -> str:
+def handle_users_post(channel: Channel, payload: dict) -> Change:
     number, name = _user(payload)
-    outcome = apply_user_connected_to(channel, number=number, name=name, source=WEBHOOK)
-    if outcome == Outcome.APPLIED:
+    change = plan_user_connected(channel, number=number, name=name)
+    if change.outcome == Outcome.APPLIED:
         # Let Whapi confirm, and make sure a reconnect finds our webhooks still in place.
-        jobs.follow_up("check_channel_health", channel.pk)
-        jobs.follow_up("verify_channel_settings", channel.pk)
-    return outcome
+        change = replace(change, follow_ups=("check_channel_health", "verify_channel_settings"))
+    return change
 
 
-def handle_users_delete(channel: Channel, payload: dict) -> str:
+def handle_users_delete(channel: Channel, payload: dict) -> Change:
     number, _ = _user(payload)
-    outcome = apply_user_disconnected_to(channel, number=number, source=WEBHOOK)
-    if outcome == Outcome.APPLIED:
-        jobs.follow_up("check_channel_health", channel.pk)
-    return outcome
+    change = plan_user_disconnected(channel, number=number)
+    if change.outcome == Outcome.APPLIED:
+        change = replace(change, follow_ups=("check_channel_health",))
+    return change
 
 
-def handle_channel_patch(channel: Channel, payload: dict) -> str:
+def handle_channel_patch(channel: Channel, payload: dict) -> Change:
     # A QR refresh pushed by Whapi: the pages fetch the QR from the gate themselves; nothing to change.
     if not isinstance(payload.get("qr"), dict):
         raise Malformed("`qr` must be an object")
-    return Outcome.IGNORED
+    return Change(Outcome.IGNORED)
 
 
-# Each handler gets the channel locked in the current transaction and returns a WebhookEvent outcome;
-# it raises Malformed when the payload lacks what its event type needs.
-EVENT_HANDLERS: dict[tuple[str, str], Callable[[Channel, dict], str]] = {
+# Each handler gets the channel's STATUS_FIELDS and decides what the callback changes (status.Change),
+# writing nothing; it raises Malformed when the payload lacks what its event type needs.
+EVENT_HANDLERS: dict[tuple[str, str], Callable[[Channel, dict], Change]] = {
     ("channel", "post"): handle_channel_post,
     ("channel", "patch"): handle_channel_patch,
     ("users", "post"): handle_users_post,
@@ -140,19 +142,26 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
         event_method=event["event"][:16],
         body=raw.decode("utf-8", errors="replace"),
     )
-    # One transaction, one commit: the channel is read and locked once (for the secret and for the
-    # change), and the ledger row commits together with the callback's effects, before the answer.
-    # When a handler fails, its effects roll back and the row is stored as failed, for replay.
     authenticated = False
     try:
-        with transaction.atomic():
-            channel = _locked_by_whapi_id(channel_id)
-            if channel is None or not hmac.compare_digest(secret.encode(), channel.webhook_secret.encode()):
-                return _refused(channel_id)
-            authenticated = True
-            ledger.channel = channel
-            ledger.outcome, ledger.detail = _apply(channel, ledger, payload)
-            rows.insert(ledger)
+        # Read without a lock: most callbacks (health reports, other event types, redeliveries) only
+        # set status columns or nothing, and are stored with their effect in one statement.
+        channel = rows.select(Channel, STATUS_FIELDS, "whapi_id", channel_id)
+        if channel is None or not hmac.compare_digest(secret.encode(), channel.webhook_secret.encode()):
+            return _refused(channel_id)
+        authenticated = True
+        ledger.channel = channel
+        if not _store_without_lock(ledger, channel, _plan(channel, ledger, payload)):
+            # A state change (with its timeline row and follow-up checks), or the channel changed
+            # since it was read: decide again with the channel locked. The ledger row commits in the
+            # same transaction as the effects, before the answer.
+            with transaction.atomic():
+                channel = _locked(channel.pk)
+                if channel is None:
+                    return _refused(channel_id)
+                change = _plan(channel, ledger, payload)
+                ledger.outcome, ledger.detail = write(channel, change, source=WEBHOOK), change.detail
+                rows.insert(ledger)
     except Malformed as exc:
         # Whapi would resend the same body forever; say why once, and keep it in the ledger.
         return _store_failed(ledger, str(exc), 400)
@@ -166,9 +175,31 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True, "outcome": ledger.outcome})
 
 
-def _locked_by_whapi_id(channel_id: str) -> Channel | None:
-    """The channel's STATUS_FIELDS, locked until the transaction ends; None for an unknown id."""
-    return rows.select(Channel, STATUS_FIELDS, "whapi_id", channel_id, lock=True)
+# The channel's fields a Change is decided from; the lock-free store checks they are unchanged.
+DECIDED_FROM = tuple(name for name in STATUS_FIELDS if name not in ("id", "whapi_id", "webhook_secret"))
+
+
+def _store_without_lock(ledger: WebhookEvent, channel: Channel, change: Change) -> bool:
+    """Store the callback and its change without taking the channel's lock, when that is safe: the
+    change sets status columns only (or nothing), and the channel's DECIDED_FROM fields still hold
+    what the change was decided from. Returns False, having written nothing, otherwise.
+
+    A change that writes nothing is stored as of the moment the channel was read. One that sets
+    columns is one statement on PostgreSQL (rows.update_and_insert), so it costs no transaction.
+    """
+    if change.state or change.follow_ups:
+        return False
+    ledger.outcome, ledger.detail = change.outcome, change.detail
+    if not change.fields:
+        rows.insert(ledger)
+        return True
+    expected = {name: getattr(channel, name) for name in DECIDED_FROM}
+    return rows.update_and_insert(Channel, channel.pk, change.fields, expected=expected, obj=ledger)
+
+
+def _locked(channel_id: int) -> Channel | None:
+    """The channel's STATUS_FIELDS, locked until the transaction ends; None when it is gone."""
+    return rows.select(Channel, STATUS_FIELDS, "id", channel_id, lock=True)
 
 
 def _refused(channel_id: str) -> JsonResponse:
@@ -182,21 +213,23 @@ def _store_failed(ledger: WebhookEvent, detail: str, status: int) -> JsonRespons
     return _error(status, detail)
 
 
-def _apply(channel: Channel, ledger: WebhookEvent, payload: dict) -> tuple[str, str]:
-    """Run the handler of the callback's event type; returns (outcome, detail). Raises what it raises."""
+def _plan(channel: Channel, ledger: WebhookEvent, payload: dict) -> Change:
+    """What the callback changes, by the handler of its event type. Raises what the handler raises."""
     if channel.state == Channel.State.DELETED:
-        return Outcome.IGNORED, "channel is deleted"
+        return Change(Outcome.IGNORED, detail="channel is deleted")
     handler = EVENT_HANDLERS.get((ledger.event_type, ledger.event_method))
     if handler is None:
-        return Outcome.IGNORED, "event type not handled"
-    return handler(channel, payload), ""
+        return Change(Outcome.IGNORED, detail="event type not handled")
+    return handler(channel, payload)
 
 
 def _dispatch(ledger: WebhookEvent, channel: Channel, payload: dict) -> tuple[str, str, int]:
     """Apply one stored callback in its own savepoint; returns (outcome, detail, HTTP status for Whapi)."""
     try:
         with transaction.atomic():
-            return (*_apply(lock_channel(channel.pk), ledger, payload), 200)
+            locked = lock_channel(channel.pk)
+            change = _plan(locked, ledger, payload)
+            return write(locked, change, source=WEBHOOK), change.detail, 200
     except Malformed as exc:
         return Outcome.FAILED, str(exc), 400
     except Exception as exc:

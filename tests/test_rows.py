@@ -126,3 +126,47 @@ def test_insert_refuses_an_object_that_has_a_key(connected):
     existing = ChannelEvent.objects.create(channel=connected, to_state="b", source="webhook")
     with pytest.raises(ValueError, match="primary key"):
         rows.insert(existing)
+
+
+def _ledger(channel):
+    return WebhookEvent(channel=channel, whapi_channel_id=channel.whapi_id, event_type="channel", body="{}")
+
+
+def test_update_and_insert_writes_both_when_the_row_is_as_expected(connected):
+    expected = {"health_uptime": 42, "state": Channel.State.CONNECTED, "last_error_at": None}
+    event = _ledger(connected)
+    assert rows.update_and_insert(Channel, connected.pk, {"health_uptime": 43}, expected=expected, obj=event)
+    assert Channel.objects.get(pk=connected.pk).health_uptime == 43
+    stored = WebhookEvent.objects.get()
+    assert (stored.pk, stored.channel_id, stored.outcome) == (event.pk, connected.pk, "received")
+    assert not event._state.adding
+
+
+@pytest.mark.parametrize(
+    "expected",
+    [
+        {"health_uptime": 41},  # another report was stored meanwhile
+        {"last_error_at": timezone.now()},  # NULL does not match a value
+        {"connected_number": "14155550123", "state": Channel.State.DISCONNECTED},
+    ],
+)
+def test_update_and_insert_writes_neither_when_the_row_changed(connected, expected):
+    event = _ledger(connected)
+    assert not rows.update_and_insert(Channel, connected.pk, {"health_uptime": 43}, expected=expected, obj=event)
+    assert Channel.objects.get(pk=connected.pk).health_uptime == 42
+    assert not WebhookEvent.objects.exists() and event.pk is None
+
+
+def test_update_and_insert_writes_neither_when_the_row_is_gone(connected):
+    event = _ledger(connected)
+    assert not rows.update_and_insert(Channel, connected.pk + 1000, {"health_uptime": 1}, expected={}, obj=event)
+    assert not WebhookEvent.objects.exists()
+
+
+def test_update_and_insert_compares_datetimes_as_stored(connected):
+    stored = Channel.objects.get(pk=connected.pk)
+    expected = {"connected_at": stored.connected_at, "active_till": stored.active_till}
+    assert rows.update_and_insert(
+        Channel, connected.pk, {"health_uptime": 43}, expected=expected, obj=_ledger(connected)
+    )
+    assert WebhookEvent.objects.count() == 1

@@ -303,8 +303,9 @@ def test_no_body_causes_a_server_error(client, channel, body, keep_envelope):
     assert response.status_code in (200, 400, 401)
 
 
-def test_an_applied_callback_reads_the_channel_once_and_writes_twice(client, channel, no_whapi):
-    """The receiver's hot path: one locked read, the channel update and the ledger row, one commit."""
+def test_a_health_report_is_stored_with_its_effect_without_a_lock(client, channel, no_whapi):
+    """The receiver's hot path: one unlocked read; then the channel update and the ledger row, on
+    PostgreSQL in one statement (no transaction), elsewhere in one transaction."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -312,19 +313,43 @@ def test_an_applied_callback_reads_the_channel_once_and_writes_twice(client, cha
     with CaptureQueriesContext(connection) as queries:
         response = post(client, channel, health("QR", 1713774883, 200, 3))
     assert response.json()["outcome"] == "applied"
-    statements = [q["sql"].split()[0] for q in queries.captured_queries]
-    statements = [verb for verb in statements if verb in ("SELECT", "UPDATE", "INSERT", "DELETE")]
-    assert statements == ["SELECT", "UPDATE", "INSERT"]
+    assert reload(channel).health_uptime == 200 and WebhookEvent.objects.count() == 2
+    statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert "FOR UPDATE" not in statements[0]
+    verbs = [sql.split()[0] for sql in statements if sql.split()[0] in ("SELECT", "UPDATE", "INSERT", "WITH")]
+    assert verbs == (["SELECT", "WITH"] if connection.vendor == "postgresql" else ["SELECT", "UPDATE", "INSERT"])
+
+
+def test_a_channel_changed_between_read_and_write_is_decided_again_under_the_lock(
+    client, channel, no_whapi, monkeypatch
+):
+    """A newer report stored by another worker while this one was deciding is not rolled back."""
+    from channels_app import rows, webhooks
+
+    post(client, channel, health("AUTH", 1713774883, 100, 4, {"id": "14155550123"}))
+    unlocked_read = rows.select
+
+    def read_then_another_worker_writes(*args, lock=False, **kwargs):
+        found = unlocked_read(*args, lock=lock, **kwargs)
+        if not lock:
+            Channel.objects.filter(pk=channel.pk).update(health_uptime=300)
+        return found
+
+    monkeypatch.setattr(webhooks.rows, "select", read_then_another_worker_writes)
+    response = post(client, channel, health("AUTH", 1713774883, 200, 4, {"id": "14155550123"}))
+    assert response.json()["outcome"] == "stale"
+    assert reload(channel).health_uptime == 300
+    assert WebhookEvent.objects.filter(outcome="stale").count() == 1
 
 
 def test_a_callback_that_fails_before_authentication_is_not_stored(client, channel, no_whapi, monkeypatch):
     """Replay trusts the ledger, so nothing unauthenticated may land there, even when the database fails."""
     from channels_app import webhooks
 
-    def broken(channel_id):
+    def broken(*args, **kwargs):
         raise RuntimeError("database unavailable")
 
-    monkeypatch.setattr(webhooks, "_locked_by_whapi_id", broken)
+    monkeypatch.setattr(webhooks.rows, "select", broken)
     response = post(client, channel, fixture("users_delete"), secret="forged-secret")
     assert response.status_code == 503
     assert not WebhookEvent.objects.exists()
