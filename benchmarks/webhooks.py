@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import deque
 import os
 import time
+from collections import deque
 
 from benchmarks import Result, benchmark, cpu, positive_float, positive_int
 from benchmarks.environment import Environment, log

@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Expression, Model
 
 M = TypeVar("M", bound=Model)
@@ -71,13 +72,24 @@ def select(model: type[M], names: Sequence[str], key: str, value: Any, *, lock: 
         row = cursor.fetchone()
     if row is None:
         return None
-    values = []
-    for field, value in zip(fields, row, strict=True):
-        column = field.cached_col
-        for converter in connection.ops.get_db_converters(column) + field.get_db_converters(connection):
-            value = converter(value, column, connection)
-        values.append(value)
+    values = list(row)
+    for index, column, converters in _converters(fields, connection):
+        for converter in converters:
+            values[index] = converter(values[index], column, connection)
     return model.from_db(connection.alias, [field.attname for field in fields], values)
+
+
+@cache
+def _converters(fields: tuple, connection: BaseDatabaseWrapper) -> tuple:
+    """(position, column, converters) of the fields whose values need converting, as the ORM converts
+    them (the backend's, then the field's `from_db_value`); per connection, as converters are its methods."""
+    found = []
+    for index, field in enumerate(fields):
+        column = field.cached_col
+        converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+        if converters:
+            found.append((index, column, tuple(converters)))
+    return tuple(found)
 
 
 def update(model: type[Model], pk: Any, values: Mapping[str, Any]) -> int:

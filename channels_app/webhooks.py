@@ -44,6 +44,7 @@ from channels_app.whapi import Health, WhapiError
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+SECRET_META = "HTTP_" + SECRET_HEADER.upper().replace("-", "_")  # the header as WSGI names it
 Outcome = WebhookEvent.Outcome
 WEBHOOK = ChannelEvent.Source.WEBHOOK
 
@@ -133,7 +134,7 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
     if not isinstance(event, dict) or not isinstance(event.get("type"), str) or not isinstance(event.get("event"), str):
         return _error(400, "`event` must be an object with string `type` and `event`.")
 
-    secret = request.headers.get(SECRET_HEADER, "")
+    secret = request.META.get(SECRET_META, "")
     if not secret:
         return _refused(channel_id)
     ledger = WebhookEvent(
