@@ -58,13 +58,21 @@ def set_state(channel: Channel, state: str, *, source: str, detail: str = "", fo
     previous = channel.state
     if previous == state and not force:
         return False
-    now = timezone.now()
-    rows.update(Channel, channel.pk, {"state": state, "state_changed_at": now})
+    _move(channel, state, {}, source=source, detail=detail, forced=force and previous == state)
+    return True
+
+
+def _move(channel: Channel, state: str, fields: dict[str, Any], *, source: str, detail: str, forced: bool = False):
+    """Set `fields` and the new state in one UPDATE, and add the move to the timeline."""
+    previous, now = channel.state, timezone.now()
+    rows.update(Channel, channel.pk, {**fields, "state": state, "state_changed_at": now})
+    for name, value in fields.items():
+        setattr(channel, name, value)
     channel.state, channel.state_changed_at = state, now
     rows.insert(
         ChannelEvent(
             channel=channel,
-            from_state="" if force and previous == state else previous,
+            from_state="" if forced else previous,
             to_state=state,
             source=source,
             detail=detail[:2000],
@@ -72,7 +80,6 @@ def set_state(channel: Channel, state: str, *, source: str, detail: str = "", fo
         )
     )
     logger.info("channel %s: %s -> %s (%s) %s", channel.pk, previous, state, source, detail)
-    return True
 
 
 def _state_for_health(channel: Channel, health: Health) -> tuple[str, str]:
@@ -131,12 +138,12 @@ def write(channel: Channel, change: Change, *, source: str) -> str:
     """Carry out `change` on a channel the caller locked in the current transaction; returns its outcome."""
     for task in change.follow_ups:
         jobs.follow_up(task, channel.pk)
-    if change.fields:
+    if change.state and change.state != channel.state:
+        _move(channel, change.state, change.fields, source=source, detail=change.note)
+    elif change.fields:
         rows.update(Channel, channel.pk, change.fields)
         for name, value in change.fields.items():
             setattr(channel, name, value)
-    if change.state:
-        set_state(channel, change.state, source=source, detail=change.note)
     return change.outcome
 
 
