@@ -5,7 +5,8 @@ Contract (see `whapi-api.md` §3):
 - malformed JSON, a non-object, a missing or wrong-typed `channel_id`/`event` → 400;
 - authenticated by the channel's secret in the `X-Portal-Secret` header *and* bound to the body's
   `channel_id` (the secret of channel A cannot move channel B); missing or wrong → 401, nothing stored;
-- every authenticated callback is stored raw in the ledger before it is applied;
+- every authenticated callback is stored raw in the ledger, committed together with its effects
+  before the answer;
 - handled events are applied (idempotently); unknown event types are stored and answered 200;
 - no Whapi call inside the request: follow-up checks are enqueued for the worker;
 - a stored callback can be applied again with `replay` (the webhook ledger in the admin).
@@ -20,7 +21,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -210,7 +211,12 @@ def _refused(channel_id: str) -> JsonResponse:
 
 def _store_failed(ledger: WebhookEvent, detail: str, status: int) -> JsonResponse:
     ledger.pk, ledger.outcome, ledger.detail = None, Outcome.FAILED, detail
-    rows.insert(ledger)
+    try:
+        rows.insert(ledger)
+    except DatabaseError:
+        # The database refuses the row too (down, or the channel row removed meanwhile): Whapi retries.
+        logger.exception("webhook for channel %s could not be stored", ledger.whapi_channel_id)
+        return _error(503, "Temporarily unable to take callbacks.")
     return _error(status, detail)
 
 

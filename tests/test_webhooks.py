@@ -355,6 +355,21 @@ def test_a_callback_that_fails_before_authentication_is_not_stored(client, chann
     assert not WebhookEvent.objects.exists()
 
 
+def test_a_callback_the_database_will_not_store_is_answered_503_for_a_retry(client, channel, no_whapi, monkeypatch):
+    from django.db import IntegrityError
+
+    from channels_app import webhooks
+
+    def refused(obj):
+        raise IntegrityError("insert or update on table violates foreign key constraint")
+
+    monkeypatch.setattr(webhooks.rows, "insert", refused)
+    response = post(client, channel, fixture("users_post", event={"type": "messages", "event": "post"}))
+    assert response.status_code == 503
+    assert "Temporarily unable" in response.json()["error"]
+    assert not WebhookEvent.objects.exists()
+
+
 def test_an_authenticated_callback_whose_handler_fails_is_kept_for_replay(client, channel, no_whapi, monkeypatch):
     from channels_app import webhooks
 
