@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from benchmarks.environment import Environment
 
 # Modules that register benchmarks, in the order they run.
-MODULES = ("benchmarks.webhooks", "benchmarks.provisioning", "benchmarks.admin_changelist")
+MODULES = ("benchmarks.webhooks", "benchmarks.receiver_cpu", "benchmarks.provisioning", "benchmarks.admin_changelist")
 
 
 @dataclass

@@ -137,11 +137,12 @@ class EventStream:
 
 
 def _number(channel_id: str) -> str:
-    return "1415555" + channel_id.removeprefix(CHANNEL_PREFIX).rjust(4, "0")
+    return "1415555" + channel_id.rsplit("-", 1)[-1].rjust(4, "0")
 
 
-def seed_channels(env: Environment, count: int) -> list[tuple[str, str]]:
-    """Create `count` connected channels; returns (whapi id, webhook secret) pairs."""
+def seed_channels(env: Environment, count: int, prefix: str = CHANNEL_PREFIX) -> list[tuple[str, str]]:
+    """Create `count` connected channels with Whapi ids `<prefix>0000`, ...; returns (whapi id, webhook
+    secret) pairs."""
     from django.utils import timezone
 
     from channels_app.models import Channel
@@ -150,13 +151,13 @@ def seed_channels(env: Environment, count: int) -> list[tuple[str, str]]:
     channels = [
         Channel(
             name=f"bench {index:04d}",
-            whapi_id=f"{CHANNEL_PREFIX}{index:04d}",
+            whapi_id=f"{prefix}{index:04d}",
             token=f"bench-gate-token-{index:04d}",
             api_url=f"{env.sandbox_url}/gate/",
             whapi_status="active",
             mode=Channel.Mode.LIVE,
             state=Channel.State.CONNECTED,
-            connected_number=_number(f"{CHANNEL_PREFIX}{index:04d}"),
+            connected_number=_number(f"{prefix}{index:04d}"),
             connected_name="Bench",
             connected_at=now,
             last_confirmed_at=now,
@@ -167,7 +168,7 @@ def seed_channels(env: Environment, count: int) -> list[tuple[str, str]]:
     ]
     Channel.objects.bulk_create(channels)
     # Read the secrets back through the ORM: they went through encryption and must decrypt again.
-    stored = Channel.objects.filter(whapi_id__startswith=CHANNEL_PREFIX).order_by("whapi_id")
+    stored = Channel.objects.filter(whapi_id__startswith=prefix).order_by("whapi_id")
     return [(channel.whapi_id, channel.webhook_secret) for channel in stored]
 
 
