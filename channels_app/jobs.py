@@ -37,8 +37,7 @@ def schedule_once(name: str, task: str, when: datetime, *args: int) -> None:
     django-q2's scheduler looks for due schedules about every 30 seconds.
     """
     func = f"{TASKS_MODULE}.{task}"
-    # Inside a caller's transaction (a webhook's), join it rather than add a savepoint: two round trips less.
-    with transaction.atomic(savepoint=False):
+    with transaction.atomic():
         schedule = Schedule.objects.select_for_update().filter(name=name).first()
         if schedule is None:
             Schedule.objects.create(

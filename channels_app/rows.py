@@ -16,8 +16,9 @@ from functools import cache
 from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Expression, Model
+
+from channels_app.crypto import EncryptedTextField
 
 M = TypeVar("M", bound=Model)
 
@@ -73,23 +74,24 @@ def select(model: type[M], names: Sequence[str], key: str, value: Any, *, lock: 
     if row is None:
         return None
     values = list(row)
-    for index, column, converters in _converters(fields, connection):
-        for converter in converters:
+    for index, field in _converted(fields, DEFAULT_DB_ALIAS):
+        column = field.cached_col
+        for converter in connection.ops.get_db_converters(column) + field.get_db_converters(connection):
             values[index] = converter(values[index], column, connection)
     return model.from_db(connection.alias, [field.attname for field in fields], values)
 
 
 @cache
-def _converters(fields: tuple, connection: BaseDatabaseWrapper) -> tuple:
-    """(position, column, converters) of the fields whose values need converting, as the ORM converts
-    them (the backend's, then the field's `from_db_value`); per connection, as converters are its methods."""
-    found = []
-    for index, field in enumerate(fields):
-        column = field.cached_col
-        converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
-        if converters:
-            found.append((index, column, tuple(converters)))
-    return tuple(found)
+def _converted(fields: tuple, db: str) -> tuple:
+    """(position, field) of the fields whose values the ORM converts on this database (the backend's
+    converters, then the field's `from_db_value`); the converters, bound to each thread's connection,
+    are looked up on every call."""
+    connection = connections[db]
+    return tuple(
+        (index, field)
+        for index, field in enumerate(fields)
+        if connection.ops.get_db_converters(field.cached_col) or field.get_db_converters(connection)
+    )
 
 
 def update(model: type[Model], pk: Any, values: Mapping[str, Any]) -> int:
@@ -136,7 +138,13 @@ def update_and_insert(
     connection = connections[DEFAULT_DB_ALIAS]
     if obj.pk is not None:
         raise ValueError("rows.update_and_insert adds new rows; this object has a primary key already")
+    if not values:
+        raise ValueError("rows.update_and_insert needs values to update")
     opts = model._meta
+    for name in expected:
+        if isinstance(opts.get_field(name), EncryptedTextField):
+            # Encrypting makes a different ciphertext every time: the comparison could never hold.
+            raise ValueError(f"rows.update_and_insert cannot compare the encrypted field {name}")
     params = [opts.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
     params.append(pk)
     params += [opts.get_field(name).get_db_prep_value(value, connection) for name, value in expected.items()]
@@ -172,6 +180,10 @@ def _conditional_update_sql(model: type[Model], names: tuple[str, ...], expected
     return _update_sql(model, names, db) + conditions
 
 
+def _cast_type(field, connection) -> str:
+    return "text" if field.get_internal_type() in ("CharField", "TextField") else field.db_type(connection)
+
+
 @cache
 def _update_and_insert_sql(
     model: type[Model], names: tuple[str, ...], expected: tuple[str, ...], inserted: type[Model], db: str
@@ -181,8 +193,9 @@ def _update_and_insert_sql(
     update = _conditional_update_sql(model, names, expected, db)
     fields = _insert_fields(inserted)
     columns = ", ".join(quote(field.column) for field in fields)
-    # Typed placeholders: in a SELECT list PostgreSQL would take an untyped parameter for text.
-    values = ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in fields)
+    # Typed placeholders: in a SELECT list PostgreSQL would take an untyped parameter for text. Text
+    # goes as `text`, not `varchar(n)`, whose explicit cast would cut a value the column must refuse.
+    values = ", ".join(f"CAST(%s AS {_cast_type(field, connection)})" for field in fields)
     key = quote(inserted._meta.pk.column)
     return (
         f"WITH changed AS ({update} RETURNING {quote(model._meta.pk.column)}) "  # noqa: S608

@@ -1,9 +1,12 @@
 """The hot path's precompiled statements store and read exactly what the ORM stores and reads."""
 
+import gc
+import threading
+import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -128,8 +131,10 @@ def test_insert_refuses_an_object_that_has_a_key(connected):
         rows.insert(existing)
 
 
-def _ledger(channel):
-    return WebhookEvent(channel=channel, whapi_channel_id=channel.whapi_id, event_type="channel", body="{}")
+def _ledger(channel, **fields):
+    return WebhookEvent(
+        **{"channel": channel, "whapi_channel_id": channel.whapi_id, "event_type": "channel", "body": "{}", **fields}
+    )
 
 
 def test_update_and_insert_writes_both_when_the_row_is_as_expected(connected):
@@ -170,3 +175,110 @@ def test_update_and_insert_compares_datetimes_as_stored(connected):
         Channel, connected.pk, {"health_uptime": 43}, expected=expected, obj=_ledger(connected)
     )
     assert WebhookEvent.objects.count() == 1
+
+
+def test_update_and_insert_stores_what_save_stores(connected):
+    event = WebhookEvent(
+        channel=connected, whapi_channel_id="MANTIS-M72HC", event_type="users", event_method="post", body='{"a": 1}'
+    )
+    event.outcome, event.detail = WebhookEvent.Outcome.APPLIED, "detail ✓"
+    assert rows.update_and_insert(Channel, connected.pk, {"health_uptime": 43}, expected={}, obj=event)
+    twin = WebhookEvent(
+        channel=connected, whapi_channel_id="MANTIS-M72HC", event_type="users", event_method="post", body='{"a": 1}'
+    )
+    twin.outcome, twin.detail, twin.received_at = event.outcome, event.detail, event.received_at
+    twin.save()
+    stored, saved = WebhookEvent.objects.get(pk=event.pk), WebhookEvent.objects.get(pk=twin.pk)
+    for field in WebhookEvent._meta.concrete_fields:
+        if not field.primary_key:
+            assert getattr(stored, field.attname) == getattr(saved, field.attname), field.name
+
+
+def test_update_and_insert_refuses_what_save_refuses(connected):
+    """A value too long for its column: PostgreSQL refuses it from both (nothing is cut short)."""
+
+    def outcome(write):
+        try:
+            with transaction.atomic():
+                write()
+        except DatabaseError as exc:
+            return type(exc)
+        return None
+
+    too_long = "X" * 40
+    by_save = outcome(lambda: _ledger(connected, whapi_channel_id=too_long).save())
+    by_rows = outcome(
+        lambda: rows.update_and_insert(
+            Channel, connected.pk, {"health_uptime": 1}, expected={}, obj=_ledger(connected, whapi_channel_id=too_long)
+        )
+    )
+    assert by_rows == by_save
+    assert (by_save is not None) == (connection.vendor == "postgresql")
+    assert {len(event.whapi_channel_id) for event in WebhookEvent.objects.all()} <= {40}
+
+
+def test_update_and_insert_takes_no_comparison_it_could_not_make(connected):
+    with pytest.raises(ValueError, match="encrypted"):
+        rows.update_and_insert(
+            Channel, connected.pk, {"health_uptime": 1}, expected={"token": connected.token}, obj=_ledger(connected)
+        )
+    with pytest.raises(ValueError, match="values"):
+        rows.update_and_insert(Channel, connected.pk, {}, expected={}, obj=_ledger(connected))
+    assert not WebhookEvent.objects.exists()
+
+
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL row locks")
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_update_and_insert_waits_for_a_locked_writer_and_sees_its_change(project):
+    """Another worker holds the channel locked and stores a newer report: the one statement waits,
+    finds the channel changed, and writes nothing."""
+    channel = make_channel(project, health_start_at=1, health_uptime=10, state=Channel.State.CONNECTED)
+    locked = threading.Event()
+
+    def other_worker():
+        try:
+            with transaction.atomic():
+                rows.select(Channel, ("id",), "id", channel.pk, lock=True)
+                rows.update(Channel, channel.pk, {"health_uptime": 20})
+                locked.set()
+                time.sleep(0.5)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    assert locked.wait(10)
+    started = time.monotonic()
+    stored = rows.update_and_insert(
+        Channel, channel.pk, {"health_uptime": 15}, expected={"health_uptime": 10}, obj=_ledger(channel)
+    )
+    waited = time.monotonic() - started
+    thread.join()
+    assert (stored, waited > 0.3) == (False, True)
+    assert Channel.objects.get(pk=channel.pk).health_uptime == 20
+    assert not WebhookEvent.objects.exists()
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_reads_in_threads_that_ended_leave_no_connection_open(project):
+    channel = make_channel(project)
+
+    def sessions() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            return cursor.fetchone()[0]
+
+    before = sessions()
+    for _ in range(3):
+        thread = threading.Thread(target=lambda: rows.select(Channel, ("id", "webhook_secret"), "id", channel.pk))
+        thread.start()
+        thread.join()
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while sessions() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sessions() == before

@@ -342,6 +342,47 @@ def test_a_channel_changed_between_read_and_write_is_decided_again_under_the_loc
     assert WebhookEvent.objects.filter(outcome="stale").count() == 1
 
 
+@pytest.mark.parametrize(
+    ("meanwhile", "expected"),
+    [
+        # Staff deleted the channel: the report is ignored, not applied to it.
+        ({"state": "deleted"}, {"outcome": "ignored", "state": "deleted", "health_uptime": 100}),
+        # A disconnect was stored: the connected report moves the state back, with a timeline row.
+        (
+            {"state": "disconnected", "connected_number": ""},
+            {"outcome": "applied", "state": "connected", "health_uptime": 200, "moves": 1},
+        ),
+        # A failed configuration: health does not clear an error it cannot vouch for.
+        (
+            {"state": "error", "error_source": "configure"},
+            {"outcome": "applied", "state": "error", "health_uptime": 200, "error_source": "configure"},
+        ),
+    ],
+)
+def test_every_field_a_report_is_decided_from_is_checked_before_it_is_stored(
+    client, channel, no_whapi, monkeypatch, meanwhile, expected
+):
+    from channels_app import rows, webhooks
+
+    post(client, channel, health("AUTH", 1713774883, 100, 4, {"id": "14155550123"}))
+    unlocked_read = rows.select
+
+    def read_then_another_worker_writes(*args, lock=False, **kwargs):
+        found = unlocked_read(*args, lock=lock, **kwargs)
+        if not lock:
+            Channel.objects.filter(pk=channel.pk).update(**meanwhile)
+        return found
+
+    monkeypatch.setattr(webhooks.rows, "select", read_then_another_worker_writes)
+    moves_before = ChannelEvent.objects.filter(channel=channel).count()
+    response = post(client, channel, health("AUTH", 1713774883, 200, 4, {"id": "14155550123"}))
+    stored = reload(channel)
+    assert response.json()["outcome"] == expected["outcome"]
+    assert (stored.state, stored.health_uptime) == (expected["state"], expected["health_uptime"])
+    assert ChannelEvent.objects.filter(channel=channel).count() - moves_before == expected.get("moves", 0)
+    assert stored.error_source == expected.get("error_source", "")
+
+
 def test_a_callback_that_fails_before_authentication_is_not_stored(client, channel, no_whapi, monkeypatch):
     """Replay trusts the ledger, so nothing unauthenticated may land there, even when the database fails."""
     from channels_app import webhooks

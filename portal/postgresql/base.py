@@ -8,8 +8,11 @@ nothing to read is usable. A server that closed the connection (a restart, an id
 `SELECT 1` sent, which fails on a dead connection (Django then opens a new one) and passes on one that
 merely got an unsolicited message (a parameter change after a configuration reload).
 
-A peer that vanished without closing (a cut network) is not detected by either check: `SELECT 1`
-would wait for TCP to give up, as the first real query does.
+What this check does not see and `SELECT 1` would: a connection that a firewall or load balancer
+dropped silently and resets only when the next packet arrives. The request's first query then fails
+(a webhook is answered 503, which Whapi retries) and Django closes the connection at the end of the
+request; connections live at most CONN_MAX_AGE (60 s), which keeps this rare. A connection in any
+transaction state but idle gets Django's full check.
 """
 
 import select
@@ -23,8 +26,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self.connection is None or self.connection.closed:
             return False
         pgconn = self.connection.pgconn
-        if pgconn.status != pq.ConnStatus.OK or pgconn.transaction_status == pq.TransactionStatus.UNKNOWN:
+        if pgconn.status != pq.ConnStatus.OK:
             return False
+        if pgconn.transaction_status != pq.TransactionStatus.IDLE:
+            return super().is_usable()
         poller = select.poll()
         poller.register(pgconn.socket, select.POLLIN)
         if poller.poll(0):
