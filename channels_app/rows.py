@@ -99,12 +99,7 @@ def update(model: type[Model], pk: Any, values: Mapping[str, Any]) -> int:
     if not values:
         return 0
     connection = connections[DEFAULT_DB_ALIAS]
-    params = []
-    for name, value in values.items():
-        if isinstance(value, Expression) or hasattr(value, "resolve_expression"):
-            raise TypeError(f"rows.update takes plain values; {name} is an expression")
-        params.append(model._meta.get_field(name).get_db_prep_save(value, connection))
-    params.append(pk)
+    params = [*_update_params(model, values, connection), pk]
     with connection.cursor() as cursor:
         cursor.execute(_update_sql(model, tuple(values), DEFAULT_DB_ALIAS), params)
         return cursor.rowcount
@@ -112,17 +107,39 @@ def update(model: type[Model], pk: Any, values: Mapping[str, Any]) -> int:
 
 def insert(obj: M) -> M:
     """`obj.save()` for a new object with an auto primary key: one INSERT, the key set on `obj`."""
-    model = type(obj)
-    if obj.pk is not None:
-        raise ValueError("rows.insert adds new rows; this object has a primary key already")
     connection = connections[DEFAULT_DB_ALIAS]
-    sql, returning = _insert_sql(model, DEFAULT_DB_ALIAS)
-    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in _insert_fields(model)]
+    _run_insert(obj, _insert_params(obj, connection), connection)
+    return obj
+
+
+def _run_insert(obj: Model, params: list, connection) -> None:
+    sql, returning = _insert_sql(type(obj), DEFAULT_DB_ALIAS)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        obj.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+        _inserted(obj, cursor.fetchone()[0] if returning else cursor.lastrowid, connection)
+
+
+def _update_params(model: type[Model], values: Mapping[str, Any], connection) -> list:
+    """The values to set, prepared as the ORM's `update()` prepares them; plain values only."""
+    params = []
+    for name, value in values.items():
+        if isinstance(value, Expression) or hasattr(value, "resolve_expression"):
+            raise TypeError(f"rows takes plain values; {name} is an expression")
+        params.append(model._meta.get_field(name).get_db_prep_save(value, connection))
+    return params
+
+
+def _insert_params(obj: Model, connection) -> list:
+    """The values of a new object's row, prepared as `save()` prepares them (defaults, auto_now_add)."""
+    if obj.pk is not None:
+        raise ValueError("rows inserts new rows; this object has a primary key already")
+    return [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in _insert_fields(type(obj))]
+
+
+def _inserted(obj: Model, pk: Any, connection) -> None:
+    """Mark `obj` as saved, with the key the database gave it."""
+    obj.pk = pk
     obj._state.adding, obj._state.db = False, connection.alias
-    return obj
 
 
 def update_and_insert(
@@ -136,8 +153,6 @@ def update_and_insert(
     from the update's result.
     """
     connection = connections[DEFAULT_DB_ALIAS]
-    if obj.pk is not None:
-        raise ValueError("rows.update_and_insert adds new rows; this object has a primary key already")
     if not values:
         raise ValueError("rows.update_and_insert needs values to update")
     opts = model._meta
@@ -145,29 +160,26 @@ def update_and_insert(
         if isinstance(opts.get_field(name), EncryptedTextField):
             # Encrypting makes a different ciphertext every time: the comparison could never hold.
             raise ValueError(f"rows.update_and_insert cannot compare the encrypted field {name}")
-    params = [opts.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
-    params.append(pk)
+    params = [*_update_params(model, values, connection), pk]
     params += [opts.get_field(name).get_db_prep_value(value, connection) for name, value in expected.items()]
-    update = _conditional_update_sql(model, tuple(values), tuple(expected), DEFAULT_DB_ALIAS)
+    inserted = _insert_params(obj, connection)
     if connection.vendor != "postgresql":
         with transaction.atomic(using=DEFAULT_DB_ALIAS):
             with connection.cursor() as cursor:
-                cursor.execute(update, params)
+                cursor.execute(_conditional_update_sql(model, tuple(values), tuple(expected), DEFAULT_DB_ALIAS), params)
                 if cursor.rowcount != 1:
                     return False
-            insert(obj)
+            _run_insert(obj, inserted, connection)
             return True
-    insert_fields = _insert_fields(type(obj))
-    params += [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in insert_fields]
     with connection.cursor() as cursor:
         cursor.execute(
-            _update_and_insert_sql(model, tuple(values), tuple(expected), type(obj), DEFAULT_DB_ALIAS), params
+            _update_and_insert_sql(model, tuple(values), tuple(expected), type(obj), DEFAULT_DB_ALIAS),
+            params + inserted,
         )
         row = cursor.fetchone()
     if row is None:
         return False
-    obj.pk = row[0]
-    obj._state.adding, obj._state.db = False, connection.alias
+    _inserted(obj, row[0], connection)
     return True
 
 

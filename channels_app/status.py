@@ -65,10 +65,7 @@ def set_state(channel: Channel, state: str, *, source: str, detail: str = "", fo
 def _move(channel: Channel, state: str, fields: dict[str, Any], *, source: str, detail: str, forced: bool = False):
     """Set `fields` and the new state in one UPDATE, and add the move to the timeline."""
     previous, now = channel.state, timezone.now()
-    rows.update(Channel, channel.pk, {**fields, "state": state, "state_changed_at": now})
-    for name, value in fields.items():
-        setattr(channel, name, value)
-    channel.state, channel.state_changed_at = state, now
+    _set(channel, {**fields, "state": state, "state_changed_at": now})
     rows.insert(
         ChannelEvent(
             channel=channel,
@@ -80,6 +77,13 @@ def _move(channel: Channel, state: str, fields: dict[str, Any], *, source: str, 
         )
     )
     logger.info("channel %s: %s -> %s (%s) %s", channel.pk, previous, state, source, detail)
+
+
+def _set(channel: Channel, fields: dict[str, Any]) -> None:
+    """Write `fields` to the channel's row and to the loaded instance."""
+    rows.update(Channel, channel.pk, fields)
+    for name, value in fields.items():
+        setattr(channel, name, value)
 
 
 def _state_for_health(channel: Channel, health: Health) -> tuple[str, str]:
@@ -102,8 +106,12 @@ def _state_for_health(channel: Channel, health: Health) -> tuple[str, str]:
 
 
 def lock_channel(channel_id: int) -> Channel:
-    """The channel's STATUS_FIELDS, locked until the surrounding transaction ends."""
-    return Channel.objects.select_for_update().only(*STATUS_FIELDS).get(pk=channel_id)
+    """The channel's STATUS_FIELDS, locked until the surrounding transaction ends; raises
+    Channel.DoesNotExist when it is gone."""
+    channel = rows.select(Channel, STATUS_FIELDS, "id", channel_id, lock=True)
+    if channel is None:
+        raise Channel.DoesNotExist(f"no channel {channel_id}")
+    return channel
 
 
 def apply_health(channel_id: int, health: Health, *, source: str) -> str:
@@ -141,9 +149,7 @@ def write(channel: Channel, change: Change, *, source: str) -> str:
     if change.state and change.state != channel.state:
         _move(channel, change.state, change.fields, source=source, detail=change.note)
     elif change.fields:
-        rows.update(Channel, channel.pk, change.fields)
-        for name, value in change.fields.items():
-            setattr(channel, name, value)
+        _set(channel, change.fields)
     return change.outcome
 
 

@@ -158,11 +158,11 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
             # since it was read: decide again with the channel locked. The ledger row commits in the
             # same transaction as the effects, before the answer.
             with transaction.atomic():
-                channel = _locked(channel.pk)
-                if channel is None:
+                try:
+                    change = _apply_locked(channel.pk, ledger, payload)
+                except Channel.DoesNotExist:
                     return _refused(channel_id)
-                change = _plan(channel, ledger, payload)
-                ledger.outcome, ledger.detail = write(channel, change, source=WEBHOOK), change.detail
+                ledger.outcome, ledger.detail = change.outcome, change.detail
                 rows.insert(ledger)
     except Malformed as exc:
         # Whapi would resend the same body forever; say why once, and keep it in the ledger.
@@ -199,9 +199,13 @@ def _store_without_lock(ledger: WebhookEvent, channel: Channel, change: Change) 
     return rows.update_and_insert(Channel, channel.pk, change.fields, expected=expected, obj=ledger)
 
 
-def _locked(channel_id: int) -> Channel | None:
-    """The channel's STATUS_FIELDS, locked until the transaction ends; None when it is gone."""
-    return rows.select(Channel, STATUS_FIELDS, "id", channel_id, lock=True)
+def _apply_locked(channel_id: int, ledger: WebhookEvent, payload: dict) -> Change:
+    """Lock the channel (in the caller's transaction), decide what the callback changes and carry it
+    out; returns the change. Raises Channel.DoesNotExist, and what the handler raises."""
+    channel = lock_channel(channel_id)
+    change = _plan(channel, ledger, payload)
+    write(channel, change, source=WEBHOOK)
+    return change
 
 
 def _refused(channel_id: str) -> JsonResponse:
@@ -234,9 +238,8 @@ def _dispatch(ledger: WebhookEvent, channel: Channel, payload: dict) -> tuple[st
     """Apply one stored callback in its own savepoint; returns (outcome, detail, HTTP status for Whapi)."""
     try:
         with transaction.atomic():
-            locked = lock_channel(channel.pk)
-            change = _plan(locked, ledger, payload)
-            return write(locked, change, source=WEBHOOK), change.detail, 200
+            change = _apply_locked(channel.pk, ledger, payload)
+            return change.outcome, change.detail, 200
     except Malformed as exc:
         return Outcome.FAILED, str(exc), 400
     except Exception as exc:

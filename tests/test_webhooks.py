@@ -320,22 +320,28 @@ def test_a_health_report_is_stored_with_its_effect_without_a_lock(client, channe
     assert verbs == (["SELECT", "WITH"] if connection.vendor == "postgresql" else ["SELECT", "UPDATE", "INSERT"])
 
 
-def test_a_channel_changed_between_read_and_write_is_decided_again_under_the_lock(
-    client, channel, no_whapi, monkeypatch
-):
-    """A newer report stored by another worker while this one was deciding is not rolled back."""
-    from channels_app import rows, webhooks
+def another_worker_writes_while_deciding(monkeypatch, channel, **meanwhile):
+    """Store `meanwhile` on the channel right after the receiver's unlocked read, as another worker
+    would between that read and the receiver's write."""
+    from channels_app import rows
 
-    post(client, channel, health("AUTH", 1713774883, 100, 4, {"id": "14155550123"}))
     unlocked_read = rows.select
 
     def read_then_another_worker_writes(*args, lock=False, **kwargs):
         found = unlocked_read(*args, lock=lock, **kwargs)
         if not lock:
-            Channel.objects.filter(pk=channel.pk).update(health_uptime=300)
+            Channel.objects.filter(pk=channel.pk).update(**meanwhile)
         return found
 
-    monkeypatch.setattr(webhooks.rows, "select", read_then_another_worker_writes)
+    monkeypatch.setattr(rows, "select", read_then_another_worker_writes)
+
+
+def test_a_channel_changed_between_read_and_write_is_decided_again_under_the_lock(
+    client, channel, no_whapi, monkeypatch
+):
+    """A newer report stored by another worker while this one was deciding is not rolled back."""
+    post(client, channel, health("AUTH", 1713774883, 100, 4, {"id": "14155550123"}))
+    another_worker_writes_while_deciding(monkeypatch, channel, health_uptime=300)
     response = post(client, channel, health("AUTH", 1713774883, 200, 4, {"id": "14155550123"}))
     assert response.json()["outcome"] == "stale"
     assert reload(channel).health_uptime == 300
@@ -362,18 +368,8 @@ def test_a_channel_changed_between_read_and_write_is_decided_again_under_the_loc
 def test_every_field_a_report_is_decided_from_is_checked_before_it_is_stored(
     client, channel, no_whapi, monkeypatch, meanwhile, expected
 ):
-    from channels_app import rows, webhooks
-
     post(client, channel, health("AUTH", 1713774883, 100, 4, {"id": "14155550123"}))
-    unlocked_read = rows.select
-
-    def read_then_another_worker_writes(*args, lock=False, **kwargs):
-        found = unlocked_read(*args, lock=lock, **kwargs)
-        if not lock:
-            Channel.objects.filter(pk=channel.pk).update(**meanwhile)
-        return found
-
-    monkeypatch.setattr(webhooks.rows, "select", read_then_another_worker_writes)
+    another_worker_writes_while_deciding(monkeypatch, channel, **meanwhile)
     moves_before = ChannelEvent.objects.filter(channel=channel).count()
     response = post(client, channel, health("AUTH", 1713774883, 200, 4, {"id": "14155550123"}))
     stored = reload(channel)
