@@ -1,13 +1,12 @@
 """Actions on channels and projects taken by staff (admin) and customers (self-service pages),
-each recorded in the audit log with its result, plus bulk jobs that run one action over many
-channels in the background.
+each recorded in the audit log with its result. Views and the admin call these; these call the
+pipeline, the configuration, the mirror and Whapi. (bulk_jobs.py runs one of them over many channels.)
 
 Every action raises `ActionError` with a message fit to show (it names the channel and Whapi's
 reason) and leaves the channel as it was when Whapi refuses; it never lets a WhapiError through.
 """
 
 import logging
-import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -17,25 +16,17 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
-from channels_app import jobs, services
-from channels_app.models import (
-    AuditLog,
-    BulkJob,
-    BulkJobItem,
-    Channel,
-    ChannelEvent,
-    Customer,
-    HandoffLink,
-    Project,
-)
-from channels_app.status import PRE_CONFIGURED, set_state
+from channels_app import background, configure, handoff, mirror, pipeline
+from channels_app.audit import audit
+from channels_app.models import AuditLog, Channel, ChannelEvent, Customer, Project
+from channels_app.status import channel_health_check, channel_lock, channel_record_error, channel_update
 from channels_app.whapi import CHANNEL_MODES, QrCode, WhapiError, gate_client, partner_client
 
 logger = logging.getLogger(__name__)
 
 State = Channel.State
 Source = AuditLog.Source
-# Event types a customer may subscribe their own webhook to (whapi-api.md §3).
+# Event types a customer may subscribe their own webhook to (docs/whapi.md §3).
 CUSTOMER_EVENT_TYPES = ("messages", "statuses", "chats", "contacts", "groups", "presences", "calls", "labels")
 CUSTOMER_EVENT_METHODS = ("post", "put", "patch", "delete")
 
@@ -60,33 +51,6 @@ def _timeline_source(source: str) -> str:
     }.get(source, ChannelEvent.Source.SYSTEM)
 
 
-def audit(
-    *,
-    actor,
-    source: str,
-    action: str,
-    target: Channel | Project | Customer | None = None,
-    customer: Customer | None = None,
-    ok: bool = True,
-    detail: str = "",
-) -> AuditLog:
-    """Record an action; `customer` defaults to the target's customer."""
-    if customer is None and target is not None:
-        customer = target if isinstance(target, Customer) else getattr(target, "customer", None)
-    return AuditLog.objects.create(
-        actor=actor if getattr(actor, "pk", None) else None,
-        actor_label=getattr(actor, "get_username", lambda: "")() if actor else "",
-        source=source,
-        customer=customer,
-        action=action,
-        target_type=type(target).__name__.lower() if target is not None else "",
-        target_id=str(getattr(target, "whapi_id", None) or getattr(target, "pk", "") or "") if target else "",
-        target_label=str(target)[:255] if target is not None else "",
-        ok=ok,
-        detail=detail[:4000],
-    )
-
-
 def _run(channel: Channel, action: str, verb: str, call: Callable[[], object], *, actor, source: str, detail: str = ""):
     """Call Whapi for `channel`, audit the outcome, and turn a refusal into ActionError."""
     if not channel.whapi_id:
@@ -96,9 +60,7 @@ def _run(channel: Channel, action: str, verb: str, call: Callable[[], object], *
     except WhapiError as exc:
         message = f"{channel.name} ({channel.whapi_id}): Whapi could not {verb}: {exc.message}"
         audit(actor=actor, source=source, action=action, target=channel, ok=False, detail=f"{detail} {exc}".strip())
-        Channel.objects.filter(pk=channel.pk).update(
-            last_error=message, last_error_at=timezone.now(), error_source=Channel.ErrorSource.ACTION
-        )
+        channel_record_error(channel, message, source=Channel.ErrorSource.ACTION)
         raise ActionError(message, outcome_unknown=exc.outcome_unknown) from exc
     audit(actor=actor, source=source, action=action, target=channel, detail=detail)
     return result
@@ -117,8 +79,7 @@ def _refresh_mirror(channel: Channel) -> None:
     except WhapiError as exc:
         logger.warning("channel %s: could not re-read from Whapi: %s", channel.pk, exc)
         return
-    Channel.objects.filter(pk=channel.pk).update(**services.mirror_fields(remote))
-    channel.refresh_from_db()
+    channel_update(channel, pipeline.mirror_fields(remote))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -132,15 +93,15 @@ def channel_request(
     source: str,
     request_key: str | None = None,
     enforce_quota: bool = True,
-) -> Channel:
-    """Ask for a new channel in `project` through the pipeline (`services.channel_request`), audited.
+) -> tuple[Channel, bool]:
+    """Ask for a new channel in `project` through the pipeline (`pipeline.channel_queue`), audited;
+    returns (the channel, whether this call recorded it).
 
-    A repeated `request_key` (a double-submitted form) returns the first request's channel and
-    records nothing more. Raises ActionError with the reason when the request is refused.
+    A repeated `request_key` (a double-submitted form) returns the first request's channel and False,
+    and records nothing more. Raises ActionError with the reason when the request is refused.
     """
-    repeat = bool(request_key) and Channel.objects.filter(request_key=request_key).exists()
     try:
-        channel = services.channel_request(
+        channel, recorded = pipeline.channel_queue(
             project=project,
             name=name,
             requested_by=actor if getattr(actor, "pk", None) else None,
@@ -148,7 +109,7 @@ def channel_request(
             source=_timeline_source(source),
             enforce_quota=enforce_quota,
         )
-    except services.ServiceError as exc:
+    except pipeline.RequestRefused as exc:
         audit(
             actor=actor,
             source=source,
@@ -158,32 +119,34 @@ def channel_request(
             detail=f"{(name or '').strip()[:150]}: {exc}",
         )
         raise ActionError(str(exc)) from exc
-    if not repeat:
+    if recorded:
         quota = "" if enforce_quota else " (quota not enforced)"
         audit(actor=actor, source=source, action="channel.request", target=channel, detail=f"in {project}{quota}")
-    return channel
+    return channel, recorded
 
 
-def channel_configure_now(channel: Channel, *, actor, source: str) -> None:
-    """Apply and verify the webhook settings now (staff's "configure webhooks now")."""
+def channel_reconfigure(channel: Channel, *, actor, source: str) -> None:
+    """Apply and verify the webhook settings now (staff's "configure webhooks now"), with a fresh
+    count of attempts."""
     if not channel.whapi_id:
         raise ActionError(f"{channel}: the channel does not exist in Whapi yet.")
     if channel.init_until and timezone.now() < channel.init_until:
         raise ActionError(f"{channel}: still initializing until {channel.init_until:%H:%M:%S} UTC; try again then.")
     Channel.objects.filter(pk=channel.pk).update(configure_attempts=0)
-    ok = services.channel_configure(channel.pk, source=_timeline_source(source))
+    ok = configure.channel_configure(channel.pk, source=_timeline_source(source))
     channel.refresh_from_db()
     audit(actor=actor, source=source, action="channel.configure", target=channel, ok=ok, detail=channel.last_error)
     if not ok:
         raise ActionError(f"{channel.name} ({channel.whapi_id}): {channel.last_error or 'configuration failed'}")
 
 
-def channel_refresh_status(channel: Channel, *, actor, source: str) -> str:
-    """Ask Whapi for the channel's health and mirror now; returns the health status text."""
+def channel_refresh(channel: Channel, *, actor, source: str) -> str:
+    """Re-read the channel's mirror and health from Whapi now; returns the health status text.
+    Raises ActionError when Whapi could not be asked (the status is then marked stale)."""
     if not channel.whapi_id:
         raise ActionError(f"{channel}: the channel does not exist in Whapi yet.")
     _refresh_mirror(channel)
-    outcome = services.channel_check_health(channel.pk, source=_timeline_source(source))
+    outcome = channel_health_check(channel.pk, source=_timeline_source(source))
     channel.refresh_from_db()
     if outcome is None and channel.status_stale:
         raise ActionError(f"{channel.name} ({channel.whapi_id}): {channel.last_error}")
@@ -199,11 +162,11 @@ def channel_restart(channel: Channel, *, actor, source: str) -> None:
         actor=actor,
         source=source,
     )
-    jobs.enqueue_on_commit("check_channel_health", channel.pk)
+    background.enqueue_on_commit("channel_health_check", channel.pk)
 
 
 def channel_extend(channel: Channel, *, days: int, comment: str, actor, source: str) -> None:
-    """Move `days` days from the partner balance to the channel (Whapi §1.3 Extend)."""
+    """Move `days` days from the partner balance to the channel (docs/whapi.md §1.3)."""
     if not isinstance(days, int) or days < 1 or days > 3650:
         raise ActionError("Days must be a whole number from 1 to 3650.")
     comment = (comment or "").strip()
@@ -234,8 +197,7 @@ def channel_change_mode(channel: Channel, *, mode: str, actor, source: str) -> N
         source=source,
         detail=f"{channel.mode or 'live'} → {mode}",
     )
-    Channel.objects.filter(pk=channel.pk).update(mode=mode)
-    channel.mode = mode
+    channel_update(channel, {"mode": mode})
 
 
 def channel_logout(channel: Channel, *, actor, source: str) -> None:
@@ -257,10 +219,13 @@ def channel_logout(channel: Channel, *, actor, source: str) -> None:
         source=source,
         detail=channel.connected_number,
     )
-    Channel.objects.filter(pk=channel.pk).update(connected_number="", connected_name="")
-    channel.connected_number = channel.connected_name = ""
-    if channel.state == State.CONNECTED:
-        set_state(channel, State.DISCONNECTED, source=_timeline_source(source), detail="logged out from the portal")
+    channel_update(
+        channel,
+        {"connected_number": "", "connected_name": ""},
+        state=State.DISCONNECTED if channel.state == State.CONNECTED else "",
+        source=_timeline_source(source),
+        detail="logged out from the portal",
+    )
 
 
 def channel_delete(channel: Channel, *, actor, source: str) -> None:
@@ -273,19 +238,15 @@ def channel_delete(channel: Channel, *, actor, source: str) -> None:
     if channel.state == State.DELETED:
         return
     if not channel.whapi_id:
-        # Withdraw it from the queue only if the pump has not claimed it meanwhile.
-        withdrawn = Channel.objects.filter(
-            pk=channel.pk, state__in=(State.QUEUED, State.ERROR), whapi_id__isnull=True
-        ).update(state=State.DELETED, state_changed_at=timezone.now())
-        if not withdrawn:
-            raise ActionError(f"{channel}: its creation is under way; delete it once it exists in Whapi.")
-        ChannelEvent.objects.create(
-            channel=channel,
-            from_state=channel.state,
-            to_state=State.DELETED,
-            source=_timeline_source(source),
-            detail="withdrawn before creation",
-        )
+        # Withdraw it from the queue only if the pump has not claimed it meanwhile (the pump claims
+        # under the same lock).
+        with transaction.atomic():
+            locked = channel_lock(channel.pk)
+            if locked.whapi_id or locked.state not in (State.QUEUED, State.ERROR):
+                raise ActionError(f"{channel}: its creation is under way; delete it once it exists in Whapi.")
+            channel_update(
+                locked, state=State.DELETED, source=_timeline_source(source), detail="withdrawn before creation"
+            )
         audit(actor=actor, source=source, action="channel.delete", target=channel, detail="deleted before creation")
         channel.state = State.DELETED
         return
@@ -304,8 +265,8 @@ def channel_delete(channel: Channel, *, actor, source: str) -> None:
 
     _run(channel, "channel.delete", "delete the channel", call, actor=actor, source=source)
     Schedule.objects.filter(name__in=[f"configure-{channel.pk}", f"reconcile-{channel.pk}"]).delete()
-    channel.handoff_links.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-    set_state(channel, State.DELETED, source=_timeline_source(source), detail="deleted")
+    handoff.handoff_links_revoke(channel=channel)
+    channel_update(channel, state=State.DELETED, source=_timeline_source(source), detail="deleted")
 
 
 def channel_rename(channel: Channel, *, name: str, actor, source: str) -> None:
@@ -363,10 +324,10 @@ def channel_set_customer_webhook(channel: Channel, *, url: str, events: list[dic
     Channel.objects.filter(pk=channel.pk).update(customer_webhook_url=url, customer_webhook_events=events)
     channel.customer_webhook_url, channel.customer_webhook_events = url, events
     audit(actor=actor, source=source, action="channel.customer_webhook", target=channel, detail=url or "removed")
-    if not channel.webhooks_verified_at or channel.state in PRE_CONFIGURED:
+    if not channel.webhooks_verified_at or channel.state in Channel.SETTING_UP:
         return False
     Channel.objects.filter(pk=channel.pk).update(configure_attempts=0)
-    ok = services.channel_configure(channel.pk, source=_timeline_source(source))
+    ok = configure.channel_configure(channel.pk, source=_timeline_source(source))
     channel.refresh_from_db()
     if not ok:
         raise ActionError(
@@ -408,22 +369,26 @@ def channel_pairing_code(channel: Channel, *, phone: str, actor, source: str) ->
     )
 
 
-def whapi_sync(*, actor, source: str = Source.STAFF) -> str:
-    """Mirror Whapi: projects first (channels are matched to them), then every channel. Audited.
+def whapi_sync(*, actor, source: str = Source.STAFF, projects_only: bool = False) -> str:
+    """Mirror Whapi: projects first (channels are matched to them), then every channel unless
+    `projects_only`. Audited (`projects.sync` or `channels.sync`).
 
     Returns a summary for staff; raises ActionError with Whapi's reason when the sync failed.
     """
+    action = "projects.sync" if projects_only else "channels.sync"
     try:
-        projects = services.projects_sync()
-        counts = services.channels_sync()
+        projects = mirror.projects_sync()
+        counts = None if projects_only else mirror.channels_sync()
     except WhapiError as exc:
-        audit(actor=actor, source=source, action="channels.sync", ok=False, detail=str(exc))
+        audit(actor=actor, source=source, action=action, ok=False, detail=str(exc))
         raise ActionError(f"The sync with Whapi failed: {exc.message or exc}") from exc
-    detail = (
-        f"{counts['imported']} imported, {counts['gone']} gone from Whapi, {counts['updated']} updated, "
-        f"{counts['adopted']} adopted; projects: {projects['created']} new, {projects['updated']} updated"
-    )
-    audit(actor=actor, source=source, action="channels.sync", detail=detail)
+    detail = f"{projects['created']} new, {projects['updated']} updated"
+    if counts is not None:
+        detail = (
+            f"{counts['imported']} imported, {counts['gone']} gone from Whapi, {counts['updated']} updated, "
+            f"{counts['adopted']} adopted; projects: {detail}"
+        )
+    audit(actor=actor, source=source, action=action, detail=detail)
     return detail
 
 
@@ -440,7 +405,7 @@ def project_create(*, name: str, customer: Customer | None, actor, source: str =
     except WhapiError as exc:
         audit(actor=actor, source=source, action="project.create", customer=customer, ok=False, detail=f"{name}: {exc}")
         raise ActionError(f"Whapi could not create the project {name!r}: {exc.message}") from exc
-    project, _ = services.project_mirror(remote, customer=customer)
+    project, _ = mirror.project_mirror(remote, customer=customer)
     audit(actor=actor, source=source, action="project.create", target=project, customer=customer)
     return project
 
@@ -451,7 +416,7 @@ def project_assign(project: Project, *, customer: Customer | None, actor, source
     project.customer = customer
     if previous != customer:
         # Links handed out by the previous customer must not outlive its access to the channels.
-        HandoffLink.objects.filter(channel__project=project, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        handoff.handoff_links_revoke(project=project)
     audit(
         actor=actor,
         source=source,
@@ -460,111 +425,3 @@ def project_assign(project: Project, *, customer: Customer | None, actor, source
         customer=customer or previous,
         detail=f"{previous or 'unassigned'} → {customer or 'unassigned'}",
     )
-
-
-# ------------------------------------------------------------------------------------------------
-# Bulk jobs
-# ------------------------------------------------------------------------------------------------
-def _bulk_call(action: str, params: dict) -> Callable[[Channel, object], None]:
-    def extend(channel, actor):
-        channel_extend(channel, days=int(params["days"]), comment=params["comment"], actor=actor, source=Source.STAFF)
-
-    def mode(channel, actor):
-        channel_change_mode(channel, mode=params["mode"], actor=actor, source=Source.STAFF)
-
-    def refresh(channel, actor):
-        channel_refresh_status(channel, actor=actor, source=Source.STAFF)
-
-    simple = {
-        "configure": channel_configure_now,
-        "restart": channel_restart,
-        "logout": channel_logout,
-        "delete": channel_delete,
-    }
-    if action in simple:
-        return lambda channel, actor: simple[action](channel, actor=actor, source=Source.STAFF)
-    return {"extend": extend, "mode": mode, "refresh": refresh}[action]
-
-
-# How long one task runs a bulk job before handing over to a fresh one (django-q2 stops a task at 120 s).
-BULK_SECONDS = 60
-# Actions that must not run twice when Whapi's answer was lost (an extension would be paid twice);
-# the others leave the same state when repeated.
-NOT_REPEATABLE = {"extend"}
-BULK_ACTIONS = ("configure", "refresh", "restart", "extend", "mode", "logout", "delete")
-
-
-def channel_run(action: str, channel: Channel, *, params: dict | None = None, actor) -> None:
-    """Run one of BULK_ACTIONS on one channel as staff, as a bulk job does for each of its channels.
-
-    Raises ActionError (an unknown action, bad params, or Whapi's refusal naming the channel).
-    """
-    if action not in BULK_ACTIONS:
-        raise ActionError(f"Unknown action {action!r}.")
-    params = params or {}
-    missing = [key for key in {"extend": ("days", "comment"), "mode": ("mode",)}.get(action, ()) if key not in params]
-    if missing:
-        raise ActionError(f"The action {action!r} needs {', '.join(missing)}.")
-    _bulk_call(action, params)(channel, actor)
-
-
-def bulk_job_start(*, action: str, channel_ids: list[int], params: dict | None = None, actor, retry_of=None) -> BulkJob:
-    """Record a bulk job over `channel_ids` and enqueue it; returns at once."""
-    if action not in BULK_ACTIONS:
-        raise ActionError(f"Unknown bulk action {action!r}.")
-    if not channel_ids:
-        raise ActionError("Select at least one channel.")
-    with transaction.atomic():
-        job = BulkJob.objects.create(action=action, params=params or {}, created_by=actor, retry_of=retry_of)
-        BulkJobItem.objects.bulk_create([BulkJobItem(job=job, channel_id=pk) for pk in dict.fromkeys(channel_ids)])
-        jobs.enqueue_on_commit("run_bulk_job", job.pk)
-    return job
-
-
-def bulk_job_retry_failed(job: BulkJob, *, actor) -> BulkJob:
-    failed = list(job.items.filter(status=BulkJobItem.Status.FAILED).values_list("channel_id", flat=True))
-    if not failed:
-        raise ActionError("Nothing failed in that job.")
-    return bulk_job_start(action=job.action, channel_ids=failed, params=job.params, actor=actor, retry_of=job)
-
-
-def bulk_job_run(job_id: int) -> None:
-    """Run the job's pending items; one channel's failure never stops the others.
-
-    Each item is claimed before its Whapi call, so a redelivered task never repeats one. An item a
-    stopped worker left running, or an extension whose Whapi answer was lost, ends as "outcome
-    unknown" and is not retried with the failed ones (an extension must not be paid twice). A run hands over to a
-    fresh task before django-q2's task timeout.
-    """
-    job = BulkJob.objects.filter(pk=job_id).exclude(status=BulkJob.Status.DONE).first()
-    if job is None:
-        return
-    BulkJob.objects.filter(pk=job.pk).update(status=BulkJob.Status.RUNNING)
-    job.items.filter(status=BulkJobItem.Status.RUNNING).update(
-        status=BulkJobItem.Status.UNKNOWN,
-        message="The worker stopped while this ran: check the channel before trying again.",
-        finished_at=timezone.now(),
-    )
-    call = _bulk_call(job.action, job.params)
-    deadline = time.monotonic() + BULK_SECONDS
-    for item in job.items.filter(status=BulkJobItem.Status.PENDING).select_related("channel"):
-        if time.monotonic() > deadline:
-            jobs.enqueue("run_bulk_job", job.pk)
-            return
-        if not BulkJobItem.objects.filter(pk=item.pk, status=BulkJobItem.Status.PENDING).update(
-            status=BulkJobItem.Status.RUNNING
-        ):
-            continue
-        try:
-            call(item.channel, job.created_by)
-        except ActionError as exc:
-            unknown = exc.outcome_unknown and job.action in NOT_REPEATABLE
-            status = BulkJobItem.Status.UNKNOWN if unknown else BulkJobItem.Status.FAILED
-            message = str(exc)
-        except Exception as exc:  # one broken channel must not stop the job
-            logger.exception("bulk job %s, channel %s", job.pk, item.channel_id)
-            status, message = BulkJobItem.Status.FAILED, f"Unexpected error: {type(exc).__name__}"
-        else:
-            status, message = BulkJobItem.Status.OK, ""
-        BulkJobItem.objects.filter(pk=item.pk).update(status=status, message=message, finished_at=timezone.now())
-    BulkJob.objects.filter(pk=job.pk).update(status=BulkJob.Status.DONE, finished_at=timezone.now())

@@ -18,8 +18,8 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from channels_app.models import Channel, ChannelEvent, CreateAttempt, CreateBudget
-from channels_app.status import set_state
+from channels_app.models import Channel, CreateAttempt, CreateBudget
+from channels_app.status import channel_update
 
 
 def window() -> timedelta:
@@ -122,14 +122,8 @@ def claim_next() -> Claim:
         if slot > now:
             return Claim(None, slot)
         CreateAttempt.objects.create(at=now, channel=channel)
-        Channel.objects.filter(pk=channel.pk).update(create_attempts=channel.create_attempts + 1, next_attempt_at=None)
-        channel.create_attempts += 1
-        set_state(
-            channel,
-            Channel.State.CREATING,
-            source=ChannelEvent.Source.SYSTEM,
-            detail=f"attempt {channel.create_attempts}",
-        )
+        channel_update(channel, {"create_attempts": channel.create_attempts + 1, "next_attempt_at": None})
+        channel_update(channel, state=Channel.State.CREATING, detail=f"attempt {channel.create_attempts}")
         return Claim(channel, None)
 
 

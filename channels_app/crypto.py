@@ -6,7 +6,7 @@ decrypts, so a new key can be put in front and the data re-encrypted afterwards 
 `DecryptionError`; the ciphertext is never handed back as if it were the secret.
 """
 
-from functools import cache, lru_cache
+from functools import cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -39,21 +39,10 @@ def encrypt(plaintext: str) -> str:
     return fernet().encrypt(plaintext.encode()).decode()
 
 
-# Decrypted values are remembered by ciphertext (each encryption makes a different one) and key set:
-# the webhook receiver reads a channel's secret on every callback, and decrypting it each time was a
-# twentieth of its CPU time. Plaintexts stay in this process's memory, which holds the keys anyway.
-DECRYPTED_CACHE_SIZE = 4096
-
-
-@lru_cache(maxsize=DECRYPTED_CACHE_SIZE)
-def _decrypt(keys: tuple[str, ...], token: str) -> str:
-    return _fernet(keys).decrypt(token.encode()).decode()
-
-
 def decrypt(token: str) -> str:
     """Return the plaintext of a Fernet token; raises DecryptionError when no key fits."""
     try:
-        return _decrypt(tuple(settings.FIELD_ENCRYPTION_KEYS), token)
+        return fernet().decrypt(token.encode()).decode()
     except (InvalidToken, ValueError) as exc:
         raise DecryptionError(
             "A stored secret cannot be decrypted with FIELD_ENCRYPTION_KEYS: the key it was written with "

@@ -1,95 +1,42 @@
-"""Forms of the customer pages, and the login throttle.
+"""Forms of the customer pages and the sign-in forms (with the login throttle of throttle.py).
 
 Every form reports problems next to the field they concern; messages are fit to show.
 """
 
-import ipaddress
-import math
 import re
 import uuid
-from datetime import timedelta
 
 from django import forms
-from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
-from django.utils import timezone
 
+from channels_app import throttle
 from channels_app.actions import CUSTOMER_EVENT_TYPES, ActionError, validate_customer_webhook
-from channels_app.models import Channel, FailedLogin, Membership, Project
+from channels_app.models import Channel, Membership, Project
+
 
 # ------------------------------------------------------------------------------------------------
-# Login throttle: failures are rows in FailedLogin, so every web process sees the same counts.
+# Signing in
 # ------------------------------------------------------------------------------------------------
-FAILURE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_USERNAME = 5
-# Higher than per username: an office behind one NAT address shares it.
-MAX_FAILURES_PER_IP = 20
-
-
-def client_ip(request: HttpRequest | None) -> str | None:
-    """The client's address: REMOTE_ADDR, or the last X-Forwarded-For hop behind a trusted proxy."""
-    if request is None:
-        return None
-    candidate = request.META.get("REMOTE_ADDR", "")
-    if settings.TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            # The proxy appends the address it saw; earlier entries are whatever the client claimed.
-            candidate = forwarded.split(",")[-1].strip()
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        return None
-
-
-def login_wait(username: str, ip: str | None) -> int:
-    """Seconds until `username` (or `ip`) may try again; 0 when not throttled."""
-    now = timezone.now()
-    limits = [({"username": username.lower()}, MAX_FAILURES_PER_USERNAME)]
-    if ip:
-        limits.append(({"ip": ip}, MAX_FAILURES_PER_IP))
-    waits = []
-    for filters, limit in limits:
-        recent = FailedLogin.objects.filter(at__gt=now - FAILURE_WINDOW, **filters).order_by("-at")
-        times = list(recent.values_list("at", flat=True)[:limit])
-        if len(times) >= limit:
-            # The oldest of the last `limit` failures has to leave the window first.
-            waits.append((times[-1] + FAILURE_WINDOW - now).total_seconds())
-    return max(0, math.ceil(max(waits, default=0)))
-
-
-def record_failed_login(username: str, ip: str | None) -> None:
-    FailedLogin.objects.create(username=username.lower()[:150], ip=ip)
-    # Rows older than the window count for nothing; drop them so the table stays small.
-    FailedLogin.objects.filter(at__lt=timezone.now() - FAILURE_WINDOW).delete()
-
-
-def throttle_message(seconds: int) -> str:
-    minutes = max(1, math.ceil(seconds / 60))
-    return f"Too many failed attempts; try again in {minutes} minute{'s' if minutes != 1 else ''}."
-
-
 class ThrottledLoginMixin:
     """For AuthenticationForm subclasses: refuse while throttled, record every failed attempt."""
 
     def clean(self):
         username = (self.cleaned_data.get("username") or "").strip()
-        ip = client_ip(self.request)
-        wait = login_wait(username, ip)
+        ip = throttle.client_ip(self.request)
+        wait = throttle.login_wait(username, ip)
         if wait:
             # Refused without checking the password: a throttled guess tells the guesser nothing.
-            raise ValidationError(throttle_message(wait), code="throttled")
+            raise ValidationError(throttle.throttle_message(wait), code="throttled")
         try:
             cleaned = super().clean()
         except ValidationError as exc:
             if username and getattr(exc, "code", None) in ("invalid_login", "inactive"):
-                record_failed_login(username, ip)
+                throttle.failed_login_record(username, ip)
             raise
-        FailedLogin.objects.filter(username=username.lower()).delete()
+        throttle.failed_logins_clear(username)
         return cleaned
 
 

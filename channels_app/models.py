@@ -1,10 +1,15 @@
 """The portal's data: customers (tenants) and their members, mirrors of Whapi projects and channels,
 the webhook ledger, each channel's timeline and the shared channel-creation budget.
 
-Field names follow Whapi's where Whapi has one (`whapi-api.md` §1.2); Whapi's millisecond timestamps
+Field names follow Whapi's where Whapi has one (docs/whapi.md §1.2); Whapi's millisecond timestamps
 are stored as aware datetimes. Secrets (channel token, webhook secret) are encrypted at rest.
+
+The channel's state vocabulary lives here, once: the states with their labels and one-line meanings,
+the groups of states the pipeline, the admin, the customer pages and the filters ask about, and
+`Channel.days_left`.
 """
 
+import math
 import secrets
 import uuid
 
@@ -71,13 +76,18 @@ class Project(models.Model):
         return f"{self.name} ({self.whapi_id})"
 
 
+# The header that carries a channel's webhook secret: we configure it on the channel's webhook in Whapi
+# (Whapi sends the headers we configure, docs/whapi.md §3) and the receiver authenticates it.
+WEBHOOK_SECRET_HEADER = "X-Portal-Secret"
+
+
 def new_webhook_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
 def new_creation_marker() -> str:
     # Goes into the name we send to Whapi, so that a create whose answer was lost can be found again
-    # in the project's channel list (`whapi-api.md` documents no idempotency key for PUT /channels).
+    # in the project's channel list (Whapi documents no idempotency key for PUT /channels, docs/whapi.md §1.3).
     return "pp-" + secrets.token_hex(5)
 
 
@@ -96,6 +106,44 @@ class Channel(models.Model):
         STOPPED = "stopped", "Stopped"
         EXPIRED = "expired", "Expired"
         DELETED = "deleted", "Deleted"
+
+    # What each state means, in a line that staff and customers both read (details are added by each page).
+    STATE_MEANINGS = {
+        State.QUEUED: "Queued for creation: Whapi creates a limited number of channels per half hour, "
+        "so requests take turns.",
+        State.CREATING: "Being created in Whapi.",
+        State.INITIALIZING: "Created in Whapi and starting up on its servers; Whapi asks for this pause "
+        "before a new channel is used.",
+        State.CONFIGURING: "Setting and verifying the webhooks of the channel (its notifications).",
+        State.WAITING_SCAN: "Ready to connect: no WhatsApp number is linked yet.",
+        State.CONNECTED: "Connected: a WhatsApp number is linked and the API sends and receives messages.",
+        State.DISCONNECTED: "Disconnected: no phone is linked any more; scanning the QR code links one again.",
+        State.ERROR: "Error: something needs attention.",
+        State.STOPPED: "Stopped in Whapi; it has to be started again.",
+        State.EXPIRED: "Expired: its paid time ran out; extending it brings it back.",
+        State.DELETED: "Deleted.",
+    }
+    # Until its webhooks are verified, a channel's lifecycle belongs to the pipeline, not to Whapi's health.
+    SETTING_UP = (State.QUEUED, State.CREATING, State.INITIALIZING, State.CONFIGURING)
+    # The steps the customer's progress bar shows; reaching the last one means done.
+    PIPELINE_STEPS = (*SETTING_UP, State.WAITING_SCAN, State.CONNECTED)
+    # States with a channel in Whapi to ask (its gate API may be called once the init delay is over).
+    PRESENT_IN_WHAPI = (
+        State.INITIALIZING,
+        State.CONFIGURING,
+        State.WAITING_SCAN,
+        State.CONNECTED,
+        State.DISCONNECTED,
+        State.ERROR,
+        State.STOPPED,
+        State.EXPIRED,
+    )
+    # States in which a phone can be linked: the QR code and the pairing code are offered.
+    CONNECTABLE = (State.WAITING_SCAN, State.DISCONNECTED)
+    # Configured and running: the webhook settings must still be what we set (the drift check).
+    LIVE = (State.WAITING_SCAN, State.CONNECTED, State.DISCONNECTED)
+    # States that change by themselves soon: pages keep polling, the admin refreshes.
+    CHANGING = (*SETTING_UP, State.WAITING_SCAN)
 
     class Mode(models.TextChoices):
         TRIAL = "trial", "Trial"
@@ -122,7 +170,7 @@ class Channel(models.Model):
         null=True, blank=True, help_text="Creation + WHAPI_INIT_DELAY: the gate API is not touched before."
     )
 
-    # Mirror of Whapi's channel object (whapi-api.md §1.2).
+    # Mirror of Whapi's channel object (docs/whapi.md §1.2).
     whapi_id = models.CharField("Whapi id", max_length=32, unique=True, null=True, blank=True)
     whapi_name = models.CharField("name in Whapi", max_length=255, blank=True)
     whapi_project_id = models.CharField("Whapi project id", max_length=64, blank=True)
@@ -173,6 +221,9 @@ class Channel(models.Model):
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
     error_source = models.CharField(max_length=16, choices=ErrorSource.choices, blank=True)
+    # Errors a healthy report from Whapi clears (a failed action, such as a logout, leaves nothing broken);
+    # a failed creation or configuration needs the pipeline or staff.
+    ERRORS_HEALTH_CLEARS = (ErrorSource.HEALTH, ErrorSource.ACTION, "")
 
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -200,6 +251,20 @@ class Channel(models.Model):
     @property
     def customer(self) -> Customer | None:
         return self.project.customer if self.project_id else None
+
+    @property
+    def state_meaning(self) -> str:
+        return self.STATE_MEANINGS[self.state]
+
+    def days_left(self, now=None) -> int | None:
+        """Days until the channel's paid time ends, rounded up (0 once it ended); None when unknown.
+
+        Rounded up, so that `days_left() <= N` exactly when the paid time ends within N days.
+        """
+        if self.active_till is None:
+            return None
+        seconds = (self.active_till - (now or timezone.now())).total_seconds()
+        return max(0, math.ceil(seconds / 86400))
 
 
 class WebhookEvent(models.Model):

@@ -1,7 +1,11 @@
-"""Applying what Whapi tells us about a channel — health and connect/disconnect — from webhooks and
-polls alike, and the one place that changes a channel's lifecycle state (with its timeline row).
+"""What Whapi says about a channel (health, connect, disconnect; by webhook or poll) → the channel's
+status and lifecycle state; and the one write path for both.
 
-Health is ordered by `(start_at, uptime)` (`whapi-api.md` §3): a late or replayed event never rolls
+`channel_update` is the only function that writes a channel's status columns or moves its state
+(with the move's timeline row): the webhook receiver, the health poll, the pipeline, the actions and
+replay all call it, directly or through `change_write`.
+
+Health is ordered by `(start_at, uptime)` (docs/whapi.md §3): a late or replayed report never rolls
 the status back. Users events carry no id or timestamp, so they are made idempotent by state: a
 connect for the number already connected changes nothing, while the same number connecting again
 after a disconnect is applied.
@@ -9,43 +13,25 @@ after a disconnect is applied.
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from channels_app import jobs, rows
+from channels_app import background
 from channels_app.models import Channel, ChannelEvent, WebhookEvent
-from channels_app.whapi import Health
+from channels_app.whapi import Health, WhapiError, gate_client
 
 logger = logging.getLogger(__name__)
 
 State = Channel.State
+ErrorSource = Channel.ErrorSource
 Outcome = WebhookEvent.Outcome
 
-# The fields applying a status or a connect reads; the rest of the row is not loaded for it.
-STATUS_FIELDS = (
-    "id",
-    "whapi_id",
-    "webhook_secret",
-    "state",
-    "health_status",
-    "health_code",
-    "health_start_at",
-    "health_uptime",
-    "connected_number",
-    "connected_name",
-    "connected_at",
-    "error_source",
-    "active_till",
-)
-
-# Errors a healthy report from Whapi clears (a failed action, such as a logout, leaves nothing broken);
-# a failed creation or configuration needs the pipeline or staff.
-RECOVERABLE_BY_HEALTH = ("health", "action", "")
-
-# Until its webhooks are verified, a channel's lifecycle belongs to the pipeline, not to health.
-PRE_CONFIGURED = (State.QUEUED, State.CREATING, State.INITIALIZING, State.CONFIGURING)
+# Channels not heard of for this long are polled; so are channels still mid-provisioning.
+QUIET_TOO_LONG = timedelta(minutes=15)
 
 
 def phone_digits(user_id: object) -> str:
@@ -53,37 +39,88 @@ def phone_digits(user_id: object) -> str:
     return "".join(ch for ch in str(user_id).split("@")[0] if ch.isdigit())
 
 
-def set_state(channel: Channel, state: str, *, source: str, detail: str = "", force: bool = False) -> bool:
-    """Move `channel` to `state` and append the change to its timeline; False when it was there already."""
+# ------------------------------------------------------------------------------------------------
+# The one write path
+# ------------------------------------------------------------------------------------------------
+def channel_update(
+    channel: Channel,
+    fields: dict[str, Any] | None = None,
+    *,
+    state: str = "",
+    source: str = ChannelEvent.Source.SYSTEM,
+    detail: str = "",
+    force: bool = False,
+) -> bool:
+    """Set `fields` on `channel` and, when `state` is given and differs from the channel's (or `force`),
+    move it there and add the move to its timeline. Returns whether the state moved.
+
+    Only the named columns are written (`save(update_fields=…)`), so a caller holding an older copy
+    of the channel overwrites nothing else. A caller that decides from the channel's current values
+    locks it first (`channel_lock`).
+    """
+    fields = dict(fields or {})
     previous = channel.state
-    if previous == state and not force:
-        return False
-    _move(channel, state, {}, source=source, detail=detail, forced=force and previous == state)
-    return True
-
-
-def _move(channel: Channel, state: str, fields: dict[str, Any], *, source: str, detail: str, forced: bool = False):
-    """Set `fields` and the new state in one UPDATE, and add the move to the timeline."""
-    previous, now = channel.state, timezone.now()
-    _set(channel, {**fields, "state": state, "state_changed_at": now})
-    rows.insert(
-        ChannelEvent(
+    moves = bool(state) and (state != previous or force)
+    now = timezone.now()
+    if moves:
+        fields.update(state=state, state_changed_at=now)
+    for name, value in fields.items():
+        setattr(channel, name, value)
+    if fields:
+        channel.save(update_fields=[*fields, "updated_at"])
+    if moves:
+        ChannelEvent.objects.create(
             channel=channel,
-            from_state="" if forced else previous,
+            from_state="" if previous == state else previous,
             to_state=state,
             source=source,
             detail=detail[:2000],
             at=now,
         )
-    )
-    logger.info("channel %s: %s -> %s (%s) %s", channel.pk, previous, state, source, detail)
+        logger.info("channel %s: %s -> %s (%s) %s", channel.pk, previous, state, source, detail)
+    return moves
 
 
-def _set(channel: Channel, fields: dict[str, Any]) -> None:
-    """Write `fields` to the channel's row and to the loaded instance."""
-    rows.update(Channel, channel.pk, fields)
-    for name, value in fields.items():
-        setattr(channel, name, value)
+def channel_record_error(channel: Channel, message: str, *, source: str, **fields: Any) -> None:
+    """Leave `message` on the channel as its last error (for staff), with `fields` set alongside."""
+    channel_update(channel, {"last_error": message, "last_error_at": timezone.now(), "error_source": source, **fields})
+    logger.warning("channel %s (%s): %s", channel.pk, channel.whapi_id or "not created", message)
+
+
+def channel_give_up(channel: Channel, reason: str, *, source: str, **fields: Any) -> None:
+    """Leave the reason on the channel and move it to ERROR, for staff to see."""
+    channel_record_error(channel, reason, source=source, **fields)
+    channel_update(channel, state=State.ERROR, detail=reason)
+
+
+def channel_lock(channel_id: int) -> Channel:
+    """The channel, locked until the surrounding transaction ends (a no-op on SQLite, whose immediate
+    transactions serialise writers anyway); raises Channel.DoesNotExist when it is gone."""
+    return Channel.objects.select_for_update().get(pk=channel_id)
+
+
+# ------------------------------------------------------------------------------------------------
+# Deciding what a report changes
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Change:
+    """What one report from Whapi does to a channel: decided by the change_for_* functions, which
+    write nothing, and carried out by `change_write`."""
+
+    outcome: str  # a WebhookEvent outcome
+    detail: str = ""  # for the ledger
+    fields: dict[str, Any] = field(default_factory=dict)  # columns to set
+    state: str = ""  # the lifecycle state to move to ("" keeps the current one)
+    note: str = ""  # the timeline's note for that move
+    follow_ups: tuple[str, ...] = ()  # tasks to run soon for the channel (background.follow_up)
+
+
+def change_write(channel: Channel, change: Change, *, source: str) -> str:
+    """Carry out `change` on a channel the caller locked in the current transaction; returns its outcome."""
+    for task in change.follow_ups:
+        background.follow_up(task, channel.pk)
+    channel_update(channel, change.fields, state=change.state, source=source, detail=change.note)
+    return change.outcome
 
 
 def _state_for_health(channel: Channel, health: Health) -> tuple[str, str]:
@@ -101,63 +138,15 @@ def _state_for_health(channel: Channel, health: Health) -> tuple[str, str]:
     if text == "STOP":
         expired = channel.active_till and channel.active_till <= timezone.now()
         return (State.EXPIRED if expired else State.STOPPED), note
-    # INIT, LAUNCH, NOT_INIT and texts we do not know are transient: keep the state.
+    # INIT, LAUNCH, NOT_INIT and texts we do not know are transient: keep the state (docs/whapi.md §6).
     return channel.state, note
 
 
-def lock_channel(channel_id: int) -> Channel:
-    """The channel's STATUS_FIELDS, locked until the surrounding transaction ends; raises
-    Channel.DoesNotExist when it is gone."""
-    channel = rows.select(Channel, STATUS_FIELDS, "id", channel_id, lock=True)
-    if channel is None:
-        raise Channel.DoesNotExist(f"no channel {channel_id}")
-    return channel
-
-
-def apply_health(channel_id: int, health: Health, *, source: str) -> str:
-    """Apply a health report unless we already know a newer one; returns a WebhookEvent outcome."""
-    with transaction.atomic():
-        return apply_health_to(lock_channel(channel_id), health, source=source)
-
-
-def apply_health_to(channel: Channel, health: Health, *, source: str) -> str:
-    """`apply_health` for a channel the caller locked in the current transaction."""
-    return write(channel, plan_health(channel, health, source=source), source=source)
-
-
-@dataclass(frozen=True)
-class Change:
-    """What one report from Whapi does to a channel, decided from the channel's STATUS_FIELDS alone.
-
-    The plan_* functions decide it and write nothing; `write` carries it out. Keeping the two apart
-    lets the webhook receiver store a change that only sets status columns without taking the
-    channel's lock (see webhooks.py).
-    """
-
-    outcome: str  # a WebhookEvent outcome
-    detail: str = ""  # for the ledger
-    fields: dict[str, Any] = field(default_factory=dict)  # columns to set
-    state: str = ""  # the lifecycle state to move to ("" keeps the current one)
-    note: str = ""  # the timeline's note for that move
-    follow_ups: tuple[str, ...] = ()  # tasks to run soon for the channel (jobs.follow_up)
-
-
-def write(channel: Channel, change: Change, *, source: str) -> str:
-    """Carry out `change` on a channel the caller locked in the current transaction; returns its outcome."""
-    for task in change.follow_ups:
-        jobs.follow_up(task, channel.pk)
-    if change.state and change.state != channel.state:
-        _move(channel, change.state, change.fields, source=source, detail=change.note)
-    elif change.fields:
-        _set(channel, change.fields)
-    return change.outcome
-
-
-def plan_health(channel: Channel, health: Health, *, source: str) -> Change:
+def change_for_health(channel: Channel, health: Health, *, source: str) -> Change:
     """A health report, unless we already know a newer one (`start_at`, `uptime`)."""
     new_state, note = _state_for_health(channel, health)
-    may_move = channel.state not in (*PRE_CONFIGURED, State.DELETED) and (
-        channel.state != State.ERROR or channel.error_source in RECOVERABLE_BY_HEALTH
+    may_move = channel.state not in (*Channel.SETTING_UP, State.DELETED) and (
+        channel.state != State.ERROR or channel.error_source in Channel.ERRORS_HEALTH_CLEARS
     )
     follow_ups: tuple[str, ...] = ()
     key = (health.start_at, health.uptime)
@@ -172,7 +161,7 @@ def plan_health(channel: Channel, health: Health, *, source: str) -> Change:
             if source == ChannelEvent.Source.WEBHOOK:
                 # uptime has a resolution of one second: two different reports within the same
                 # second cannot be ordered. Take this one, and let a fresh /health settle it.
-                follow_ups = ("check_channel_health",)
+                follow_ups = ("channel_health_check",)
     now = timezone.now()
     fields = {
         "health_status": health.status_text,
@@ -190,19 +179,19 @@ def plan_health(channel: Channel, health: Health, *, source: str) -> Change:
             fields["connected_at"] = now
     elif health.status_text == "QR":
         fields.update(connected_number="", connected_name="")
-    if channel.error_source in RECOVERABLE_BY_HEALTH and health.status_text in ("AUTH", "QR"):
+    if channel.error_source in Channel.ERRORS_HEALTH_CLEARS and health.status_text in ("AUTH", "QR"):
         fields.update(last_error="", error_source="")
     elif health.status_text in ("ERROR", "SYNC_ERROR"):
         fields.update(
             last_error=f"Whapi reports {health.status_text} for this channel.",
             last_error_at=now,
-            error_source="health",
+            error_source=ErrorSource.HEALTH,
         )
     state = new_state if may_move and new_state != channel.state else ""
     return Change(Outcome.APPLIED, fields=fields, state=state, note=note, follow_ups=follow_ups)
 
 
-def plan_user_connected(channel: Channel, *, number: str, name: str) -> Change:
+def change_for_user_connected(channel: Channel, *, number: str, name: str) -> Change:
     """A WhatsApp account linked (users.post)."""
     if channel.state == State.CONNECTED and channel.connected_number == number:
         return Change(Outcome.DUPLICATE)
@@ -215,7 +204,7 @@ def plan_user_connected(channel: Channel, *, number: str, name: str) -> Change:
     )
 
 
-def plan_user_disconnected(channel: Channel, *, number: str) -> Change:
+def change_for_user_disconnected(channel: Channel, *, number: str) -> Change:
     """A WhatsApp account unlinked (users.delete)."""
     if not channel.connected_number and channel.state != State.CONNECTED:
         return Change(Outcome.DUPLICATE)
@@ -228,3 +217,59 @@ def plan_user_disconnected(channel: Channel, *, number: str) -> Change:
         state=State.DISCONNECTED if channel.state not in (State.DISCONNECTED, State.DELETED) else "",
         note=f"number +{number} disconnected",
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# Asking Whapi: a status you can trust
+# ------------------------------------------------------------------------------------------------
+def health_apply(channel_id: int, health: Health, *, source: str) -> str:
+    """Apply a health report to the channel, locked, unless we already know a newer one; returns a
+    WebhookEvent outcome."""
+    with transaction.atomic():
+        channel = channel_lock(channel_id)
+        return change_write(channel, change_for_health(channel, health, source=source), source=source)
+
+
+def channel_health_check(channel_id: int, *, source: str = ChannelEvent.Source.POLL) -> str | None:
+    """Ask the channel's gate for `/health` and apply it; returns the ledger-style outcome, or None
+    when there was nothing to ask or Whapi could not be reached.
+
+    When Whapi cannot be reached the status is marked stale (we keep showing the last confirmed one).
+    """
+    channel = Channel.objects.filter(pk=channel_id).first()
+    if channel is None or not channel.whapi_id or channel.state not in Channel.PRESENT_IN_WHAPI:
+        return None
+    if channel.init_until and timezone.now() < channel.init_until:
+        return None
+    try:
+        health = gate_client(channel.api_url, channel.token).health(wakeup=False)
+    except WhapiError as exc:
+        if channel.error_source in Channel.ERRORS_HEALTH_CLEARS:
+            channel_record_error(
+                channel, f"Whapi health check failed: {exc}", source=ErrorSource.HEALTH, status_stale=True
+            )
+        else:
+            # A creation or configuration failure says more about the channel: keep that reason.
+            channel_update(channel, {"status_stale": True})
+        return None
+    return health_apply(channel.pk, health, source=source)
+
+
+def health_poll(*, limit: int = 100) -> int:
+    """Periodic: check channels mid-provisioning (past init) and channels quiet for too long."""
+    now = timezone.now()
+    due = (
+        Channel.objects.filter(state__in=Channel.PRESENT_IN_WHAPI, whapi_id__isnull=False)
+        .filter(Q(init_until__isnull=True) | Q(init_until__lte=now))
+        .filter(
+            Q(state__in=(State.INITIALIZING, State.CONFIGURING))
+            | Q(last_confirmed_at__isnull=True)
+            | Q(last_confirmed_at__lt=now - QUIET_TOO_LONG)
+        )
+        .order_by("last_confirmed_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    ids = list(due)
+    for channel_id in ids:
+        channel_health_check(channel_id, source=ChannelEvent.Source.POLL)
+    return len(ids)

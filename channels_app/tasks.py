@@ -1,54 +1,52 @@
-"""django-q2 entry points: ids in, one service call, idempotent. No token or secret is ever an argument."""
+"""django-q2 entry points: ids in, one call, idempotent. No token or secret is ever an argument.
 
-from channels_app import services
+Each task has the name of the function it calls, so a schedule's `func` names the operation it runs.
+"""
 
+from django.contrib.auth import get_user_model
 
-def pump_create_queue() -> int:
-    return services.create_queue_pump()
-
-
-def configure_channel(channel_id: int) -> bool:
-    return services.channel_configure(channel_id)
+from channels_app import actions, configure, pipeline, status
+from channels_app.models import Channel
 
 
-def reconcile_channel(channel_id: int) -> None:
-    from channels_app.models import Channel
+def create_queue_pump() -> int:
+    return pipeline.create_queue_pump()
 
+
+def channel_configure(channel_id: int) -> bool:
+    return configure.channel_configure(channel_id)
+
+
+def channel_reconcile(channel_id: int) -> None:
     channel = Channel.objects.filter(pk=channel_id, state=Channel.State.CREATING, whapi_id__isnull=True).first()
     if channel is not None:
-        services.channel_reconcile(channel)
+        pipeline.channel_reconcile(channel)
 
 
-def check_channel_health(channel_id: int) -> str | None:
-    return services.channel_check_health(channel_id)
+def channel_health_check(channel_id: int) -> str | None:
+    return status.channel_health_check(channel_id)
 
 
-def verify_channel_settings(channel_id: int) -> bool:
-    return services.channel_verify_settings(channel_id)
+def channel_settings_verify(channel_id: int) -> bool:
+    return configure.channel_settings_verify(channel_id)
 
 
-def poll_health() -> int:
-    return services.health_poll()
+def health_poll() -> int:
+    return status.health_poll()
 
 
-def verify_settings() -> int:
-    return services.settings_drift_check()
+def settings_drift_check() -> int:
+    return configure.settings_drift_check()
 
 
-def run_bulk_job(job_id: int) -> None:
-    from channels_app.actions import bulk_job_run
-
-    bulk_job_run(job_id)
+def bulk_job_run(job_id: int) -> None:
+    actions.bulk_job_run(job_id)
 
 
-def sync_whapi(actor_id: int | None = None) -> str:
+def whapi_sync(actor_id: int | None = None) -> str:
     """Mirror projects and channels from Whapi (started from the admin); the audit log has the result."""
-    from django.contrib.auth import get_user_model
-
-    from channels_app.actions import ActionError, whapi_sync
-
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     try:
-        return whapi_sync(actor=actor)
-    except ActionError as exc:
+        return actions.whapi_sync(actor=actor)
+    except actions.ActionError as exc:
         return str(exc)

@@ -1,9 +1,9 @@
 """The webhook receiver: one URL for every channel; Whapi posts body-mode callbacks to it.
 
-Contract (see `whapi-api.md` §3):
+Contract (Whapi's side of it: docs/whapi.md §3):
 - POST only, CSRF-exempt, body at most MAX_BODY bytes (413 beyond);
 - malformed JSON, a non-object, a missing or wrong-typed `channel_id`/`event` → 400;
-- authenticated by the channel's secret in the `X-Portal-Secret` header *and* bound to the body's
+- authenticated by the channel's secret in the WEBHOOK_SECRET_HEADER header *and* bound to the body's
   `channel_id` (the secret of channel A cannot move channel B); missing or wrong → 401, nothing stored;
 - every authenticated callback is stored raw in the ledger, committed together with its effects
   before the answer;
@@ -27,25 +27,22 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from channels_app import rows
-from channels_app.models import Channel, ChannelEvent, WebhookEvent
-from channels_app.services import SECRET_HEADER
+from channels_app.models import WEBHOOK_SECRET_HEADER, Channel, ChannelEvent, WebhookEvent
 from channels_app.status import (
-    STATUS_FIELDS,
     Change,
-    lock_channel,
+    change_for_health,
+    change_for_user_connected,
+    change_for_user_disconnected,
+    change_write,
+    channel_lock,
     phone_digits,
-    plan_health,
-    plan_user_connected,
-    plan_user_disconnected,
-    write,
 )
 from channels_app.whapi import Health, WhapiError
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
-SECRET_META = "HTTP_" + SECRET_HEADER.upper().replace("-", "_")  # the header as WSGI names it
+SECRET_META = "HTTP_" + WEBHOOK_SECRET_HEADER.upper().replace("-", "_")  # the header as WSGI names it
 Outcome = WebhookEvent.Outcome
 WEBHOOK = ChannelEvent.Source.WEBHOOK
 
@@ -73,23 +70,23 @@ def handle_channel_post(channel: Channel, payload: dict) -> Change:
         parsed = Health.from_payload(health)
     except (WhapiError, ValueError, TypeError) as exc:
         raise Malformed(f"`health` is malformed: {exc}") from exc
-    return plan_health(channel, parsed, source=WEBHOOK)
+    return change_for_health(channel, parsed, source=WEBHOOK)
 
 
 def handle_users_post(channel: Channel, payload: dict) -> Change:
     number, name = _user(payload)
-    change = plan_user_connected(channel, number=number, name=name)
+    change = change_for_user_connected(channel, number=number, name=name)
     if change.outcome == Outcome.APPLIED:
         # Let Whapi confirm, and make sure a reconnect finds our webhooks still in place.
-        change = replace(change, follow_ups=("check_channel_health", "verify_channel_settings"))
+        change = replace(change, follow_ups=("channel_health_check", "channel_settings_verify"))
     return change
 
 
 def handle_users_delete(channel: Channel, payload: dict) -> Change:
     number, _ = _user(payload)
-    change = plan_user_disconnected(channel, number=number)
+    change = change_for_user_disconnected(channel, number=number)
     if change.outcome == Outcome.APPLIED:
-        change = replace(change, follow_ups=("check_channel_health",))
+        change = replace(change, follow_ups=("channel_health_check",))
     return change
 
 
@@ -100,8 +97,8 @@ def handle_channel_patch(channel: Channel, payload: dict) -> Change:
     return Change(Outcome.IGNORED)
 
 
-# Each handler gets the channel's STATUS_FIELDS and decides what the callback changes (status.Change),
-# writing nothing; it raises Malformed when the payload lacks what its event type needs.
+# Each handler gets the locked channel and decides what the callback changes (status.Change), writing
+# nothing; it raises Malformed when the payload lacks what its event type needs.
 EVENT_HANDLERS: dict[tuple[str, str], Callable[[Channel, dict], Change]] = {
     ("channel", "post"): handle_channel_post,
     ("channel", "patch"): handle_channel_patch,
@@ -144,67 +141,52 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
         event_method=event["event"][:16],
         body=raw.decode("utf-8", errors="replace"),
     )
-    authenticated = False
     try:
-        # Read without a lock: most callbacks (health reports, other event types, redeliveries) only
-        # set status columns or nothing, and are stored with their effect in one statement.
-        channel = rows.select(Channel, STATUS_FIELDS, "whapi_id", channel_id)
-        if channel is None or not hmac.compare_digest(secret.encode(), channel.webhook_secret.encode()):
-            return _refused(channel_id)
-        authenticated = True
-        ledger.channel = channel
-        if not _store_without_lock(ledger, channel, _plan(channel, ledger, payload)):
-            # A state change (with its timeline row and follow-up checks), or the channel changed
-            # since it was read: decide again with the channel locked. The ledger row commits in the
-            # same transaction as the effects, before the answer.
-            with transaction.atomic():
-                try:
-                    change = _apply_locked(channel.pk, ledger, payload)
-                except Channel.DoesNotExist:
-                    return _refused(channel_id)
-                ledger.outcome, ledger.detail = change.outcome, change.detail
-                rows.insert(ledger)
+        channel = _authenticated_channel(channel_id, secret)
+    except Exception:
+        # Nothing vouches for this body yet: store nothing (replay would trust it); Whapi retries.
+        logger.exception("webhook for channel %s: the channel could not be read", channel_id)
+        return _error(503, "Temporarily unable to take callbacks.")
+    if channel is None:
+        return _refused(channel_id)
+    ledger.channel = channel
+    try:
+        # One transaction: the channel locked, the change decided and written, the ledger row added.
+        # It commits before the answer, so an answered callback is never lost.
+        with transaction.atomic():
+            change = _apply(channel.pk, ledger, payload)
+            ledger.outcome, ledger.detail = change.outcome, change.detail
+            ledger.save()
+    except Channel.DoesNotExist:
+        return _refused(channel_id)  # removed since it was authenticated
     except Malformed as exc:
         # Whapi would resend the same body forever; say why once, and keep it in the ledger.
         return _store_failed(ledger, str(exc), 400)
     except Exception as exc:
-        logger.exception("webhook for channel %s failed", channel_id)
-        if not authenticated:
-            # Nothing vouches for this body yet: store nothing (replay would trust it); Whapi retries.
-            return _error(503, "Temporarily unable to take callbacks.")
         # A bug must not lose an authenticated callback: it is in the ledger for replay.
+        logger.exception("webhook for channel %s failed", channel_id)
         return _store_failed(ledger, f"internal error: {type(exc).__name__}", 503)
     return JsonResponse({"ok": True, "outcome": ledger.outcome})
 
 
-# The channel's fields a Change is decided from; the lock-free store checks they are unchanged.
-DECIDED_FROM = tuple(name for name in STATUS_FIELDS if name not in ("id", "whapi_id", "webhook_secret"))
+def _authenticated_channel(whapi_id: str, secret: str) -> Channel | None:
+    """The channel whose Whapi id and webhook secret these are; None for an unknown id or a wrong secret."""
+    channel = Channel.objects.only("id", "webhook_secret").filter(whapi_id=whapi_id).first()
+    if channel is None or not hmac.compare_digest(secret.encode(), channel.webhook_secret.encode()):
+        return None
+    return channel
 
 
-def _store_without_lock(ledger: WebhookEvent, channel: Channel, change: Change) -> bool:
-    """Store the callback and its change without taking the channel's lock, when that is safe: the
-    change sets status columns only (or nothing), and the channel's DECIDED_FROM fields still hold
-    what the change was decided from. Returns False, having written nothing, otherwise.
+def _apply(channel_id: int, ledger: WebhookEvent, payload: dict) -> Change:
+    """Lock the channel (in the caller's transaction), decide what the callback changes and write it;
+    returns the change. Raises Channel.DoesNotExist, and what the handler raises.
 
-    A change that writes nothing is stored as of the moment the channel was read. One that sets
-    columns is one statement on PostgreSQL (rows.update_and_insert), so it costs no transaction.
+    Deciding under the lock is what makes concurrent callbacks safe: a newer report stored by another
+    worker since the channel was authenticated is seen here, so it is never rolled back.
     """
-    if change.state or change.follow_ups:
-        return False
-    ledger.outcome, ledger.detail = change.outcome, change.detail
-    if not change.fields:
-        rows.insert(ledger)
-        return True
-    expected = {name: getattr(channel, name) for name in DECIDED_FROM}
-    return rows.update_and_insert(Channel, channel.pk, change.fields, expected=expected, obj=ledger)
-
-
-def _apply_locked(channel_id: int, ledger: WebhookEvent, payload: dict) -> Change:
-    """Lock the channel (in the caller's transaction), decide what the callback changes and carry it
-    out; returns the change. Raises Channel.DoesNotExist, and what the handler raises."""
-    channel = lock_channel(channel_id)
-    change = _plan(channel, ledger, payload)
-    write(channel, change, source=WEBHOOK)
+    channel = channel_lock(channel_id)
+    change = _decide(channel, ledger, payload)
+    change_write(channel, change, source=WEBHOOK)
     return change
 
 
@@ -216,7 +198,7 @@ def _refused(channel_id: str) -> JsonResponse:
 def _store_failed(ledger: WebhookEvent, detail: str, status: int) -> JsonResponse:
     ledger.pk, ledger.outcome, ledger.detail = None, Outcome.FAILED, detail
     try:
-        rows.insert(ledger)
+        ledger.save()
     except DatabaseError:
         # The database refuses the row too (down, or the channel row removed meanwhile): Whapi retries.
         logger.exception("webhook for channel %s could not be stored", ledger.whapi_channel_id)
@@ -224,7 +206,7 @@ def _store_failed(ledger: WebhookEvent, detail: str, status: int) -> JsonRespons
     return _error(status, detail)
 
 
-def _plan(channel: Channel, ledger: WebhookEvent, payload: dict) -> Change:
+def _decide(channel: Channel, ledger: WebhookEvent, payload: dict) -> Change:
     """What the callback changes, by the handler of its event type. Raises what the handler raises."""
     if channel.state == Channel.State.DELETED:
         return Change(Outcome.IGNORED, detail="channel is deleted")
@@ -238,7 +220,7 @@ def _dispatch(ledger: WebhookEvent, channel: Channel, payload: dict) -> tuple[st
     """Apply one stored callback in its own savepoint; returns (outcome, detail, HTTP status for Whapi)."""
     try:
         with transaction.atomic():
-            change = _apply_locked(channel.pk, ledger, payload)
+            change = _apply(channel.pk, ledger, payload)
             return change.outcome, change.detail, 200
     except Malformed as exc:
         return Outcome.FAILED, str(exc), 400

@@ -144,13 +144,11 @@ if _engine == "django.db.backends.sqlite3":
         "NAME", str(Path(tempfile.gettempdir()) / f"portal-test-{os.getpid()}.sqlite3")
     )
 elif _engine in ("django.db.backends.postgresql",):
-    # Django's backend, with a health check of reused connections that costs no round trip.
-    DATABASES["default"]["ENGINE"] = "portal.postgresql"
+    # Connections are reused for a minute, checked before each request's first query.
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
-    # Parameters travel separately and statements run often (the webhook receiver's) are prepared
-    # once per connection: PostgreSQL then skips parsing and planning them. Put PgBouncer in
-    # session mode, not transaction mode, in front of this.
+    # psycopg's server-side binding: statements run often (the webhook receiver's) are prepared once
+    # per connection. Put PgBouncer in session mode, not transaction mode, in front of this.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("server_side_binding", True)
     DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 else:

@@ -11,5 +11,5 @@ urlpatterns = [
     path("", include("channels_app.urls")),
 ]
 
-handler404 = "channels_app.views.page_not_found"
-handler403 = "channels_app.views.permission_denied"
+handler404 = "channels_app.views.common.page_not_found"
+handler403 = "channels_app.views.common.permission_denied"

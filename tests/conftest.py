@@ -10,7 +10,7 @@ import responses
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from channels_app import jobs
+from channels_app import background
 from channels_app.models import Channel, Customer, Membership, Project
 
 pytest_plugins = ["tests.sandbox_fixtures", "tests.portal_fixtures"]
@@ -24,7 +24,7 @@ CHANNEL_TOKEN = "LK0tQ9qnb5pvfDDsj5NzeRFpnpApSEGb"
 def enqueued(monkeypatch):
     """Tasks the code under test enqueued, as (task, args); nothing runs unless a test runs it."""
     calls = []
-    monkeypatch.setattr(jobs, "enqueue", lambda task, *args: calls.append((task, args)))
+    monkeypatch.setattr(background, "enqueue", lambda task, *args: calls.append((task, args)))
     return calls
 
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
-from channels_app import services
+from channels_app import mirror
 from channels_app.models import Customer, Project
 
 INIT_DELAY = 1.5
@@ -93,7 +93,7 @@ def portal(live_server, sandbox_factory, settings):
     settings.WHAPI_PARTNER_TOKEN = sandbox.config.partner_token
     settings.PORTAL_BASE_URL = live_server.url
     settings.WHAPI_INIT_DELAY = INIT_DELAY
-    services.projects_sync()
+    mirror.projects_sync()
     project = Project.objects.get(is_default=True)
     project.customer = Customer.objects.create(name="Acme Corp", channel_quota=100)
     project.save()

@@ -7,7 +7,7 @@ import responses
 
 from channels_app import actions
 from channels_app.actions import ActionError
-from channels_app.models import AuditLog, BulkJob, Channel
+from channels_app.models import AuditLog, Channel
 from tests.conftest import CHANNEL_TOKEN, GATE_URL, make_channel
 
 PARTNER = "https://manager.whapi.test"
@@ -127,31 +127,6 @@ def test_reveal_token_is_audited(channel, staff):
     assert CHANNEL_TOKEN not in last_audit().detail
 
 
-def test_a_bulk_job_finishes_the_rest_when_some_fail(
-    project, whapi, staff, enqueued, django_capture_on_commit_callbacks
-):
-    good = make_channel(project, whapi_id="GOODGO-00001")
-    bad = make_channel(project, whapi_id="BADBAD-00001")
-    whapi.add(responses.POST, f"{PARTNER}/channels/GOODGO-00001/restart", json={"success": True})
-    whapi.add(
-        responses.POST,
-        f"{PARTNER}/channels/BADBAD-00001/restart",
-        status=404,
-        json={"error": {"message": "Channel not found"}},
-    )
-    with django_capture_on_commit_callbacks(execute=True):
-        job = actions.bulk_job_start(action="restart", channel_ids=[bad.pk, good.pk], actor=staff)
-    assert ("run_bulk_job", (job.pk,)) in enqueued
-    actions.bulk_job_run(job.pk)
-    outcomes = dict(job.items.values_list("channel_id", "status"))
-    assert outcomes == {bad.pk: "failed", good.pk: "ok"}
-    assert "Channel not found" in job.items.get(channel=bad).message
-    assert BulkJob.objects.get(pk=job.pk).status == "done"
-
-    retry = actions.bulk_job_retry_failed(job, actor=staff)
-    assert list(retry.items.values_list("channel_id", flat=True)) == [bad.pk]
-
-
 def test_the_qr_of_a_gate_that_is_down_fails_fast_without_retries(channel, whapi, settings):
     settings.WHAPI_TIMEOUT = 15
     whapi.add(responses.GET, f"{GATE}/users/login", status=502, body="Bad gateway")
@@ -159,48 +134,6 @@ def test_the_qr_of_a_gate_that_is_down_fails_fast_without_retries(channel, whapi
         actions.channel_qr(channel)
     assert len(whapi.calls) == 1
     assert whapi.calls[0].request.req_kwargs["timeout"] == (5.0, 5.0)
-
-
-def test_a_bulk_extension_whose_answer_was_lost_is_not_retried(project, whapi, staff):
-    import requests
-
-    channel = make_channel(project, whapi_id="LOSTAN-00001")
-    whapi.add(
-        responses.POST,
-        f"{PARTNER}/channels/LOSTAN-00001/extend",
-        body=requests.exceptions.ReadTimeout("read timed out"),
-    )
-    job = actions.bulk_job_start(
-        action="extend", channel_ids=[channel.pk], params={"days": 30, "comment": "x"}, actor=staff
-    )
-    actions.bulk_job_run(job.pk)
-    item = job.items.get()
-    assert item.status == "unknown"
-    with pytest.raises(ActionError, match="Nothing failed"):
-        actions.bulk_job_retry_failed(job, actor=staff)
-
-
-def test_a_redelivered_bulk_job_never_repeats_an_item(project, whapi, staff):
-    done = make_channel(project, whapi_id="DONEDO-00001")
-    interrupted = make_channel(project, whapi_id="HALFWA-00001")
-    waiting = make_channel(project, whapi_id="WAITIN-00001")
-    job = actions.bulk_job_start(
-        action="extend",
-        channel_ids=[done.pk, interrupted.pk, waiting.pk],
-        params={"days": 30, "comment": "x"},
-        actor=staff,
-    )
-    # A first run finished one item and was stopped in the middle of the next.
-    job.items.filter(channel=done).update(status="ok")
-    job.items.filter(channel=interrupted).update(status="running")
-    whapi.add(responses.POST, f"{PARTNER}/channels/WAITIN-00001/extend", json={"success": True})
-    whapi.add(responses.GET, f"{PARTNER}/channels/WAITIN-00001", status=500, body="down")
-    actions.bulk_job_run(job.pk)
-    outcomes = dict(job.items.values_list("channel__whapi_id", "status"))
-    assert outcomes == {"DONEDO-00001": "ok", "HALFWA-00001": "unknown", "WAITIN-00001": "ok"}
-    assert [call.request.url.split("/")[-2] for call in whapi.calls if call.request.method == "POST"] == [
-        "WAITIN-00001"
-    ]
 
 
 def test_deleting_a_queued_channel_withdraws_it_and_never_reaches_whapi(project, whapi, staff):

@@ -44,7 +44,7 @@ def test_it_queues_the_channel_through_the_pipeline(
         "form-key-1",
     )
     assert channel.requested_by == superuser
-    assert ("pump_create_queue", ()) in enqueued
+    assert ("create_queue_pump", ()) in enqueued
     assert channel.timeline.get().source == ChannelEvent.Source.STAFF
     entry = AuditLog.objects.get(action="channel.request")
     assert (entry.actor, entry.source, entry.customer, entry.target_id, entry.ok) == (
@@ -54,7 +54,7 @@ def test_it_queues_the_channel_through_the_pipeline(
         str(channel.pk),
         True,
     )
-    assert "Queued for creation: number 1 in the queue, expected to be created now." in messages_of(response)[0]
+    assert "requests take turns. Number 1 in the queue, expected to be created now." in messages_of(response)[0]
 
 
 def test_a_double_submit_creates_one_channel(staff_client, project):
@@ -113,13 +113,22 @@ def test_it_needs_the_add_permission(client, django_user_model, project):
 @pytest.mark.parametrize(
     ("fields", "says"),
     [
-        ({"state": State.CREATING, "whapi_id": None, "create_attempts": 2}, "Being created in Whapi (attempt 2)."),
-        ({"state": State.INITIALIZING, "init_until": "soon"}, "initializing until {init_until:%H:%M:%S} UTC"),
-        ({"state": State.CONFIGURING}, "Setting and verifying the webhooks."),
-        ({"state": State.WAITING_SCAN}, "Waiting for scan: no WhatsApp number is linked yet"),
-        ({"state": State.CONNECTED, "connected_number": "14155550123"}, "Connected to +14155550123"),
-        ({"state": State.ERROR, "last_error": "Whapi refused: bad project"}, "Error: Whapi refused: bad project"),
-        ({"state": State.EXPIRED}, "Expired: its paid time ran out."),
+        ({"state": State.CREATING, "whapi_id": None, "create_attempts": 2}, "Being created in Whapi. Attempt 2."),
+        (
+            {"state": State.INITIALIZING, "init_until": "soon"},
+            "The gate API is not used until {init_until:%H:%M:%S} UTC.",
+        ),
+        ({"state": State.CONFIGURING}, "Setting and verifying the webhooks of the channel (its notifications)."),
+        ({"state": State.WAITING_SCAN}, "Ready to connect: no WhatsApp number is linked yet"),
+        (
+            {"state": State.CONNECTED, "connected_number": "14155550123"},
+            "messages. Number +14155550123",
+        ),
+        (
+            {"state": State.ERROR, "last_error": "Whapi refused: bad project"},
+            "attention. Whapi refused: bad project",
+        ),
+        ({"state": State.EXPIRED}, "Expired: its paid time ran out; extending it brings it back."),
     ],
 )
 def test_the_channel_page_says_where_it_stands(staff_client, project, fields, says):
@@ -141,5 +150,5 @@ def test_a_queued_channel_shows_its_place_and_the_budget(staff_client, project, 
         Channel.objects.create(project=project, name=name)
     third = Channel.objects.get(name="third")
     text = staff_client.get(url("channel_change", third.pk)).content.decode()
-    assert "number 3 in the queue" in text
+    assert "Number 3 in the queue" in text
     assert "Channel creation budget" in text

@@ -32,7 +32,7 @@ def test_staff_add_a_channel_and_watch_it_reach_waiting_for_scan(portal, backgro
     expect(page.locator(".messagelist")).to_contain_text("Channel “Shop bot” requested for Acme Corp.")
     # The page refreshes itself while the pipeline runs: queued, creating, initializing, configuring…
     expect(page.locator("h2.channel-state")).to_have_text("Waiting for scan", timeout=20_000)
-    expect(page.locator(".channel-status")).to_contain_text("the customer scans the QR code")
+    expect(page.locator(".channel-status")).to_contain_text("The customer scans the QR code")
     expect(page.locator(".channel-timeline")).to_contain_text("webhooks set and verified")
 
     channel = Channel.objects.get(name="Shop bot")

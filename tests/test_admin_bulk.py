@@ -7,7 +7,7 @@ import json
 import pytest
 import responses
 
-from channels_app import actions
+from channels_app import bulk_jobs
 from channels_app.models import AuditLog, BulkJob, Channel
 from tests.admin_support import CHANNEL_PERMS, GATE, PARTNER, login_as, messages_of, url, whapi_error
 from tests.conftest import make_channel
@@ -29,7 +29,7 @@ def run_action(client, action: str, channels, **extra):
 
 
 def run_job(job: BulkJob) -> BulkJob:
-    actions.bulk_job_run(job.pk)
+    bulk_jobs.bulk_job_run(job.pk)
     return BulkJob.objects.get(pk=job.pk)
 
 
@@ -47,7 +47,7 @@ def test_a_bulk_restart_runs_in_the_background_and_finishes_the_rest(
     job = BulkJob.objects.get()
     assert response.status_code == 302 and response["Location"] == url("bulkjob_change", job.pk)
     assert "started in the background for 2 channels" in messages_of(response)[0]
-    assert ("run_bulk_job", (job.pk,)) in enqueued
+    assert ("bulk_job_run", (job.pk,)) in enqueued
     assert not whapi.calls  # nothing ran in the request
 
     pending = staff_client.get(url("bulkjob_change", job.pk)).content.decode()
@@ -171,7 +171,7 @@ def test_a_viewer_sees_no_actions_at_all(client, django_user_model, two):
 
 
 def test_retry_needs_the_actions_permission(client, django_user_model, two, superuser):
-    job = actions.bulk_job_start(action="delete", channel_ids=[two[0].pk], actor=superuser)
+    job = bulk_jobs.bulk_job_start(action="delete", channel_ids=[two[0].pk], actor=superuser)
     job.items.update(status="failed", message="x")
     BulkJob.objects.filter(pk=job.pk).update(status="done")
     login_as(client, django_user_model, "sam", "view_channel", "operate_channel")

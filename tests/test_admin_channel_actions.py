@@ -139,7 +139,7 @@ def test_restart(staff_client, channel, whapi, enqueued, django_capture_on_commi
     with django_capture_on_commit_callbacks(execute=True):
         response = act(staff_client, channel, "restart")
     assert messages_of(response) == [f"Shop bot ({CHANNEL_ID}): restart requested."]
-    assert ("check_channel_health", (channel.pk,)) in enqueued
+    assert ("channel_health_check", (channel.pk,)) in enqueued
     assert audited("channel.restart").actor.username == "root"
 
 
@@ -332,9 +332,9 @@ def test_sync_runs_in_the_background_imports_unassigned_and_marks_the_gone(
     [message] = messages_of(response)
     assert "has started" in message and "audit log" in message
     assert not whapi.calls  # nothing inside the request
-    assert enqueued == [("sync_whapi", (superuser.pk,))]
+    assert enqueued == [("whapi_sync", (superuser.pk,))]
 
-    tasks.sync_whapi(superuser.pk)
+    tasks.whapi_sync(superuser.pk)
     imported = Channel.objects.get(whapi_id="PANELP-00001")
     assert imported.project is None and imported.customer is None
     assert reload(gone).state == State.DELETED
@@ -348,7 +348,7 @@ def test_sync_runs_in_the_background_imports_unassigned_and_marks_the_gone(
 
 def test_a_failed_sync_is_recorded_with_whapis_reason(superuser, whapi):
     whapi.add(responses.GET, f"{PARTNER}/projects", **whapi_error(401, "Bad partner token"))
-    assert tasks.sync_whapi(superuser.pk) == "The sync with Whapi failed: Bad partner token"
+    assert tasks.whapi_sync(superuser.pk) == "The sync with Whapi failed: Bad partner token"
     entry = audited("channels.sync")
     assert entry.ok is False and "Bad partner token" in entry.detail
 

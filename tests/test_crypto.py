@@ -58,7 +58,7 @@ def test_wrong_key_raises_instead_of_returning_ciphertext(channel, settings):
 
 
 def test_a_value_read_before_its_key_was_removed_no_longer_decrypts(channel, settings):
-    assert Channel.objects.get(pk=channel.pk).token == TOKEN  # decrypted (and remembered) once
+    assert Channel.objects.get(pk=channel.pk).token == TOKEN
     settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     with pytest.raises(DecryptionError):
         Channel.objects.get(pk=channel.pk)

@@ -11,8 +11,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 from django.utils import timezone
 
-from channels_app.forms import MAX_FAILURES_PER_IP, MAX_FAILURES_PER_USERNAME, login_wait
 from channels_app.models import FailedLogin
+from channels_app.throttle import MAX_FAILURES_PER_IP, MAX_FAILURES_PER_USERNAME, login_wait
 
 SETTINGS_FILE = Path(__file__).resolve().parent.parent / "portal" / "settings.py"
 LOGIN = reverse("channels_app:login")

@@ -44,7 +44,7 @@ def test_it_works(client, alice, channel):
     page = page_of(client, channel)
     assert "Shop bot" in page
     assert "MANTIS-M72HC" in page
-    assert "Ready to connect." in page
+    assert "Ready to connect:" in page
     assert GATE_URL in page  # the API URL is not a secret
     assert CHANNEL_TOKEN not in page  # the token is, until revealed
     assert channel.webhook_secret not in page
@@ -72,11 +72,11 @@ def test_a_queued_channel_shows_its_place_and_eta(client, alice, project, settin
 @pytest.mark.parametrize(
     ("state", "text"),
     [
-        (Channel.State.CREATING, "Whapi is creating the channel"),
-        (Channel.State.CONFIGURING, "Setting up the channel's notifications"),
-        (Channel.State.WAITING_SCAN, "Ready to connect."),
-        (Channel.State.DISCONNECTED, "No phone is linked."),
-        (Channel.State.STOPPED, "This channel is stopped."),
+        (Channel.State.CREATING, "Being created in Whapi."),
+        (Channel.State.CONFIGURING, "Setting and verifying the webhooks of the channel"),
+        (Channel.State.WAITING_SCAN, "Ready to connect:"),
+        (Channel.State.DISCONNECTED, "no phone is linked any more"),
+        (Channel.State.STOPPED, "Stopped in Whapi"),
         (Channel.State.EXPIRED, "paid time ran out"),
     ],
 )
@@ -98,7 +98,7 @@ def test_initializing_shows_a_progress_bar_over_the_init_delay(client, alice, pr
     page = page_of(client, channel)
     assert 'role="progressbar"' in page
     assert 'aria-valuenow="33"' in page
-    assert 'about <span class="js-seconds-left">60</span> s left' in page
+    assert 'About <span class="js-seconds-left">60</span> s left' in page
     # No QR before the init delay is over.
     assert client.get(url("channel_qr", channel)).status_code == 409
 
@@ -148,7 +148,7 @@ def test_the_status_json_polls_while_in_progress_and_offers_the_scan(client, ali
 def test_a_viewer_sees_the_status_but_no_controls(client, vera, channel):
     client.force_login(vera)
     page = page_of(client, channel)
-    assert "Ready to connect." in page
+    assert "Ready to connect:" in page
     for control in ("Connect a phone", "Reveal", "Save webhook", "Rename", "Hand-off link"):
         assert control not in page
 
@@ -174,7 +174,7 @@ def test_the_qr_is_gone_once_the_number_is_connected(
     client.force_login(bob)
     with django_capture_on_commit_callbacks(execute=True):
         assert client.get(url("channel_qr", channel)).status_code == 204
-    assert ("check_channel_health", (channel.pk,)) in enqueued
+    assert ("channel_health_check", (channel.pk,)) in enqueued
 
     Channel.objects.filter(pk=channel.pk).update(state=Channel.State.CONNECTED)
     assert client.get(url("channel_qr", channel)).status_code == 409

@@ -39,7 +39,7 @@ def test_it_works(client, bob, customer, project, enqueued, django_capture_on_co
         bob,
     )
     assert channel.timeline.get().source == ChannelEvent.Source.CUSTOMER
-    assert ("pump_create_queue", ()) in enqueued
+    assert ("create_queue_pump", ()) in enqueued
     entry = AuditLog.objects.get(action="channel.request")
     assert (entry.actor, entry.source, entry.customer) == (bob, "customer", customer)
 

@@ -14,7 +14,7 @@ from django.core import signing
 from django.urls import reverse
 from django.utils import timezone
 
-from channels_app import access
+from channels_app import handoff
 from channels_app.models import AuditLog, Channel, HandoffLink, Membership
 from tests.conftest import CHANNEL_TOKEN, GATE_URL, make_channel, whapi_fixture
 
@@ -30,11 +30,11 @@ def _whapi_mocked(whapi):
 
 @pytest.fixture
 def link(channel, alice) -> HandoffLink:
-    return access.handoff_create(channel=channel, actor=alice)
+    return handoff.handoff_create(channel=channel, actor=alice)
 
 
 def handoff_url(link: HandoffLink, name: str = "handoff") -> str:
-    return reverse(f"channels_app:{name}", args=[access.handoff_token(link)])
+    return reverse(f"channels_app:{name}", args=[handoff.handoff_token(link)])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -157,8 +157,8 @@ def test_the_pairing_code_form_is_validated_through_the_link(client, link, whapi
 
 
 def test_a_tampered_link_has_expired(client, link):
-    token = access.handoff_token(link)
-    forged = signing.Signer(salt=access.HANDOFF_SALT, key="not-our-secret").sign_object(
+    token = handoff.handoff_token(link)
+    forged = signing.Signer(salt=handoff.HANDOFF_SALT, key="not-our-secret").sign_object(
         {"n": link.nonce, "e": int((timezone.now() + timedelta(days=9)).timestamp())}
     )
     for bad in (token[:-2] + "xx", token.replace(":", ":A", 1), forged, "garbage"):
@@ -169,7 +169,7 @@ def test_a_tampered_link_has_expired(client, link):
 
 def test_a_longer_expiry_cannot_be_signed_in(client, link):
     payload = {"n": link.nonce, "e": int((timezone.now() + timedelta(days=9)).timestamp())}
-    forged = signing.Signer(salt=access.HANDOFF_SALT).sign_object(payload)
+    forged = signing.Signer(salt=handoff.HANDOFF_SALT).sign_object(payload)
     # Signed with our key (which an outsider lacks), the stored expiry still decides.
     HandoffLink.objects.filter(pk=link.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert client.get(reverse("channels_app:handoff", args=[forged])).status_code == 410

@@ -183,12 +183,12 @@ def test_an_invitation_can_be_sent_again_until_a_password_is_chosen(client, alic
 def test_a_mail_server_failure_is_said_plainly(client, alice, customer, monkeypatch):
     import smtplib
 
-    from channels_app import views_customer
+    from channels_app import members
 
     def refuse(*args, **kwargs):
         raise smtplib.SMTPConnectError(421, "try later")
 
-    monkeypatch.setattr(views_customer, "send_mail", refuse)
+    monkeypatch.setattr(members, "send_mail", refuse)
     client.force_login(alice)
     response = add(client, customer, username="dora", email="dora@acme.example", role="viewer")
     page = client.get(response["Location"]).content.decode()

@@ -12,7 +12,7 @@ import png
 import pytest
 import requests
 
-from channels_app import budget, services
+from channels_app import budget, pipeline
 from channels_app.models import Channel, CreateAttempt
 from channels_app.whapi import gate_client
 from tests.portal_fixtures import INIT_DELAY
@@ -58,7 +58,7 @@ def reload(channel: Channel) -> Channel:
 
 def test_create_wait_configure_scan_logout_and_scan_again(portal, worker):
     sandbox, project = portal
-    channel = services.channel_request(project=project, name="Shop bot", source="customer")
+    channel = pipeline.channel_queue(project=project, name="Shop bot", source="customer")[0]
 
     worker.run_until(lambda: reload(channel).state == "initializing", what="creation")
     channel = reload(channel)
@@ -115,7 +115,7 @@ def settings_url(portal) -> str:
 
 def test_duplicate_deliveries_change_nothing(portal, worker):
     sandbox, project = portal
-    channel = services.channel_request(project=project, name="Shop bot")
+    channel = pipeline.channel_queue(project=project, name="Shop bot")[0]
     worker.run_until(lambda: reload(channel).state == "waiting_scan", what="configuration")
     channel = reload(channel)
 
@@ -128,7 +128,7 @@ def test_duplicate_deliveries_change_nothing(portal, worker):
 
 def test_reordered_deliveries_end_in_whapis_state(portal, worker):
     sandbox, project = portal
-    channel = services.channel_request(project=project, name="Shop bot")
+    channel = pipeline.channel_queue(project=project, name="Shop bot")[0]
     worker.run_until(lambda: reload(channel).state == "waiting_scan", what="configuration")
     channel = reload(channel)
 
@@ -149,7 +149,7 @@ def test_reordered_deliveries_end_in_whapis_state(portal, worker):
 def test_a_lost_create_answer_still_yields_one_channel(portal, worker):
     sandbox, project = portal
     control(sandbox, "POST", "/faults", kind="lost_response", method="PUT", path="/channels", count=1)
-    channel = services.channel_request(project=project, name="Shop bot")
+    channel = pipeline.channel_queue(project=project, name="Shop bot")[0]
     worker.run_until(lambda: reload(channel).state == "initializing", what="adoption after the lost answer")
     listed = requests.get(
         f"{sandbox.url}/channels/list", headers={"Authorization": f"Bearer {sandbox.config.partner_token}"}, timeout=5
@@ -159,9 +159,9 @@ def test_a_lost_create_answer_still_yields_one_channel(portal, worker):
 
 def test_the_gate_failing_during_configure_is_retried(portal, worker, monkeypatch):
     sandbox, project = portal
-    monkeypatch.setattr(services, "RETRY_DELAYS", (0.2, 0.2, 0.2, 0.2, 0.2, 0.2))
+    monkeypatch.setattr(pipeline, "RETRY_DELAYS", (0.2, 0.2, 0.2, 0.2, 0.2, 0.2))
     control(sandbox, "POST", "/faults", kind="status", method="PATCH", path="/gate/settings", status=500, count=2)
-    channel = services.channel_request(project=project, name="Shop bot")
+    channel = pipeline.channel_queue(project=project, name="Shop bot")[0]
     worker.run_until(lambda: reload(channel).state == "waiting_scan", what="configuration despite 500s")
     channel = reload(channel)
     assert channel.configure_attempts == 0
@@ -175,7 +175,7 @@ def test_25_requests_with_a_budget_of_18(portal, worker, settings):
     settings.WHAPI_CREATE_BUDGET, settings.WHAPI_CREATE_WINDOW = 18, window
     control(sandbox, "POST", "/config", create_limit=20, create_window=window)
 
-    requested = run_at_once(25, lambda index: services.channel_request(project=project, name=f"bulk {index:02d}").pk)
+    requested = run_at_once(25, lambda index: pipeline.channel_queue(project=project, name=f"bulk {index:02d}")[0].pk)
     assert len(requested) == 25
 
     # Two pumps race, as two workers would.
@@ -216,7 +216,7 @@ def pump_and_close() -> None:
     from django.db import connection
 
     try:
-        services.create_queue_pump()
+        pipeline.create_queue_pump()
     finally:
         connection.close()
 
@@ -229,8 +229,8 @@ def test_requests_racing_for_the_last_quota_slots_never_exceed_the_quota(portal)
 
     def ask(index: int) -> str:
         try:
-            services.channel_request(project=project, name=f"racer {index}")
-        except services.ServiceError:
+            pipeline.channel_queue(project=project, name=f"racer {index}")[0]
+        except pipeline.RequestRefused:
             return "refused"
         return "queued"
 

@@ -12,9 +12,9 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_q.models import Schedule
 
-from channels_app import budget, services, tasks
+from channels_app import budget, configure, pipeline, status, tasks
 from channels_app.models import Channel, CreateAttempt, CreateBudget, Project
-from channels_app.services import ServiceError, channel_request, create_queue_pump
+from channels_app.pipeline import RequestRefused, channel_queue, create_queue_pump
 from tests.conftest import CHANNEL_TOKEN, GATE_URL, make_channel, remote_channel
 
 PARTNER = "https://manager.whapi.test"
@@ -49,17 +49,17 @@ def test_a_request_is_recorded_queued_and_returns_at_once(
     project, alice, whapi, django_capture_on_commit_callbacks, enqueued
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        channel = channel_request(project=project, name="Shop bot", requested_by=alice, source="customer")
+        channel = channel_queue(project=project, name="Shop bot", requested_by=alice, source="customer")[0]
     assert channel.state == "queued"
     assert len(whapi.calls) == 0
-    assert enqueued == [("pump_create_queue", ())]
+    assert enqueued == [("create_queue_pump", ())]
     change = channel.timeline.get()
     assert (change.to_state, change.source) == ("queued", "customer")
 
 
 def test_a_double_submitted_request_creates_one_channel(project):
-    first = channel_request(project=project, name="Shop bot", request_key="form-123")
-    second = channel_request(project=project, name="Shop bot", request_key="form-123")
+    first = channel_queue(project=project, name="Shop bot", request_key="form-123")[0]
+    second = channel_queue(project=project, name="Shop bot", request_key="form-123")[0]
     assert first.pk == second.pk
     assert Channel.objects.count() == 1
 
@@ -67,9 +67,9 @@ def test_a_double_submitted_request_creates_one_channel(project):
 def test_over_quota_nothing_is_recorded(project, customer):
     customer.channel_quota = 1
     customer.save()
-    channel_request(project=project, name="one")
-    with pytest.raises(ServiceError, match="1 of its 1 channels"):
-        channel_request(project=project, name="two")
+    channel_queue(project=project, name="one")[0]
+    with pytest.raises(RequestRefused, match="1 of its 1 channels"):
+        channel_queue(project=project, name="two")[0]
     assert Channel.objects.count() == 1
 
 
@@ -77,13 +77,13 @@ def test_deleted_channels_do_not_count_against_the_quota(project, customer):
     customer.channel_quota = 1
     customer.save()
     make_channel(project, state=Channel.State.DELETED)
-    assert channel_request(project=project, name="two").state == "queued"
+    assert channel_queue(project=project, name="two")[0].state == "queued"
 
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * 151])
 def test_a_bad_name_is_refused(project, name):
-    with pytest.raises(ServiceError):
-        channel_request(project=project, name=name)
+    with pytest.raises(RequestRefused):
+        channel_queue(project=project, name=name)[0]
     assert not Channel.objects.exists()
 
 
@@ -108,7 +108,7 @@ def test_request_channel_command_names_an_unknown_project(db):
 def test_the_pump_creates_the_channel_and_schedules_configuration_after_init(project, whapi, settings):
     settings.WHAPI_INIT_DELAY = 90
     whapi.add_callback(responses.PUT, f"{PARTNER}/channels", callback=echo_create())
-    channel = channel_request(project=project, name="Shop bot")
+    channel = channel_queue(project=project, name="Shop bot")[0]
 
     assert create_queue_pump() == 1
 
@@ -123,7 +123,7 @@ def test_the_pump_creates_the_channel_and_schedules_configuration_after_init(pro
     expected = channel.whapi_created_at + timedelta(seconds=90)
     assert abs((channel.init_until - expected).total_seconds()) < 1
     schedule = Schedule.objects.get(name=f"configure-{channel.pk}")
-    assert schedule.func == "channels_app.tasks.configure_channel"
+    assert schedule.func == "channels_app.tasks.channel_configure"
     assert schedule.next_run == channel.init_until
     assert schedule.args == repr((channel.pk,))  # ids only: no token in task arguments
     assert CreateAttempt.objects.get().outcome == "created"
@@ -131,9 +131,9 @@ def test_the_pump_creates_the_channel_and_schedules_configuration_after_init(pro
 
 def test_running_the_pump_twice_buys_one_channel(project, whapi):
     whapi.add_callback(responses.PUT, f"{PARTNER}/channels", callback=echo_create())
-    channel_request(project=project, name="Shop bot")
-    tasks.pump_create_queue()
-    tasks.pump_create_queue()
+    channel_queue(project=project, name="Shop bot")[0]
+    tasks.create_queue_pump()
+    tasks.create_queue_pump()
     assert len(creates(whapi)) == 1
 
 
@@ -142,7 +142,7 @@ def test_the_budget_holds_back_requests_in_order_until_a_slot_frees(project, wha
     whapi.add_callback(responses.PUT, f"{PARTNER}/channels", callback=echo_create())
     start = timezone.now()
     with time_machine.travel(start, tick=False):
-        channels = [channel_request(project=project, name=f"c{i}") for i in range(3)]
+        channels = [channel_queue(project=project, name=f"c{i}")[0] for i in range(3)]
         assert create_queue_pump() == 2
         assert budget.queue_position(Channel.objects.get(pk=channels[2].pk)) == 1
         wakeup = Schedule.objects.get(name="create-queue-wakeup")
@@ -178,7 +178,7 @@ def test_a_whapi_429_requeues_and_honours_retry_after(project, whapi):
     )
     start = timezone.now()
     with time_machine.travel(start, tick=False):
-        channel = channel_request(project=project, name="Shop bot")
+        channel = channel_queue(project=project, name="Shop bot")[0]
         create_queue_pump()
         channel.refresh_from_db()
         assert channel.state == "queued"
@@ -213,7 +213,7 @@ def test_a_whapi_429_requeues_and_honours_retry_after(project, whapi):
     ids=["500", "read-timeout", "reset"],
 )
 def test_a_lost_create_answer_adopts_the_channel_whapi_made(project, whapi, failure):
-    channel = channel_request(project=project, name="Shop bot")
+    channel = channel_queue(project=project, name="Shop bot")[0]
     whapi.add(responses.PUT, f"{PARTNER}/channels", **failure)
     mine = remote_channel(f"Shop bot [{channel.creation_marker}]", "MANTIS-PF298")
     other = remote_channel("Someone else [pp-0000000000]", "MANTIS-XXXXX")
@@ -227,7 +227,7 @@ def test_a_lost_create_answer_adopts_the_channel_whapi_made(project, whapi, fail
 
 
 def test_a_create_shown_not_to_have_happened_is_tried_again(project, whapi):
-    channel = channel_request(project=project, name="Shop bot")
+    channel = channel_queue(project=project, name="Shop bot")[0]
     whapi.add(responses.PUT, f"{PARTNER}/channels", body=requests.exceptions.ReadTimeout("timed out"))
     whapi.add(responses.GET, f"{PARTNER}/channels/list/{project.whapi_id}", body=listing())
     create_queue_pump()
@@ -244,7 +244,7 @@ def test_a_create_shown_not_to_have_happened_is_tried_again(project, whapi):
 
 
 def test_while_whapi_cannot_confirm_the_channel_is_never_created_again(project, whapi):
-    channel = channel_request(project=project, name="Shop bot")
+    channel = channel_queue(project=project, name="Shop bot")[0]
     whapi.add(responses.PUT, f"{PARTNER}/channels", status=502, body="Bad gateway")
     whapi.add(responses.GET, f"{PARTNER}/channels/list/{project.whapi_id}", status=503, body="busy")
     create_queue_pump()
@@ -252,8 +252,8 @@ def test_while_whapi_cannot_confirm_the_channel_is_never_created_again(project, 
     assert channel.state == "creating"
     assert Schedule.objects.filter(name=f"reconcile-{channel.pk}").exists()
 
-    for _ in range(services.MAX_RECONCILE_ATTEMPTS):
-        tasks.reconcile_channel(channel.pk)
+    for _ in range(pipeline.MAX_RECONCILE_ATTEMPTS):
+        tasks.channel_reconcile(channel.pk)
         create_queue_pump()
     channel.refresh_from_db()
     assert channel.state == "error"
@@ -262,7 +262,7 @@ def test_while_whapi_cannot_confirm_the_channel_is_never_created_again(project, 
 
 
 def test_a_refused_create_ends_in_error_with_whapis_reason(project, whapi):
-    channel = channel_request(project=project, name="Shop bot")
+    channel = channel_queue(project=project, name="Shop bot")[0]
     whapi.add(
         responses.PUT, f"{PARTNER}/channels", status=404, json={"error": {"code": 404, "message": "Project not found"}}
     )
@@ -273,27 +273,27 @@ def test_a_refused_create_ends_in_error_with_whapis_reason(project, whapi):
 
 
 def test_an_unreachable_whapi_is_retried_a_bounded_number_of_times(project, whapi):
-    channel = channel_request(project=project, name="Shop bot")
+    channel = channel_queue(project=project, name="Shop bot")[0]
     whapi.add(responses.PUT, f"{PARTNER}/channels", body=requests.exceptions.ConnectTimeout("connect timeout"))
     moment = timezone.now()
-    for _ in range(services.MAX_CREATE_ATTEMPTS + 2):
+    for _ in range(pipeline.MAX_CREATE_ATTEMPTS + 2):
         with time_machine.travel(moment, tick=False):
             create_queue_pump()
         moment += timedelta(minutes=11)
     channel.refresh_from_db()
     assert channel.state == "error"
     assert "gave up after 5 attempts" in channel.last_error
-    assert len(creates(whapi)) == services.MAX_CREATE_ATTEMPTS
+    assert len(creates(whapi)) == pipeline.MAX_CREATE_ATTEMPTS
 
 
 def test_a_worker_killed_after_sending_the_create_leads_to_one_channel(project, whapi, monkeypatch):
-    channel = channel_request(project=project, name="Shop bot")
+    channel = channel_queue(project=project, name="Shop bot")[0]
     whapi.add_callback(responses.PUT, f"{PARTNER}/channels", callback=echo_create())
 
     def killed(*args, **kwargs):
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr(services, "channel_adopt", killed)
+    monkeypatch.setattr(pipeline, "channel_adopt", killed)
     with pytest.raises(SystemExit):
         create_queue_pump()
     monkeypatch.undo()
@@ -306,7 +306,7 @@ def test_a_worker_killed_after_sending_the_create_leads_to_one_channel(project, 
     )
     create_queue_pump()  # redelivered at once: the claim is fresh, so nothing happens
     assert Channel.objects.get(pk=channel.pk).state == "creating"
-    with time_machine.travel(timezone.now() + services.STALE_CREATING + timedelta(seconds=1), tick=False):
+    with time_machine.travel(timezone.now() + pipeline.STALE_CREATING + timedelta(seconds=1), tick=False):
         create_queue_pump()
     channel.refresh_from_db()
     assert (channel.state, channel.whapi_id) == ("initializing", "SHAZAM-00001")
@@ -357,15 +357,15 @@ def gate_that_keeps(whapi, *, mangle=None, health_text="QR"):
 
 def test_nothing_touches_the_gate_before_the_init_delay(project, whapi):
     channel = make_channel(project, state=Channel.State.INITIALIZING, init_until=timezone.now() + timedelta(seconds=60))
-    assert services.channel_configure(channel.pk) is False
-    assert services.channel_check_health(channel.pk) is None
+    assert configure.channel_configure(channel.pk) is False
+    assert status.channel_health_check(channel.pk) is None
     assert len(whapi.calls) == 0
     assert Schedule.objects.get(name=f"configure-{channel.pk}").next_run == channel.init_until
 
 
 def test_configure_sends_the_complete_settings_and_verifies_them(initializing, whapi):
     gate_that_keeps(whapi)
-    assert services.channel_configure(initializing.pk) is True
+    assert configure.channel_configure(initializing.pk) is True
 
     patch = next(call for call in whapi.calls if call.request.method == "PATCH")
     assert patch.request.headers["Authorization"] == f"Bearer {CHANNEL_TOKEN}"
@@ -394,7 +394,7 @@ def test_configure_sends_the_complete_settings_and_verifies_them(initializing, w
 
 def test_settings_read_back_different_are_retried_with_backoff(initializing, whapi):
     gate_that_keeps(whapi, mangle=lambda actual: actual.update(webhooks=[]))
-    assert services.channel_configure(initializing.pk) is False
+    assert configure.channel_configure(initializing.pk) is False
     channel = Channel.objects.get(pk=initializing.pk)
     assert channel.state == "configuring"
     assert "is missing" in channel.last_error
@@ -405,25 +405,25 @@ def test_settings_read_back_different_are_retried_with_backoff(initializing, wha
 
 def test_configure_gives_up_after_a_bounded_number_of_attempts(initializing, whapi):
     whapi.add(responses.PATCH, f"{GATE}/settings", status=503, json={"error": {"code": 503, "message": "Initializing"}})
-    for _ in range(services.MAX_CONFIGURE_ATTEMPTS):
-        services.channel_configure(initializing.pk)
+    for _ in range(configure.MAX_CONFIGURE_ATTEMPTS):
+        configure.channel_configure(initializing.pk)
     channel = Channel.objects.get(pk=initializing.pk)
     assert channel.state == "error"
     assert "Initializing" in channel.last_error
     assert channel.error_source == "configure"
-    assert len(whapi.calls) == services.MAX_CONFIGURE_ATTEMPTS
+    assert len(whapi.calls) == configure.MAX_CONFIGURE_ATTEMPTS
 
 
 def test_a_rejected_token_stops_configuring_at_once(initializing, whapi):
     whapi.add(responses.PATCH, f"{GATE}/settings", status=401, json={"error": {"code": 401, "message": "Unauthorized"}})
-    services.channel_configure(initializing.pk)
+    configure.channel_configure(initializing.pk)
     assert Channel.objects.get(pk=initializing.pk).state == "error"
 
 
 def test_configuring_twice_leaves_the_same_state(initializing, whapi):
     gate_that_keeps(whapi)
-    services.channel_configure(initializing.pk)
-    services.channel_configure(initializing.pk)
+    configure.channel_configure(initializing.pk)
+    configure.channel_configure(initializing.pk)
     channel = Channel.objects.get(pk=initializing.pk)
     assert channel.state == "waiting_scan"
     assert channel.timeline.count() == 2
@@ -431,20 +431,20 @@ def test_configuring_twice_leaves_the_same_state(initializing, whapi):
 
 def test_drift_is_detected_and_repaired(channel, whapi):
     stored = gate_that_keeps(whapi)
-    stored.update(services.desired_settings(channel))
+    stored.update(configure.desired_settings(channel))
     stored["webhooks"] = [{"url": "https://someone.else/hook", "events": [{"type": "messages", "method": "post"}]}]
-    assert services.channel_verify_settings(channel.pk) is False
+    assert configure.channel_settings_verify(channel.pk) is False
     assert [hook["url"] for hook in stored["webhooks"]] == ["https://portal.test/whapi/webhook"]
     assert "drifted" in channel.timeline.get().detail
-    assert services.channel_verify_settings(channel.pk) is True
+    assert configure.channel_settings_verify(channel.pk) is True
 
 
 def test_the_drift_check_visits_channels_verified_long_ago(project, whapi):
     old = make_channel(project, webhooks_verified_at=timezone.now() - timedelta(days=1))
     make_channel(project, whapi_id="SHAZAM-3HDYQ", name="fresh")
     stored = gate_that_keeps(whapi)
-    stored.update(services.desired_settings(old))
-    assert tasks.verify_settings() == 1
+    stored.update(configure.desired_settings(old))
+    assert tasks.settings_drift_check() == 1
 
 
 # ------------------------------------------------------------------------------------------------
@@ -461,7 +461,7 @@ def test_the_poll_confirms_status_and_connected_number(channel, whapi):
             "user": {"id": "14155550123@s.whatsapp.net"},
         },
     )
-    assert tasks.poll_health() == 1
+    assert tasks.health_poll() == 1
     channel.refresh_from_db()
     assert (channel.state, channel.connected_number) == ("connected", "14155550123")
     assert channel.timeline.get().source == "poll"
@@ -472,7 +472,7 @@ def test_an_unreachable_gate_marks_the_status_stale_and_keeps_it(channel, whapi)
     channel.health_status, channel.last_confirmed_at = "QR", timezone.now() - timedelta(hours=1)
     channel.save()
     whapi.add(responses.GET, f"{GATE}/health", body=requests.exceptions.ConnectionError("refused"))
-    tasks.check_channel_health(channel.pk)
+    tasks.channel_health_check(channel.pk)
     channel.refresh_from_db()
     assert channel.status_stale is True
     assert channel.health_status == "QR"
@@ -481,7 +481,7 @@ def test_an_unreachable_gate_marks_the_status_stale_and_keeps_it(channel, whapi)
 
 def test_the_poll_skips_recently_confirmed_channels(project, whapi):
     make_channel(project, last_confirmed_at=timezone.now())
-    assert tasks.poll_health() == 0
+    assert tasks.health_poll() == 0
     assert len(whapi.calls) == 0
 
 
@@ -554,15 +554,15 @@ def test_sync_reports_whapi_failure(db, whapi):
 def test_a_long_pump_run_hands_over_to_a_fresh_task(project, whapi, enqueued):
     whapi.add_callback(responses.PUT, f"{PARTNER}/channels", callback=echo_create())
     for index in range(3):
-        channel_request(project=project, name=f"c{index}")
+        channel_queue(project=project, name=f"c{index}")[0]
     assert create_queue_pump(limit=2) == 2
-    assert enqueued == [("pump_create_queue", ())]
+    assert enqueued == [("create_queue_pump", ())]
     assert Channel.objects.filter(state="queued").count() == 1
 
 
 def test_a_channel_that_appears_late_is_adopted_before_a_second_create(project, whapi):
     """Whapi finished a create whose answer was lost only after our first look: no second channel."""
-    channel = channel_request(project=project, name="Shop bot")
+    channel = channel_queue(project=project, name="Shop bot")[0]
     whapi.add(responses.PUT, f"{PARTNER}/channels", body=requests.exceptions.ReadTimeout("timed out"))
     listings = [listing(), listing(remote_channel(f"Shop bot [{channel.creation_marker}]", "LATELA-00001"))]
     whapi.add_callback(
@@ -584,7 +584,7 @@ def test_a_failed_health_check_keeps_the_configuration_failure_reason(channel, w
         state="error", error_source="configure", last_error="Whapi did not keep the webhook settings"
     )
     whapi.add(responses.GET, f"{GATE}/health", body=requests.exceptions.ConnectionError("refused"))
-    tasks.check_channel_health(channel.pk)
+    tasks.channel_health_check(channel.pk)
     channel.refresh_from_db()
     assert channel.status_stale is True
     assert channel.last_error == "Whapi did not keep the webhook settings"
@@ -593,7 +593,7 @@ def test_a_failed_health_check_keeps_the_configuration_failure_reason(channel, w
 def test_a_channel_created_for_a_request_deleted_meanwhile_is_deleted_in_whapi(project, whapi):
     channel = Channel.objects.create(project=project, name="withdrawn", state=Channel.State.DELETED)
     whapi.add(responses.DELETE, f"{PARTNER}/channels/SHAZAM-3HDYQ", json={"success": True})
-    services.channel_adopt(channel, services.WhapiChannel.from_payload(remote_channel("withdrawn")), detail="late")
+    pipeline.channel_adopt(channel, pipeline.WhapiChannel.from_payload(remote_channel("withdrawn")), detail="late")
     channel.refresh_from_db()
     assert (channel.state, channel.whapi_id) == ("deleted", "SHAZAM-3HDYQ")
     assert [call.request.method for call in whapi.calls] == ["DELETE"]

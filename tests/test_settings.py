@@ -53,7 +53,7 @@ def test_production_settings_load(monkeypatch):
 def test_postgres_is_chosen_by_database_url(monkeypatch):
     settings = load(monkeypatch, DATABASE_URL="postgres://portal@127.0.0.1:5432/portal")
     database = settings["DATABASES"]["default"]
-    assert database["ENGINE"] == "portal.postgresql"
+    assert database["ENGINE"] == "django.db.backends.postgresql"
     assert (database["HOST"], database["NAME"]) == ("127.0.0.1", "portal")
     assert database["CONN_HEALTH_CHECKS"] is True
 

@@ -9,8 +9,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from channels_app.models import Channel, ChannelEvent, WebhookEvent
-from channels_app.services import SECRET_HEADER
+from channels_app.models import WEBHOOK_SECRET_HEADER, Channel, ChannelEvent, WebhookEvent
 from tests.conftest import make_channel
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhooks"
@@ -25,7 +24,7 @@ def fixture(name: str, **changes) -> dict:
 
 
 def post(client, channel, body, *, secret=None, raw=None):
-    headers = {} if secret is False else {"headers": {SECRET_HEADER: secret or channel.webhook_secret}}
+    headers = {} if secret is False else {"headers": {WEBHOOK_SECRET_HEADER: secret or channel.webhook_secret}}
     data = raw if raw is not None else json.dumps(body)
     return client.post(URL, data=data, content_type="application/json", **headers)
 
@@ -114,7 +113,7 @@ def test_users_post_connects_and_a_redelivery_changes_nothing(client, channel, n
     channel = reload(channel)
     assert (channel.state, channel.connected_number) == ("connected", "61371989950")
     # Whapi confirms soon, and a reconnect finds our webhooks still in place.
-    assert follow_ups() == {f"check_channel_health-{channel.pk}", f"verify_channel_settings-{channel.pk}"}
+    assert follow_ups() == {f"channel_health_check-{channel.pk}", f"channel_settings_verify-{channel.pk}"}
 
     from django_q.models import Schedule
 
@@ -128,7 +127,7 @@ def test_a_burst_of_callbacks_makes_one_follow_up_check(client, channel, no_whap
     for _ in range(3):
         post(client, channel, fixture("users_post"))
         post(client, channel, fixture("users_delete"))
-    assert follow_ups() == {f"check_channel_health-{channel.pk}", f"verify_channel_settings-{channel.pk}"}
+    assert follow_ups() == {f"channel_health_check-{channel.pk}", f"channel_settings_verify-{channel.pk}"}
 
 
 def test_the_same_number_connecting_again_after_a_logout_is_applied(client, channel, no_whapi):
@@ -303,9 +302,9 @@ def test_no_body_causes_a_server_error(client, channel, body, keep_envelope):
     assert response.status_code in (200, 400, 401)
 
 
-def test_a_health_report_is_stored_with_its_effect_without_a_lock(client, channel, no_whapi):
-    """The receiver's hot path: one unlocked read; then the channel update and the ledger row, on
-    PostgreSQL in one statement (no transaction), elsewhere in one transaction."""
+def test_a_health_report_is_decided_and_stored_under_the_channels_lock(client, channel, no_whapi):
+    """One path for every callback: authenticate, then one transaction that locks the channel (on
+    PostgreSQL; SQLite's immediate transactions serialise writers), decides, updates, adds the ledger row."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -314,32 +313,31 @@ def test_a_health_report_is_stored_with_its_effect_without_a_lock(client, channe
         response = post(client, channel, health("QR", 1713774883, 200, 3))
     assert response.json()["outcome"] == "applied"
     assert reload(channel).health_uptime == 200 and WebhookEvent.objects.count() == 2
-    statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    assert "FOR UPDATE" not in statements[0]
-    verbs = [sql.split()[0] for sql in statements if sql.split()[0] in ("SELECT", "UPDATE", "INSERT", "WITH")]
-    assert verbs == (["SELECT", "WITH"] if connection.vendor == "postgresql" else ["SELECT", "UPDATE", "INSERT"])
+    statements = [q["sql"] for q in queries.captured_queries if q["sql"].split()[0] in ("SELECT", "UPDATE", "INSERT")]
+    assert [sql.split()[0] for sql in statements] == ["SELECT", "SELECT", "UPDATE", "INSERT"]
+    locks = connection.vendor == "postgresql"
+    assert ("FOR UPDATE" in statements[1]) is locks and "FOR UPDATE" not in statements[0]
 
 
 def another_worker_writes_while_deciding(monkeypatch, channel, **meanwhile):
-    """Store `meanwhile` on the channel right after the receiver's unlocked read, as another worker
-    would between that read and the receiver's write."""
-    from channels_app import rows
+    """Store `meanwhile` on the channel right after the receiver authenticated the callback, as
+    another worker would before this one takes the channel's lock."""
+    from channels_app import webhooks
 
-    unlocked_read = rows.select
+    authenticate = webhooks._authenticated_channel
 
-    def read_then_another_worker_writes(*args, lock=False, **kwargs):
-        found = unlocked_read(*args, lock=lock, **kwargs)
-        if not lock:
-            Channel.objects.filter(pk=channel.pk).update(**meanwhile)
+    def authenticate_then_another_worker_writes(*args, **kwargs):
+        found = authenticate(*args, **kwargs)
+        Channel.objects.filter(pk=channel.pk).update(**meanwhile)
         return found
 
-    monkeypatch.setattr(rows, "select", read_then_another_worker_writes)
+    monkeypatch.setattr(webhooks, "_authenticated_channel", authenticate_then_another_worker_writes)
 
 
-def test_a_channel_changed_between_read_and_write_is_decided_again_under_the_lock(
+def test_a_channel_changed_after_authentication_is_decided_from_what_is_stored_now(
     client, channel, no_whapi, monkeypatch
 ):
-    """A newer report stored by another worker while this one was deciding is not rolled back."""
+    """A newer report stored by another worker while this one was authenticating is not rolled back."""
     post(client, channel, health("AUTH", 1713774883, 100, 4, {"id": "14155550123"}))
     another_worker_writes_while_deciding(monkeypatch, channel, health_uptime=300)
     response = post(client, channel, health("AUTH", 1713774883, 200, 4, {"id": "14155550123"}))
@@ -365,7 +363,7 @@ def test_a_channel_changed_between_read_and_write_is_decided_again_under_the_loc
         ),
     ],
 )
-def test_every_field_a_report_is_decided_from_is_checked_before_it_is_stored(
+def test_every_field_a_report_is_decided_from_is_read_under_the_lock(
     client, channel, no_whapi, monkeypatch, meanwhile, expected
 ):
     post(client, channel, health("AUTH", 1713774883, 100, 4, {"id": "14155550123"}))
@@ -386,7 +384,7 @@ def test_a_callback_that_fails_before_authentication_is_not_stored(client, chann
     def broken(*args, **kwargs):
         raise RuntimeError("database unavailable")
 
-    monkeypatch.setattr(webhooks.rows, "select", broken)
+    monkeypatch.setattr(webhooks.Channel.objects, "only", broken)
     response = post(client, channel, fixture("users_delete"), secret="forged-secret")
     assert response.status_code == 503
     assert not WebhookEvent.objects.exists()
@@ -397,10 +395,10 @@ def test_a_callback_the_database_will_not_store_is_answered_503_for_a_retry(clie
 
     from channels_app import webhooks
 
-    def refused(obj):
+    def refused(self, *args, **kwargs):
         raise IntegrityError("insert or update on table violates foreign key constraint")
 
-    monkeypatch.setattr(webhooks.rows, "insert", refused)
+    monkeypatch.setattr(webhooks.WebhookEvent, "save", refused)
     response = post(client, channel, fixture("users_post", event={"type": "messages", "event": "post"}))
     assert response.status_code == 503
     assert "Temporarily unable" in response.json()["error"]

@@ -19,7 +19,7 @@ from django.db import connection
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from channels_app import services
+from channels_app import mirror, pipeline
 from channels_app.models import Channel, Project
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -97,17 +97,17 @@ def wait_for(predicate, timeout: float, what: str, worker: WorkerProcess):
 
 def pump() -> None:
     """What the portal enqueues after a request (the test's `enqueued` fixture records instead)."""
-    async_task("channels_app.tasks.pump_create_queue")
+    async_task("channels_app.tasks.create_queue_pump")
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_during_the_create_call_leaves_one_channel(sandbox, settings, workers):
     settings.WHAPI_PARTNER_URL = sandbox.url
     settings.WHAPI_PARTNER_TOKEN = sandbox.config.partner_token
-    services.projects_sync()
+    mirror.projects_sync()
     project = Project.objects.get(is_default=True)
     sandbox.faults.add({"kind": "delay", "seconds": CREATE_DELAY, "method": "PUT", "path_regex": "/channels"})
-    channel = services.channel_request(project=project, name="Shop bot")
+    channel = pipeline.channel_queue(project=project, name="Shop bot")[0]
 
     first = workers(sandbox)
     pump()

@@ -6,10 +6,10 @@ Staff changes go through `channels_app.actions` (audited); secrets are never lis
 
 from django.contrib import admin
 
-from channels_app.admin import channels, customers, jobs, ledger, projects
+from channels_app.admin import bulk_jobs, channels, customers, ledger, projects
 
 # The channel list needs the width more than a second menu: the breadcrumbs and the index lead
 # everywhere the sidebar would.
 admin.site.enable_nav_sidebar = False
 
-__all__ = ["channels", "customers", "jobs", "ledger", "projects"]
+__all__ = ["bulk_jobs", "channels", "customers", "ledger", "projects"]

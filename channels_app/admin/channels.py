@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from channels_app import actions, budget, jobs, services
+from channels_app import actions, background, budget, bulk_jobs, configure
 from channels_app.actions import ActionError
 from channels_app.admin.common import (
     CHANNEL_ACTIONS,
@@ -36,7 +36,6 @@ from channels_app.admin.common import (
     require_channel_perm,
 )
 from channels_app.admin.filters import (
-    IN_PROGRESS,
     LIST_DEFERRED,
     AssignedFilter,
     ChannelChangeList,
@@ -60,52 +59,42 @@ PHONE_LIKE = re.compile(r"\+?[0-9][0-9 ()\-]{5,}")
 # Where a channel stands, in words
 # ------------------------------------------------------------------------------------------------
 def describe_status(channel: Channel) -> str:
-    """One or two sentences for staff on where the channel stands in its lifecycle."""
+    """For staff: what the channel's state means, with where it stands in it."""
     now = timezone.now()
-    state = channel.state
+    state, details = channel.state, ""
     if state == State.QUEUED:
         position = budget.queue_position(channel)
         eta = budget.queue_eta(position) if position else now
         if channel.next_attempt_at and channel.next_attempt_at > eta:
             eta = channel.next_attempt_at
         when = "now" if eta - now < timedelta(seconds=30) else f"around {eta:%H:%M} UTC"
-        return f"Queued for creation: number {position} in the queue, expected to be created {when}."
-    if state == State.CREATING:
-        return f"Being created in Whapi (attempt {channel.create_attempts})."
-    if state == State.INITIALIZING:
-        until = f" until {channel.init_until:%H:%M:%S} UTC" if channel.init_until else ""
-        return f"Created in Whapi; initializing{until}. Whapi needs this time before the channel can be configured."
-    if state == State.CONFIGURING:
-        retry = f" Next attempt at {channel.next_configure_at:%H:%M:%S} UTC." if channel.next_configure_at else ""
-        return f"Setting and verifying the webhooks.{retry}"
-    if state == State.WAITING_SCAN:
-        return "Waiting for scan: no WhatsApp number is linked yet; the customer scans the QR code."
-    if state == State.CONNECTED:
+        details = f"Number {position} in the queue, expected to be created {when}."
+    elif state == State.CREATING:
+        details = f"Attempt {channel.create_attempts}."
+    elif state == State.INITIALIZING and channel.init_until:
+        details = f"The gate API is not used until {channel.init_until:%H:%M:%S} UTC."
+    elif state == State.CONFIGURING and channel.next_configure_at:
+        details = f"Next attempt at {channel.next_configure_at:%H:%M:%S} UTC."
+    elif state in Channel.CONNECTABLE:
+        details = "The customer scans the QR code or asks for a pairing code."
+    elif state == State.CONNECTED and channel.connected_number:
         since = f" since {channel.connected_at:%Y-%m-%d %H:%M} UTC" if channel.connected_at else ""
-        return f"Connected to +{channel.connected_number}{since}."
-    if state == State.DISCONNECTED:
-        return "Disconnected: the number was logged out; it has to scan the QR code again."
-    if state == State.ERROR:
-        return f"Error: {channel.last_error or 'see the timeline'}"
-    if state == State.EXPIRED:
-        return "Expired: its paid time ran out. Extend it to bring it back."
-    if state == State.STOPPED:
-        return "Stopped in Whapi."
-    return "Deleted."
+        details = f"Number +{channel.connected_number}{since}."
+    elif state == State.ERROR:
+        details = channel.last_error or "See the timeline."
+    return f"{channel.state_meaning} {details}".strip()
 
 
-def days_left(channel: Channel, now=None) -> tuple[str, str, str]:
-    """('2026-12-01', '5 days left', css class) for a channel's active-till."""
-    if not channel.active_till:
+def active_till_text(channel: Channel, now=None) -> tuple[str, str, str]:
+    """('2026-12-01', '5 days left', css class) for a channel's active-till (`Channel.days_left`)."""
+    days = channel.days_left(now)
+    if days is None:
         return "–", "", ""
-    now = now or timezone.now()
-    left = channel.active_till - now
     date = f"{channel.active_till:%Y-%m-%d}"
-    if left.total_seconds() < 0:
+    if days == 0:
         return date, "ended", "days-ended"
-    days = left.days
-    text = f"{days} day{'s' if days != 1 else ''} left" if days else "ends today"
-    return date, text, "days-soon" if days < EXPIRING_SOON_DAYS else ""
+    text = f"{days} day{'s' if days != 1 else ''} left"
+    return date, text, "days-soon" if days <= EXPIRING_SOON_DAYS else ""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -287,7 +276,7 @@ class ChannelAdmin(admin.ModelAdmin):
 
     @admin.display(description="active till", ordering="active_till")
     def active_till_left(self, obj: Channel):
-        date, left, css = days_left(obj)
+        date, left, css = active_till_text(obj)
         if not left:
             return date
         return format_html('{}<br><span class="{}">{}</span>', date, css or "quiet", left)
@@ -346,7 +335,7 @@ class ChannelAdmin(admin.ModelAdmin):
             if form.is_valid():
                 data = form.cleaned_data
                 try:
-                    channel = actions.channel_request(
+                    channel, _ = actions.channel_request(
                         project=data["project"],
                         name=data["name"],
                         actor=request.user,
@@ -388,16 +377,16 @@ class ChannelAdmin(admin.ModelAdmin):
         mismatches: list[str] = []
         if channel.whapi_id:
             # Header values (our webhook secret) are masked the way the read-back is stored.
-            desired = services._masked_settings(services.desired_settings(channel))
+            desired = configure.masked_settings(configure.desired_settings(channel))
             readback = channel.webhooks_readback or None
             if readback:
-                mismatches = services.settings_mismatches(desired, readback)
+                mismatches = configure.settings_mismatches(desired, readback)
         audit_ids = [value for value in (channel.whapi_id, str(channel.pk)) if value]
         deleted = channel.state == State.DELETED
         return {
             "channel": channel,
             "status_text": describe_status(channel),
-            "auto_refresh": 3 if channel.state in IN_PROGRESS else None,
+            "auto_refresh": 3 if channel.state in Channel.SETTING_UP else None,
             # (action, whether it asks for input or confirmation on a page of its own)
             "channel_actions": [
                 (spec, spec.name in ACTION_FORMS)
@@ -449,7 +438,7 @@ class ChannelAdmin(admin.ModelAdmin):
         """Run an action now and say how it went; Whapi's refusals become an error message."""
         label = f"{channel.name} ({channel.whapi_id or 'not in Whapi yet'})"
         try:
-            actions.channel_run(spec.name, channel, params=params, actor=request.user)
+            bulk_jobs.channel_run(spec.name, channel, params=params, actor=request.user)
         except ActionError as exc:
             messages.error(request, str(exc))
             return False
@@ -494,7 +483,7 @@ class ChannelAdmin(admin.ModelAdmin):
             params = form.params()
         ids = list(queryset.values_list("pk", flat=True))
         try:
-            job = actions.bulk_job_start(action=spec.name, channel_ids=ids, params=params, actor=request.user)
+            job = bulk_jobs.bulk_job_start(action=spec.name, channel_ids=ids, params=params, actor=request.user)
         except ActionError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return None
@@ -532,7 +521,7 @@ class ChannelAdmin(admin.ModelAdmin):
             return redirect(changelist)
         require_channel_perm(request, "operate_channel")
         # Thousands of channels take longer than a web request may: the worker does it.
-        jobs.enqueue_on_commit("sync_whapi", request.user.pk)
+        background.enqueue_on_commit("whapi_sync", request.user.pk)
         messages.success(
             request,
             "The sync with Whapi has started. Its result appears in the audit log in a moment; "

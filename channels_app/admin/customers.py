@@ -6,7 +6,7 @@ from django.contrib.admin.utils import unquote
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
-from channels_app.actions import audit
+from channels_app.audit import audit
 from channels_app.models import AuditLog, Channel, Customer, Membership, Project
 
 STAFF = AuditLog.Source.STAFF

@@ -14,7 +14,6 @@ from channels_app.models import Channel
 
 State = Channel.State
 QUIET_FOR = timedelta(hours=1)
-IN_PROGRESS = (State.QUEUED, State.CREATING, State.INITIALIZING, State.CONFIGURING)
 # Read for neither the list nor its filters: secrets (decrypting them costs time, too) and big columns.
 LIST_DEFERRED = ("token", "webhook_secret", "webhooks_readback", "customer_webhook_events")
 
@@ -150,7 +149,7 @@ class StaleFilter(admin.SimpleListFilter):
             cutoff = timezone.now() - QUIET_FOR
             return (
                 queryset.filter(whapi_id__isnull=False)
-                .exclude(state__in=(*IN_PROGRESS, State.DELETED))
+                .exclude(state__in=(*Channel.SETTING_UP, State.DELETED))
                 .filter(Q(last_confirmed_at__isnull=True) | Q(last_confirmed_at__lt=cutoff))
             )
         return queryset

@@ -13,7 +13,6 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from channels_app import webhooks
-from channels_app.actions import audit
 from channels_app.admin.common import (
     admin_url,
     channel_url,
@@ -21,6 +20,7 @@ from channels_app.admin.common import (
     require_channel_perm,
 )
 from channels_app.admin.filters import CustomerFilter
+from channels_app.audit import audit
 from channels_app.models import AuditLog, CreateAttempt, WebhookEvent
 
 STAFF = AuditLog.Source.STAFF

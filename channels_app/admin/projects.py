@@ -8,14 +8,13 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from channels_app import actions, services
+from channels_app import actions
 from channels_app.actions import ActionError
 from channels_app.admin.common import admin_url, form_page
 from channels_app.admin.customers import channels_in_use
 from channels_app.admin.filters import CustomerFilter
 from channels_app.admin.forms import ProjectAssignForm, ProjectCreateForm
 from channels_app.models import AuditLog, Project
-from channels_app.whapi import WhapiError
 
 STAFF = AuditLog.Source.STAFF
 
@@ -118,13 +117,10 @@ class ProjectAdmin(admin.ModelAdmin):
         if not (self.has_add_permission(request) and self.has_change_permission(request)):
             raise PermissionDenied
         try:
-            counts = services.projects_sync()
-        except WhapiError as exc:
-            actions.audit(actor=request.user, source=STAFF, action="projects.sync", ok=False, detail=str(exc))
-            messages.error(request, f"The sync with Whapi failed: {exc.message or exc}")
+            detail = actions.whapi_sync(actor=request.user, source=STAFF, projects_only=True)
+        except ActionError as exc:
+            messages.error(request, str(exc))
             return redirect(changelist)
-        detail = f"{counts['created']} new, {counts['updated']} updated"
-        actions.audit(actor=request.user, source=STAFF, action="projects.sync", detail=detail)
         messages.success(request, f"Projects synced from Whapi: {detail}.")
         return redirect(changelist)
 

@@ -2,9 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from channels_app import budget
-from channels_app.models import Project
-from channels_app.services import ServiceError, channel_request
+from channels_app import actions, budget
+from channels_app.models import AuditLog, Project
 
 
 class Command(BaseCommand):
@@ -20,8 +19,15 @@ class Command(BaseCommand):
         if found is None:
             raise CommandError(f"No project with Whapi id {project!r}; run `manage.py sync_whapi` first.")
         try:
-            channel = channel_request(project=found, name=name, request_key=request_key, enforce_quota=False)
-        except ServiceError as exc:
+            channel, _ = actions.channel_request(
+                project=found,
+                name=name,
+                actor=None,
+                source=AuditLog.Source.SYSTEM,
+                request_key=request_key,
+                enforce_quota=False,
+            )
+        except actions.ActionError as exc:
             raise CommandError(str(exc)) from exc
         line = f"{channel.code} {channel.state}"
         position = budget.queue_position(channel)

@@ -9,8 +9,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from channels_app.mirror import project_mirror
 from channels_app.models import Customer, Membership
-from channels_app.services import project_mirror
 from channels_app.whapi import WhapiError, partner_client
 
 STAFF = ("staff", "staff-demo-password")

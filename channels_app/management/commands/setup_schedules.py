@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from channels_app.jobs import PERIODIC, setup_periodic_schedules
+from channels_app.background import PERIODIC, setup_periodic_schedules
 
 
 class Command(BaseCommand):

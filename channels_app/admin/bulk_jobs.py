@@ -8,7 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import path
 
-from channels_app import actions
+from channels_app import bulk_jobs
 from channels_app.actions import ActionError
 from channels_app.admin.common import (
     CHANNEL_ACTIONS,
@@ -139,7 +139,7 @@ class BulkJobAdmin(admin.ModelAdmin):
         spec = CHANNEL_ACTIONS.get(job.action)
         require_channel_perm(request, spec.permission if spec else "operate_channel")
         try:
-            retry = actions.bulk_job_retry_failed(job, actor=request.user)
+            retry = bulk_jobs.bulk_job_retry_failed(job, actor=request.user)
         except ActionError as exc:
             messages.error(request, str(exc))
             return redirect(admin_url(job))

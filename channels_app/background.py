@@ -1,4 +1,4 @@
-"""The django-q2 seam: how the portal enqueues tasks and sets schedules.
+"""Background work, the django-q2 seam: how the portal enqueues tasks and sets schedules.
 
 Tasks are named by their function in `channels_app.tasks` and get ids only, never a token or secret.
 Everything is idempotent: the same named one-off schedule is moved, not duplicated.
@@ -15,9 +15,9 @@ TASKS_MODULE = "channels_app.tasks"
 
 # Periodic schedules: name → (task, minutes between runs). Created by `manage.py setup_schedules`.
 PERIODIC = {
-    "create-queue": ("pump_create_queue", 1),
-    "health-poll": ("poll_health", 1),
-    "settings-drift": ("verify_settings", 30),
+    "create-queue": ("create_queue_pump", 1),
+    "health-poll": ("health_poll", 1),
+    "settings-drift": ("settings_drift_check", 30),
 }
 
 

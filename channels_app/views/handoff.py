@@ -1,6 +1,6 @@
 """The hand-off page: one channel's QR code / pairing code and live status, without a login.
 
-Whoever holds the phone gets a link (made on the channel page); `access.get_channel_for_handoff`
+Whoever holds the phone gets a link (made on the channel page); `handoff.get_channel_for_handoff`
 decides whether it still works. A tampered, stale, revoked or superseded link gets the same
 "this link has expired" page (410), so the answer tells a guesser nothing. Every use is counted on
 the link and written to the audit log.
@@ -11,11 +11,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from channels_app import access, actions
+from channels_app import actions, handoff
 from channels_app.actions import ActionError
-from channels_app.forms import PairingCodeForm, client_ip
+from channels_app.forms import PairingCodeForm
 from channels_app.models import AuditLog, Channel, HandoffLink
-from channels_app.views_channel import can_connect, channel_status, qr_response, status_payload
+from channels_app.throttle import client_ip
+from channels_app.views.channel_status import can_connect, channel_status, qr_response, status_payload
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:
@@ -43,18 +44,18 @@ def _render(request: HttpRequest, token: str, channel: Channel, link: HandoffLin
 
 
 @require_GET
-def handoff(request: HttpRequest, token: str) -> HttpResponse:
-    found = access.get_channel_for_handoff(token)
+def handoff_page(request: HttpRequest, token: str) -> HttpResponse:
+    found = handoff.get_channel_for_handoff(token)
     if found is None:
         return _expired(request)
     channel, link = found
-    access.handoff_used(link, what="open", ip=client_ip(request))
+    handoff.handoff_used(link, what="open", ip=client_ip(request))
     return _render(request, token, channel, link)
 
 
 @require_GET
-def handoff_status(request: HttpRequest, token: str) -> HttpResponse:
-    found = access.get_channel_for_handoff(token)
+def handoff_status_json(request: HttpRequest, token: str) -> HttpResponse:
+    found = handoff.get_channel_for_handoff(token)
     if found is None:
         return _no_store(JsonResponse({"expired": True}, status=410))
     channel, _ = found
@@ -62,8 +63,8 @@ def handoff_status(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_GET
-def handoff_qr(request: HttpRequest, token: str) -> HttpResponse:
-    found = access.get_channel_for_handoff(token)
+def handoff_qr_png(request: HttpRequest, token: str) -> HttpResponse:
+    found = handoff.get_channel_for_handoff(token)
     if found is None:
         return _no_store(HttpResponse("This link has expired.", status=410, content_type="text/plain"))
     channel, _ = found
@@ -71,8 +72,8 @@ def handoff_qr(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_POST
-def handoff_pairing_code(request: HttpRequest, token: str) -> HttpResponse:
-    found = access.get_channel_for_handoff(token)
+def handoff_pairing_code_post(request: HttpRequest, token: str) -> HttpResponse:
+    found = handoff.get_channel_for_handoff(token)
     if found is None:
         return _expired(request)
     channel, link = found
@@ -81,7 +82,7 @@ def handoff_pairing_code(request: HttpRequest, token: str) -> HttpResponse:
     if not can_connect(channel):
         form.add_error(None, "This channel cannot be linked right now; wait until the page offers a QR code.")
     elif form.is_valid():
-        access.handoff_used(link, what="pairing_code", ip=client_ip(request))
+        handoff.handoff_used(link, what="pairing_code", ip=client_ip(request))
         try:
             code = actions.channel_pairing_code(
                 channel, phone=form.cleaned_data["phone"], actor=None, source=AuditLog.Source.HANDOFF

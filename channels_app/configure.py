@@ -1,0 +1,209 @@
+"""Configuring a channel's webhooks once Whapi has it: desired settings → apply (`PATCH /settings`)
+→ read back and verify → re-verify live channels now and then and re-apply on drift.
+
+Whapi replaces the whole webhooks list on PATCH (docs/whapi.md §2), so we always send the complete
+settings: our receiver with the channel's secret header, and the customer's own webhook if set.
+Failures are retried with backoff (bounded) and left on the channel for staff.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from channels_app import background
+from channels_app.models import WEBHOOK_SECRET_HEADER, Channel, ChannelEvent
+from channels_app.pipeline import retry_delay
+from channels_app.status import channel_give_up, channel_health_check, channel_record_error, channel_update
+from channels_app.whapi import WhapiError, gate_client
+
+State = Channel.State
+CONFIGURE = Channel.ErrorSource.CONFIGURE
+
+# The events our receiver handles (webhooks.EVENT_HANDLERS); the customer's own webhook gets its own.
+OUR_EVENTS = [
+    {"type": "channel", "method": "post"},
+    {"type": "channel", "method": "patch"},
+    {"type": "users", "method": "post"},
+    {"type": "users", "method": "delete"},
+]
+DEFAULT_CUSTOMER_EVENTS = [{"type": "messages", "method": "post"}, {"type": "statuses", "method": "post"}]
+# Whapi keeps undelivered callbacks and retries them with this backoff (docs/whapi.md §3).
+CALLBACK_BACKOFF_MS = 5000
+MAX_CALLBACK_BACKOFF_MS = 900000
+MAX_CONFIGURE_ATTEMPTS = 6
+SETTINGS_RECHECK = timedelta(hours=6)
+
+
+def webhook_url() -> str:
+    """The receiver's public URL, which Whapi posts every channel's callbacks to."""
+    return settings.PORTAL_BASE_URL + reverse("channels_app:whapi_webhook")
+
+
+def desired_settings(channel: Channel) -> dict:
+    """The complete settings we want on the channel (Whapi replaces the whole webhooks list on PATCH)."""
+    webhooks = [
+        {
+            "url": webhook_url(),
+            "mode": "body",
+            "events": OUR_EVENTS,
+            "headers": {WEBHOOK_SECRET_HEADER: channel.webhook_secret},
+        }
+    ]
+    if channel.customer_webhook_url:
+        webhooks.append(
+            {
+                "url": channel.customer_webhook_url,
+                "mode": "body",
+                "events": channel.customer_webhook_events or DEFAULT_CUSTOMER_EVENTS,
+            }
+        )
+    return {
+        "webhooks": webhooks,
+        "callback_persist": True,
+        "callback_backoff_delay_ms": CALLBACK_BACKOFF_MS,
+        "max_callback_backoff_delay_ms": MAX_CALLBACK_BACKOFF_MS,
+    }
+
+
+def settings_mismatches(desired: dict, actual: dict) -> list[str]:
+    """What differs between the settings we asked for and what Whapi holds; [] when they agree."""
+    problems = []
+    for key in ("callback_persist", "callback_backoff_delay_ms", "max_callback_backoff_delay_ms"):
+        if actual.get(key) != desired[key]:
+            problems.append(f"{key} is {actual.get(key)!r}, expected {desired[key]!r}")
+    actual_hooks = [hook for hook in actual.get("webhooks") or [] if isinstance(hook, dict)]
+    by_url = {hook.get("url"): hook for hook in actual_hooks}
+    for hook in desired["webhooks"]:
+        found = by_url.get(hook["url"])
+        if found is None:
+            problems.append(f"webhook {hook['url']} is missing")
+            continue
+        if (found.get("mode") or "body") != hook["mode"]:
+            problems.append(f"webhook {hook['url']} has mode {found.get('mode')!r}")
+        have = {(e.get("type"), e.get("method")) for e in found.get("events") or [] if isinstance(e, dict)}
+        missing = {(e["type"], e["method"]) for e in hook["events"]} - have
+        if missing:
+            problems.append(f"webhook {hook['url']} lacks events {sorted(f'{t}.{m}' for t, m in missing)}")
+        headers = found.get("headers") or {}
+        for name, value in hook.get("headers", {}).items():
+            if headers.get(name) != value:
+                problems.append(f"webhook {hook['url']} has a wrong {name} header")  # never show the value
+    extra = set(by_url) - {hook["url"] for hook in desired["webhooks"]}
+    if extra:
+        problems.append(f"unexpected webhooks {sorted(str(url) for url in extra)}")
+    return problems
+
+
+def masked_settings(actual: dict) -> dict:
+    """A copy of read-back settings safe to store and show: header values hidden."""
+    copy = dict(actual)
+    copy["webhooks"] = [
+        {**hook, "headers": dict.fromkeys(hook.get("headers") or {}, "••••")} if isinstance(hook, dict) else hook
+        for hook in actual.get("webhooks") or []
+    ]
+    return copy
+
+
+def channel_configure(channel_id: int, *, source: str = ChannelEvent.Source.SYSTEM) -> bool:
+    """Apply the desired settings with `PATCH /settings`, read them back and verify; True when verified.
+
+    Does nothing before `init_until`. Failures are retried with backoff (bounded) and the reason is
+    left on the channel; a channel that cannot be configured ends in ERROR.
+    """
+    channel = Channel.objects.filter(pk=channel_id).first()
+    if channel is None or not channel.whapi_id or channel.state not in Channel.PRESENT_IN_WHAPI:
+        return False
+    now = timezone.now()
+    if channel.init_until and now < channel.init_until:
+        background.schedule_once(f"configure-{channel.pk}", "channel_configure", channel.init_until, channel.pk)
+        return False
+    if channel.state == State.INITIALIZING:
+        channel_update(channel, state=State.CONFIGURING, source=source, detail="init delay over")
+    desired = desired_settings(channel)
+    gate = gate_client(channel.api_url, channel.token)
+    try:
+        gate.patch_settings(desired)
+        actual = gate.get_settings()
+    except WhapiError as exc:
+        _configure_failed(channel, f"Setting the webhooks failed: {exc}", permanent=exc.status in (401, 403))
+        return False
+    problems = settings_mismatches(desired, actual)
+    if problems:
+        _configure_failed(channel, "Whapi did not keep the webhook settings: " + "; ".join(problems))
+        return False
+    now = timezone.now()
+    Channel.objects.filter(pk=channel.pk).update(
+        webhooks_applied_at=now,
+        webhooks_verified_at=now,
+        webhooks_readback=masked_settings(actual),
+        configure_attempts=0,
+        next_configure_at=None,
+        **({"last_error": "", "error_source": ""} if channel.error_source == CONFIGURE else {}),
+    )
+    channel.refresh_from_db()
+    if channel.state in (State.CONFIGURING, State.ERROR):
+        channel_update(channel, state=State.WAITING_SCAN, source=source, detail="webhooks set and verified")
+    channel_health_check(channel.pk, source=ChannelEvent.Source.SYSTEM)
+    return True
+
+
+def _configure_failed(channel: Channel, reason: str, *, permanent: bool = False) -> None:
+    attempts = channel.configure_attempts + 1
+    if permanent or attempts >= MAX_CONFIGURE_ATTEMPTS:
+        channel_give_up(
+            channel, f"{reason} (gave up after {attempts} attempts)", source=CONFIGURE, configure_attempts=attempts
+        )
+        return
+    retry_at = timezone.now() + retry_delay(attempts)
+    channel_record_error(
+        channel,
+        f"{reason}; trying again at {retry_at:%H:%M:%S} UTC.",
+        source=CONFIGURE,
+        configure_attempts=attempts,
+        next_configure_at=retry_at,
+    )
+    background.schedule_once(f"configure-{channel.pk}", "channel_configure", retry_at, channel.pk)
+
+
+def channel_settings_verify(channel_id: int) -> bool:
+    """Re-read a live channel's settings and re-apply them when someone changed them; True when they were fine."""
+    channel = Channel.objects.filter(pk=channel_id).first()
+    if channel is None or not channel.whapi_id or channel.state not in Channel.PRESENT_IN_WHAPI:
+        return False
+    if channel.state in Channel.SETTING_UP:
+        return False
+    try:
+        actual = gate_client(channel.api_url, channel.token).get_settings()
+    except WhapiError as exc:
+        channel_record_error(channel, f"Reading the webhook settings failed: {exc}", source=CONFIGURE)
+        return False
+    problems = settings_mismatches(desired_settings(channel), actual)
+    if not problems:
+        Channel.objects.filter(pk=channel.pk).update(webhooks_verified_at=timezone.now())
+        return True
+    ChannelEvent.objects.create(
+        channel=channel,
+        from_state=channel.state,
+        to_state=channel.state,
+        source=ChannelEvent.Source.SYSTEM,
+        detail="webhook settings drifted, re-applying: " + "; ".join(problems),
+    )
+    channel_configure(channel.pk)
+    return False
+
+
+def settings_drift_check(*, limit: int = 200) -> int:
+    """Periodic: re-verify live channels whose settings were last verified long ago."""
+    cutoff = timezone.now() - SETTINGS_RECHECK
+    ids = list(
+        Channel.objects.filter(state__in=Channel.LIVE)
+        .filter(Q(webhooks_verified_at__lt=cutoff) | Q(webhooks_verified_at__isnull=True))
+        .order_by("webhooks_verified_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for channel_id in ids:
+        channel_settings_verify(channel_id)
+    return len(ids)
