@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "channels_app",
+    "sandbox",
 ]
 
 MIDDLEWARE = [

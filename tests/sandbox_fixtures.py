@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from channels_app.sandbox import SandboxConfig, SandboxServer
+from sandbox import SandboxConfig, SandboxServer
 
 # Fast enough for a test suite, slow enough that "during init" is observable: tests that need to be
 # past init move the sandbox clock (`POST /_sandbox/clock`) instead of sleeping.

@@ -6,6 +6,7 @@ a channel past its start-up move the sandbox clock instead of sleeping, so the f
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
 import os
@@ -27,7 +28,7 @@ import pytest
 import qrcode
 import requests
 
-from channels_app.sandbox import SandboxConfig, SandboxServer, SandboxStateError
+from sandbox import SandboxConfig, SandboxServer, SandboxStateError
 
 TIMEOUT = 5
 DAY_MS = 86_400_000
@@ -1111,3 +1112,17 @@ def test_management_command_serves_until_interrupted(tmp_path):
     assert "Traceback" not in output
     assert "token-from-env" not in output
     assert (tmp_path / "sandbox.json").exists()
+
+
+# ---- boundaries ----------------------------------------------------------------------------------
+
+
+def test_the_sandbox_imports_nothing_from_the_product():
+    imported = set()
+    for path in (REPO_ROOT / "sandbox").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module)
+    assert not {name for name in imported if name.split(".")[0] in ("channels_app", "portal")}

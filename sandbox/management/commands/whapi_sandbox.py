@@ -10,8 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from channels_app.sandbox import SandboxConfig, SandboxServer, SandboxStateError
-from channels_app.sandbox.control import ENDPOINTS
+from sandbox import SandboxConfig, SandboxServer, SandboxStateError
+from sandbox.control import ENDPOINTS
 
 DEFAULT_TOKEN = "sandbox-partner-token"
 
@@ -86,7 +86,7 @@ class Command(BaseCommand):
             self.stdout.write("Whapi sandbox stopped.")
 
     def _configure_logging(self, verbosity: int) -> None:
-        logger = logging.getLogger("channels_app.sandbox")
+        logger = logging.getLogger("sandbox")
         if not logger.handlers:
             handler = logging.StreamHandler(sys.stdout)
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))

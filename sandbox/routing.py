@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import ApiError
 
-logger = logging.getLogger("channels_app.sandbox")
+logger = logging.getLogger("sandbox")
 
 
 @dataclass

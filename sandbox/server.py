@@ -21,7 +21,7 @@ from .routing import Request, Response, error_response
 from .state import SandboxState
 from .webhooks import WebhookDispatcher
 
-logger = logging.getLogger("channels_app.sandbox")
+logger = logging.getLogger("sandbox")
 
 _MAX_BODY_BYTES = 1024 * 1024
 _CONTROL_PREFIX = "/_sandbox"

@@ -31,7 +31,7 @@ import requests
 from .config import SandboxConfig
 from .faults import FaultBook
 
-logger = logging.getLogger("channels_app.sandbox")
+logger = logging.getLogger("sandbox")
 
 _LOG_LIMIT = 5000
 

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ApiError
 from .gate_settings import EVENT_METHODS, EVENT_TYPES, default_settings, merge_settings, validate_settings_patch
-from .models import (
+from .qr import new_pairing_code, qr_code_at, qr_seconds_left
+from .records import (
     DEFAULT_PHONE,
     DEFAULT_USER_NAME,
     FORCEABLE,
@@ -25,7 +26,6 @@ from .models import (
     QR_GRACE_PERIODS,
     Channel,
 )
-from .qr import new_pairing_code, qr_code_at, qr_seconds_left
 
 if TYPE_CHECKING:
     import threading

@@ -32,7 +32,8 @@ from .config import SandboxConfig, config_as_dict, validate_config_changes
 from .errors import ApiError
 from .faults import FaultBook
 from .gate import GateMixin
-from .models import (
+from .qr import qr_seconds_left
+from .records import (
     ALNUM,
     CHANNEL_ID_RE,
     DAY_MS,
@@ -51,7 +52,6 @@ from .models import (
     random_string,
     require_object,
 )
-from .qr import qr_seconds_left
 from .webhooks import WebhookDispatcher
 
 STATE_FILE_VERSION = 1

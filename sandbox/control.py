@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import config_as_dict
 from .errors import ApiError
-from .models import DEFAULT_PHONE, DEFAULT_USER_NAME
+from .records import DEFAULT_PHONE, DEFAULT_USER_NAME
 from .routing import Request, Response, Router, html_response, json_response
 
 if TYPE_CHECKING:
