@@ -67,9 +67,9 @@ def remote_channel(
 def whapi(monkeypatch):
     """Whapi's partner and gate APIs mocked at the HTTP seam (`responses`): a call no test registered
     fails instead of reaching the network; retried GETs do not pause."""
-    from channels_app.whapi import _Client
+    from channels_app.whapi.transport import BaseClient
 
-    monkeypatch.setattr(_Client, "retry_delays", (0.0, 0.0))
+    monkeypatch.setattr(BaseClient, "retry_delays", (0.0, 0.0))
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
 
