@@ -14,7 +14,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
-from django_q.models import Schedule
 
 from channels_app import background, configure, handoff, mirror, pipeline
 from channels_app.audit import audit
@@ -264,7 +263,7 @@ def channel_delete(channel: Channel, *, actor, source: str) -> None:
                 raise
 
     _run(channel, "channel.delete", "delete the channel", call, actor=actor, source=source)
-    Schedule.objects.filter(name__in=[f"configure-{channel.pk}", f"reconcile-{channel.pk}"]).delete()
+    background.channel_tasks_cancel(channel.pk, "channel_configure", "channel_reconcile")
     handoff.handoff_links_revoke(channel=channel)
     channel_update(channel, state=State.DELETED, source=_timeline_source(source), detail="deleted")
 

@@ -56,13 +56,23 @@ def schedule_once(name: str, task: str, when: datetime, *args: int) -> None:
 FOLLOW_UP_DELAY = timedelta(seconds=2)
 
 
+def channel_task_schedule(task: str, channel_id: int, when: datetime) -> None:
+    """Run `task(channel_id)` once at `when`: the one-off schedule named `<task>-<channel id>`."""
+    schedule_once(f"{task}-{channel_id}", task, when, channel_id)
+
+
+def channel_tasks_cancel(channel_id: int, *tasks: str) -> None:
+    """Drop the channel's pending one-off schedules of `tasks` (e.g. once it is deleted)."""
+    Schedule.objects.filter(name__in=[f"{task}-{channel_id}" for task in tasks]).delete()
+
+
 def follow_up(task: str, channel_id: int) -> None:
-    """Run `task(channel_id)` soon, once per burst: one named one-off schedule per task and channel.
+    """Run `task(channel_id)` soon, once per burst (`channel_task_schedule`).
 
     Cheaper than a queued task inside the webhook's transaction, and coalescing: a connect and a
     disconnect a second apart lead to one health check.
     """
-    schedule_once(f"{task}-{channel_id}", task, timezone.now() + FOLLOW_UP_DELAY, channel_id)
+    channel_task_schedule(task, channel_id, timezone.now() + FOLLOW_UP_DELAY)
 
 
 def setup_periodic_schedules() -> list[str]:

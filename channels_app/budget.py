@@ -3,7 +3,7 @@
 Whapi refuses (HTTP 429) more than 20 creations in 30 minutes, counting channels made by hand in its
 panel too. We allow ourselves `WHAPI_CREATE_BUDGET` attempts in any sliding `WHAPI_CREATE_WINDOW`
 (default 18 per 1800 s). Every attempt is a `CreateAttempt` row; the count and the insert happen
-while holding the `CreateBudget` row's lock (SELECT … FOR UPDATE on PostgreSQL; SQLite's immediate
+while holding the `CreateBudget` row's lock (`select_for_update` on PostgreSQL; SQLite's immediate
 transactions serialise writers), so two processes can never both take the last slot.
 """
 

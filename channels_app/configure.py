@@ -15,8 +15,7 @@ from django.utils import timezone
 
 from channels_app import background
 from channels_app.models import WEBHOOK_SECRET_HEADER, Channel, ChannelEvent
-from channels_app.pipeline import retry_delay
-from channels_app.status import channel_give_up, channel_health_check, channel_record_error, channel_update
+from channels_app.status import channel_health_check, channel_record_error, channel_retry_later, channel_update
 from channels_app.whapi import WhapiError, gate_client
 
 State = Channel.State
@@ -118,7 +117,7 @@ def channel_configure(channel_id: int, *, source: str = ChannelEvent.Source.SYST
         return False
     now = timezone.now()
     if channel.init_until and now < channel.init_until:
-        background.schedule_once(f"configure-{channel.pk}", "channel_configure", channel.init_until, channel.pk)
+        background.channel_task_schedule("channel_configure", channel.pk, channel.init_until)
         return False
     if channel.state == State.INITIALIZING:
         channel_update(channel, state=State.CONFIGURING, source=source, detail="init delay over")
@@ -152,20 +151,17 @@ def channel_configure(channel_id: int, *, source: str = ChannelEvent.Source.SYST
 
 def _configure_failed(channel: Channel, reason: str, *, permanent: bool = False) -> None:
     attempts = channel.configure_attempts + 1
-    if permanent or attempts >= MAX_CONFIGURE_ATTEMPTS:
-        channel_give_up(
-            channel, f"{reason} (gave up after {attempts} attempts)", source=CONFIGURE, configure_attempts=attempts
-        )
-        return
-    retry_at = timezone.now() + retry_delay(attempts)
-    channel_record_error(
+    retry_at = channel_retry_later(
         channel,
-        f"{reason}; trying again at {retry_at:%H:%M:%S} UTC.",
+        reason,
         source=CONFIGURE,
+        attempts=attempts,
+        limit=attempts if permanent else MAX_CONFIGURE_ATTEMPTS,
+        retry_field="next_configure_at",
         configure_attempts=attempts,
-        next_configure_at=retry_at,
     )
-    background.schedule_once(f"configure-{channel.pk}", "channel_configure", retry_at, channel.pk)
+    if retry_at is not None:
+        background.channel_task_schedule("channel_configure", channel.pk, retry_at)
 
 
 def channel_settings_verify(channel_id: int) -> bool:

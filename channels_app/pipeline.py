@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from channels_app import background, budget
 from channels_app.models import Channel, ChannelEvent, CreateAttempt, Customer, Project
-from channels_app.status import channel_give_up, channel_record_error, channel_update
+from channels_app.status import channel_give_up, channel_record_error, channel_retry_later, channel_update
 from channels_app.whapi import WhapiChannel, WhapiError, partner_client
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,6 @@ CREATE = Channel.ErrorSource.CREATE
 
 MAX_CREATE_ATTEMPTS = 5
 MAX_RECONCILE_ATTEMPTS = 6
-RETRY_DELAYS = (15, 30, 60, 120, 300, 600)  # seconds, by attempt number
 # A channel still CREATING this long after its claim lost its worker (the task timeout is shorter).
 STALE_CREATING = timedelta(seconds=300)
 # How long one pump run keeps claiming channels (django-q2 kills a task after 120 s).
@@ -37,11 +36,6 @@ MAX_NAME_LENGTH = 150
 
 class RequestRefused(Exception):
     """A channel request the portal refuses, with a message fit to show the person who made it."""
-
-
-def retry_delay(attempt: int) -> timedelta:
-    """How long to wait before attempt number `attempt + 1` (bounded by the last of RETRY_DELAYS)."""
-    return timedelta(seconds=RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -201,15 +195,17 @@ def _create_failed(channel: Channel, exc: WhapiError) -> None:
 
 
 def _requeue_or_fail(channel: Channel, reason: str) -> None:
-    if channel.create_attempts >= MAX_CREATE_ATTEMPTS:
-        channel_give_up(channel, f"{reason} (gave up after {channel.create_attempts} attempts)", source=CREATE)
-        return
-    retry_at = timezone.now() + retry_delay(channel.create_attempts)
-    channel_record_error(
-        channel, f"{reason}; trying again at {retry_at:%H:%M:%S} UTC.", source=CREATE, next_attempt_at=retry_at
+    retry_at = channel_retry_later(
+        channel,
+        reason,
+        source=CREATE,
+        attempts=channel.create_attempts,
+        limit=MAX_CREATE_ATTEMPTS,
+        retry_field="next_attempt_at",
     )
-    channel_update(channel, state=State.QUEUED, detail=reason)
-    background.schedule_once("create-queue-wakeup", "create_queue_pump", retry_at)
+    if retry_at is not None:
+        channel_update(channel, state=State.QUEUED, detail=reason)
+        background.schedule_once("create-queue-wakeup", "create_queue_pump", retry_at)
 
 
 def channel_reconcile(channel: Channel) -> None:
@@ -223,21 +219,20 @@ def channel_reconcile(channel: Channel) -> None:
         remote_channels = partner_client().list_channels(project_id=channel.whapi_project_id)
     except WhapiError as exc:
         attempts = channel.reconcile_attempts + 1
-        if attempts >= MAX_RECONCILE_ATTEMPTS:
-            reason = (
+        retry_at = channel_retry_later(
+            channel,
+            f"Checking whether Whapi created the channel failed ({exc})",
+            source=CREATE,
+            attempts=attempts,
+            limit=MAX_RECONCILE_ATTEMPTS,
+            give_up_reason=(
                 "Could not confirm with Whapi whether the channel was created; check Whapi's panel for a channel "
                 f"named '{channel.whapi_name}' before asking again. Last error: {exc}"
-            )
-            channel_give_up(channel, reason, source=CREATE, reconcile_attempts=attempts)
-            return
-        retry_at = timezone.now() + retry_delay(attempts)
-        channel_record_error(
-            channel,
-            f"Checking whether Whapi created the channel failed ({exc}); checking again at {retry_at:%H:%M:%S} UTC.",
-            source=CREATE,
+            ),
             reconcile_attempts=attempts,
         )
-        background.schedule_once(f"reconcile-{channel.pk}", "channel_reconcile", retry_at, channel.pk)
+        if retry_at is not None:
+            background.channel_task_schedule("channel_reconcile", channel.pk, retry_at)
         return
     mine = _ours(channel, remote_channels)
     if mine:
@@ -298,7 +293,7 @@ def channel_adopt(channel: Channel, remote: WhapiChannel, *, detail: str) -> Non
         locked.last_error, locked.error_source, locked.reconcile_attempts = "", "", 0
         locked.save()
         channel_update(locked, state=State.INITIALIZING, detail=detail)
-        background.schedule_once(f"configure-{locked.pk}", "channel_configure", locked.init_until, locked.pk)
+        background.channel_task_schedule("channel_configure", locked.pk, locked.init_until)
     channel.refresh_from_db()
 
 

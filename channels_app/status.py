@@ -13,7 +13,7 @@ after a disconnect is applied.
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -30,6 +30,7 @@ State = Channel.State
 ErrorSource = Channel.ErrorSource
 Outcome = WebhookEvent.Outcome
 
+RETRY_DELAYS = (15, 30, 60, 120, 300, 600)  # seconds, by attempt number
 # Channels not heard of for this long are polled; so are channels still mid-provisioning.
 QUIET_TOO_LONG = timedelta(minutes=15)
 
@@ -91,6 +92,40 @@ def channel_give_up(channel: Channel, reason: str, *, source: str, **fields: Any
     """Leave the reason on the channel and move it to ERROR, for staff to see."""
     channel_record_error(channel, reason, source=source, **fields)
     channel_update(channel, state=State.ERROR, detail=reason)
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """How long to wait after failed attempt number `attempt` (bounded by the last of RETRY_DELAYS)."""
+    return timedelta(seconds=RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1])
+
+
+def channel_retry_later(
+    channel: Channel,
+    reason: str,
+    *,
+    source: str,
+    attempts: int,
+    limit: int,
+    retry_field: str = "",
+    give_up_reason: str = "",
+    **fields: Any,
+) -> datetime | None:
+    """After failed attempt number `attempts` of something for the channel: give up once `limit`
+    attempts were made (ERROR, with `give_up_reason` or the reason), or leave the reason with the time
+    of the next attempt (also stored in `retry_field`). `fields` are stored alongside.
+
+    Returns when to try again, for the caller to schedule; None when it gave up.
+    """
+    if attempts >= limit:
+        channel_give_up(
+            channel, give_up_reason or f"{reason} (gave up after {attempts} attempts)", source=source, **fields
+        )
+        return None
+    retry_at = timezone.now() + retry_delay(attempts)
+    if retry_field:
+        fields[retry_field] = retry_at
+    channel_record_error(channel, f"{reason}; trying again at {retry_at:%H:%M:%S} UTC.", source=source, **fields)
+    return retry_at
 
 
 def channel_lock(channel_id: int) -> Channel:

@@ -12,7 +12,7 @@ import png
 import pytest
 import requests
 
-from channels_app import budget, pipeline
+from channels_app import budget, pipeline, status
 from channels_app.models import Channel, CreateAttempt
 from channels_app.whapi import gate_client
 from tests.portal_fixtures import INIT_DELAY
@@ -159,7 +159,7 @@ def test_a_lost_create_answer_still_yields_one_channel(portal, worker):
 
 def test_the_gate_failing_during_configure_is_retried(portal, worker, monkeypatch):
     sandbox, project = portal
-    monkeypatch.setattr(pipeline, "RETRY_DELAYS", (0.2, 0.2, 0.2, 0.2, 0.2, 0.2))
+    monkeypatch.setattr(status, "RETRY_DELAYS", (0.2, 0.2, 0.2, 0.2, 0.2, 0.2))
     control(sandbox, "POST", "/faults", kind="status", method="PATCH", path="/gate/settings", status=500, count=2)
     channel = pipeline.channel_queue(project=project, name="Shop bot")[0]
     worker.run_until(lambda: reload(channel).state == "waiting_scan", what="configuration despite 500s")

@@ -122,7 +122,7 @@ def test_the_pump_creates_the_channel_and_schedules_configuration_after_init(pro
     assert channel.active_till > timezone.now() + timedelta(days=5)
     expected = channel.whapi_created_at + timedelta(seconds=90)
     assert abs((channel.init_until - expected).total_seconds()) < 1
-    schedule = Schedule.objects.get(name=f"configure-{channel.pk}")
+    schedule = Schedule.objects.get(name=f"channel_configure-{channel.pk}")
     assert schedule.func == "channels_app.tasks.channel_configure"
     assert schedule.next_run == channel.init_until
     assert schedule.args == repr((channel.pk,))  # ids only: no token in task arguments
@@ -250,7 +250,7 @@ def test_while_whapi_cannot_confirm_the_channel_is_never_created_again(project, 
     create_queue_pump()
     channel.refresh_from_db()
     assert channel.state == "creating"
-    assert Schedule.objects.filter(name=f"reconcile-{channel.pk}").exists()
+    assert Schedule.objects.filter(name=f"channel_reconcile-{channel.pk}").exists()
 
     for _ in range(pipeline.MAX_RECONCILE_ATTEMPTS):
         tasks.channel_reconcile(channel.pk)
@@ -360,7 +360,7 @@ def test_nothing_touches_the_gate_before_the_init_delay(project, whapi):
     assert configure.channel_configure(channel.pk) is False
     assert status.channel_health_check(channel.pk) is None
     assert len(whapi.calls) == 0
-    assert Schedule.objects.get(name=f"configure-{channel.pk}").next_run == channel.init_until
+    assert Schedule.objects.get(name=f"channel_configure-{channel.pk}").next_run == channel.init_until
 
 
 def test_configure_sends_the_complete_settings_and_verifies_them(initializing, whapi):
@@ -398,7 +398,7 @@ def test_settings_read_back_different_are_retried_with_backoff(initializing, wha
     channel = Channel.objects.get(pk=initializing.pk)
     assert channel.state == "configuring"
     assert "is missing" in channel.last_error
-    retry = Schedule.objects.get(name=f"configure-{channel.pk}")
+    retry = Schedule.objects.get(name=f"channel_configure-{channel.pk}")
     assert retry.next_run > timezone.now()
     assert channel.configure_attempts == 1
 
@@ -597,4 +597,4 @@ def test_a_channel_created_for_a_request_deleted_meanwhile_is_deleted_in_whapi(p
     channel.refresh_from_db()
     assert (channel.state, channel.whapi_id) == ("deleted", "SHAZAM-3HDYQ")
     assert [call.request.method for call in whapi.calls] == ["DELETE"]
-    assert not Schedule.objects.filter(name=f"configure-{channel.pk}").exists()
+    assert not Schedule.objects.filter(name=f"channel_configure-{channel.pk}").exists()

@@ -15,16 +15,29 @@ RENAMED = {
     "run_bulk_job": "bulk_job_run",
     "sync_whapi": "whapi_sync",
 }
+# One-off schedules of a channel were named "configure-12", "reconcile-12" or, for follow-ups,
+# after their task ("check_channel_health-12"); now always "<task>-<channel id>".
+NAME_PREFIXES = {**RENAMED, "configure": "channel_configure", "reconcile": "channel_reconcile"}
 PREFIX = "channels_app.tasks."
 
 
-def rename(apps, schema_editor, mapping):
+def rename(apps, schema_editor, funcs, prefixes):
     schedule = apps.get_model("django_q", "Schedule")
-    for old, new in mapping.items():
+    for old, new in funcs.items():
         schedule.objects.filter(func=PREFIX + old).update(func=PREFIX + new)
-        # Follow-up schedules are named after their task and channel ("check_channel_health-12").
-        for row in schedule.objects.filter(name__startswith=f"{old}-"):
+    for old, new in prefixes.items():
+        for row in schedule.objects.filter(name__regex=rf"^{old}-[0-9]+$"):
             schedule.objects.filter(pk=row.pk).update(name=new + row.name[len(old) :])
+
+
+def forwards(apps, schema_editor):
+    rename(apps, schema_editor, RENAMED, NAME_PREFIXES)
+
+
+def backwards(apps, schema_editor):
+    old_names = {"channel_configure": "configure", "channel_reconcile": "reconcile"}
+    old_names |= {new: old for old, new in RENAMED.items() if new not in old_names}
+    rename(apps, schema_editor, {new: old for old, new in RENAMED.items()}, old_names)
 
 
 class Migration(migrations.Migration):
@@ -33,9 +46,4 @@ class Migration(migrations.Migration):
         ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
     ]
 
-    operations = [
-        migrations.RunPython(
-            lambda apps, editor: rename(apps, editor, RENAMED),
-            lambda apps, editor: rename(apps, editor, {new: old for old, new in RENAMED.items()}),
-        )
-    ]
+    operations = [migrations.RunPython(forwards, backwards)]
