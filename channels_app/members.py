@@ -27,11 +27,16 @@ class MemberError(Exception):
     """A change to the members that is refused, with a message fit to show the owner who asked."""
 
 
-def _owners_locked(customer: Customer) -> list[int]:
-    """Ids of the customer's owner memberships, locked until the transaction ends (last-owner rule)."""
-    return list(
-        Membership.objects.select_for_update().filter(customer=customer, role=Role.OWNER).values_list("pk", flat=True)
+def _keep_an_owner(membership: Membership) -> None:
+    """Raise MemberError when `membership` is its customer's last owner, who may neither leave nor stop
+    being an owner. The owners stay locked until the transaction ends, so two owners cannot both go."""
+    owners = list(
+        Membership.objects.select_for_update()
+        .filter(customer=membership.customer, role=Role.OWNER)
+        .values_list("pk", flat=True)
     )
+    if owners == [membership.pk]:
+        raise MemberError("Every customer needs an owner: make someone else an owner first.")
 
 
 def member_add(*, customer: Customer, username: str, email: str, role: str, actor) -> tuple[Membership, bool]:
@@ -72,9 +77,8 @@ def member_set_role(*, membership: Membership, role: str, actor) -> None:
     if role not in Role.values:
         raise MemberError(f"Unknown role {role!r}.")
     with transaction.atomic():
-        owners = _owners_locked(membership.customer)
-        if membership.role == Role.OWNER and role != Role.OWNER and owners == [membership.pk]:
-            raise MemberError("Every customer needs an owner: make someone else an owner first.")
+        if role != Role.OWNER:
+            _keep_an_owner(membership)
         previous = membership.role
         Membership.objects.filter(pk=membership.pk).update(role=role)
         membership.role = role
@@ -90,9 +94,7 @@ def member_set_role(*, membership: Membership, role: str, actor) -> None:
 def member_remove(*, membership: Membership, actor) -> None:
     """Take a member out of the customer (the account stays); not the last owner. Raises MemberError."""
     with transaction.atomic():
-        owners = _owners_locked(membership.customer)
-        if owners == [membership.pk]:
-            raise MemberError("Every customer needs an owner: make someone else an owner first.")
+        _keep_an_owner(membership)
         Membership.objects.filter(pk=membership.pk).delete()
         audit(
             actor=actor,
