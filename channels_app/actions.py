@@ -131,7 +131,7 @@ def channel_reconfigure(channel: Channel, *, actor, source: str) -> None:
         raise ActionError(f"{channel}: the channel does not exist in Whapi yet.")
     if channel.init_until and timezone.now() < channel.init_until:
         raise ActionError(f"{channel}: still initializing until {channel.init_until:%H:%M:%S} UTC; try again then.")
-    Channel.objects.filter(pk=channel.pk).update(configure_attempts=0)
+    channel_update(channel, {"configure_attempts": 0})
     ok = configure.channel_configure(channel.pk, source=_timeline_source(source))
     channel.refresh_from_db()
     audit(actor=actor, source=source, action="channel.configure", target=channel, ok=ok, detail=channel.last_error)
@@ -283,11 +283,10 @@ def channel_rename(channel: Channel, *, name: str, actor, source: str) -> None:
             source=source,
             detail=f"{old} → {name}",
         )
-        Channel.objects.filter(pk=channel.pk).update(name=name, whapi_name=name)
+        channel_update(channel, {"name": name, "whapi_name": name})
     else:
-        Channel.objects.filter(pk=channel.pk).update(name=name)
+        channel_update(channel, {"name": name})
         audit(actor=actor, source=source, action="channel.rename", target=channel, detail=f"{old} → {name}")
-    channel.name = name
 
 
 def validate_customer_webhook(url: str, events: list[dict]) -> tuple[str, list[dict]]:
@@ -320,12 +319,11 @@ def channel_set_customer_webhook(channel: Channel, *, url: str, events: list[dic
     When the channel is not configured yet, the webhook is applied at configuration time.
     """
     url, events = validate_customer_webhook(url, events)
-    Channel.objects.filter(pk=channel.pk).update(customer_webhook_url=url, customer_webhook_events=events)
-    channel.customer_webhook_url, channel.customer_webhook_events = url, events
+    channel_update(channel, {"customer_webhook_url": url, "customer_webhook_events": events})
     audit(actor=actor, source=source, action="channel.customer_webhook", target=channel, detail=url or "removed")
     if not channel.webhooks_verified_at or channel.state in Channel.SETTING_UP:
         return False
-    Channel.objects.filter(pk=channel.pk).update(configure_attempts=0)
+    channel_update(channel, {"configure_attempts": 0})
     ok = configure.channel_configure(channel.pk, source=_timeline_source(source))
     channel.refresh_from_db()
     if not ok:

@@ -134,15 +134,18 @@ def channel_configure(channel_id: int, *, source: str = ChannelEvent.Source.SYST
         _configure_failed(channel, "Whapi did not keep the webhook settings: " + "; ".join(problems))
         return False
     now = timezone.now()
-    Channel.objects.filter(pk=channel.pk).update(
-        webhooks_applied_at=now,
-        webhooks_verified_at=now,
-        webhooks_readback=masked_settings(actual),
-        configure_attempts=0,
-        next_configure_at=None,
-        **({"last_error": "", "error_source": ""} if channel.error_source == CONFIGURE else {}),
+    channel_update(
+        channel,
+        {
+            "webhooks_applied_at": now,
+            "webhooks_verified_at": now,
+            "webhooks_readback": masked_settings(actual),
+            "configure_attempts": 0,
+            "next_configure_at": None,
+            **({"last_error": "", "error_source": ""} if channel.error_source == CONFIGURE else {}),
+        },
     )
-    channel.refresh_from_db()
+    channel.refresh_from_db(fields=["state"])  # a callback may have moved it while Whapi was asked
     if channel.state in (State.CONFIGURING, State.ERROR):
         channel_update(channel, state=State.WAITING_SCAN, source=source, detail="webhooks set and verified")
     channel_health_check(channel.pk, source=ChannelEvent.Source.SYSTEM)
@@ -178,7 +181,7 @@ def channel_settings_verify(channel_id: int) -> bool:
         return False
     problems = settings_mismatches(desired_settings(channel), actual)
     if not problems:
-        Channel.objects.filter(pk=channel.pk).update(webhooks_verified_at=timezone.now())
+        channel_update(channel, {"webhooks_verified_at": timezone.now()})
         return True
     ChannelEvent.objects.create(
         channel=channel,

@@ -47,7 +47,7 @@ def channels_sync() -> dict[str, int]:
         seen.add(remote.id)
         local = Channel.objects.filter(whapi_id=remote.id).first()
         if local:
-            Channel.objects.filter(pk=local.pk).update(**mirror_fields(remote))
+            channel_update(local, mirror_fields(remote))
             counts["updated"] += 1
             continue
         marker = next((m for m in waiting if m in (remote.name or "")), None)
@@ -79,6 +79,6 @@ def channels_sync() -> dict[str, int]:
                 channel_update(channel, state=State.DELETED, detail="no longer exists in Whapi")
                 counts["gone"] += 1
             continue
-        Channel.objects.filter(pk=channel.pk).update(**mirror_fields(remote))
+        channel_update(channel, mirror_fields(remote))
         counts["updated"] += 1
     return counts

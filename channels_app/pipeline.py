@@ -138,7 +138,7 @@ def channel_create(channel: Channel) -> None:
     Never retried blindly: an unknown outcome is reconciled against Whapi's channel list first.
     """
     marker_name = f"{channel.name} [{channel.creation_marker}]"
-    Channel.objects.filter(pk=channel.pk).update(whapi_name=marker_name)
+    channel_update(channel, {"whapi_name": marker_name})
     if CreateAttempt.objects.filter(channel=channel, outcome="unknown").exists():
         # An earlier attempt's outcome was unknown and its channel was not listed then. Whapi may
         # have finished it since: look once more right before sending another create.
@@ -285,21 +285,23 @@ def channel_adopt(channel: Channel, remote: WhapiChannel, *, detail: str) -> Non
         if locked.state == State.DELETED:
             _discard_unwanted(locked, remote)
             return
-        for name, value in mirror_fields(remote).items():
-            setattr(locked, name, value)
-        locked.whapi_id = remote.id
-        locked.token = remote.token
-        locked.init_until = _init_until(remote, now)
-        locked.last_error, locked.error_source, locked.reconcile_attempts = "", "", 0
-        locked.save()
-        channel_update(locked, state=State.INITIALIZING, detail=detail)
+        fields = {
+            **mirror_fields(remote),
+            "whapi_id": remote.id,
+            "token": remote.token,
+            "init_until": _init_until(remote, now),
+            "last_error": "",
+            "error_source": "",
+            "reconcile_attempts": 0,
+        }
+        channel_update(locked, fields, state=State.INITIALIZING, detail=detail)
         background.channel_task_schedule("channel_configure", locked.pk, locked.init_until)
     channel.refresh_from_db()
 
 
 def _discard_unwanted(channel: Channel, remote: WhapiChannel) -> None:
     """Whapi made a channel for a request deleted meanwhile: delete it there too, so it costs nothing."""
-    Channel.objects.filter(pk=channel.pk).update(whapi_id=remote.id, **mirror_fields(remote))
+    channel_update(channel, {"whapi_id": remote.id, **mirror_fields(remote)})
     try:
         partner_client().delete_channel(remote.id)
     except WhapiError as exc:

@@ -1,10 +1,9 @@
 """The built-in Whapi sandbox: a stand-in for Whapi.Cloud's partner and gate APIs, for development,
 tests and benchmarks. It is not part of the product, and imports nothing from it.
 
-It answers the same paths, JSON, auth and status codes as the real APIs (see
-/work/shared/whapi-api.md), so the portal talks to it by configuration alone
-(`WHAPI_PARTNER_URL=<server.url>`). Plain Python, no Django needed (the Django app only adds
-`manage.py whapi_sandbox`)::
+It answers the same paths, JSON, auth and status codes as the real APIs (docs/whapi.md), so the
+portal talks to it by configuration alone (`WHAPI_PARTNER_URL=<server.url>`). Plain Python, no
+Django needed (the Django app only adds `manage.py whapi_sandbox`)::
 
     from sandbox import SandboxServer, SandboxConfig
 

@@ -8,7 +8,7 @@ from django.contrib.admin.widgets import AutocompleteSelect
 
 from channels_app.models import Channel, Customer, Project
 
-# Modes staff may switch to (`dev_archive` is undocumented, whapi-api.md §1.3).
+# Modes staff may switch to (`dev_archive` is undocumented, docs/whapi.md §1.3).
 MODE_CHOICES = [
     (Channel.Mode.TRIAL, "Trial"),
     (Channel.Mode.DEV, "Sandbox (dev)"),
