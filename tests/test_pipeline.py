@@ -1,5 +1,5 @@
 """The provisioning pipeline with Whapi mocked at the HTTP seam: request, budget, create (never
-twice), reconcile, configure after init, drift repair, health polling and the Whapi sync."""
+twice), reconcile, adopt. (Configuring: test_configure.py; health: test_status.py; sync: test_mirror.py.)"""
 
 import json
 from datetime import timedelta
@@ -12,8 +12,8 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_q.models import Schedule
 
-from channels_app import budget, configure, pipeline, status, tasks
-from channels_app.models import Channel, CreateAttempt, CreateBudget, Project
+from channels_app import budget, pipeline, tasks
+from channels_app.models import Channel, CreateAttempt, CreateBudget
 from channels_app.pipeline import RequestRefused, channel_queue, create_queue_pump
 from tests.conftest import CHANNEL_TOKEN, GATE_URL, make_channel, remote_channel
 
@@ -316,241 +316,6 @@ def test_a_worker_killed_after_sending_the_create_leads_to_one_channel(project, 
 # ------------------------------------------------------------------------------------------------
 # Configuring
 # ------------------------------------------------------------------------------------------------
-def settings_answer(request_body: dict) -> dict:
-    return {"before_update": {}, "after_update": request_body, "changes": list(request_body)}
-
-
-@pytest.fixture
-def initializing(project):
-    return make_channel(
-        project,
-        state=Channel.State.INITIALIZING,
-        init_until=timezone.now() - timedelta(seconds=1),
-        webhooks_verified_at=None,
-        customer_webhook_url="https://customer.example/hook",
-    )
-
-
-def gate_that_keeps(whapi, *, mangle=None, health_text="QR"):
-    """A gate whose GET /settings returns what was PATCHed (optionally changed by `mangle`)."""
-    stored = {}
-
-    def patch(request):
-        stored.update(json.loads(request.body))
-        return 200, {}, json.dumps(settings_answer(stored))
-
-    def get(request):
-        actual = json.loads(json.dumps(stored))
-        if mangle:
-            mangle(actual)
-        return 200, {}, json.dumps(actual)
-
-    whapi.add_callback(responses.PATCH, f"{GATE}/settings", callback=patch)
-    whapi.add_callback(responses.GET, f"{GATE}/settings", callback=get)
-    whapi.add(
-        responses.GET,
-        f"{GATE}/health",
-        json={"start_at": 1713774883, "uptime": 100, "status": {"code": 3, "text": health_text}},
-    )
-    return stored
-
-
-def test_nothing_touches_the_gate_before_the_init_delay(project, whapi):
-    channel = make_channel(project, state=Channel.State.INITIALIZING, init_until=timezone.now() + timedelta(seconds=60))
-    assert configure.channel_configure(channel.pk) is False
-    assert status.channel_health_check(channel.pk) is None
-    assert len(whapi.calls) == 0
-    assert Schedule.objects.get(name=f"channel_configure-{channel.pk}").next_run == channel.init_until
-
-
-def test_configure_sends_the_complete_settings_and_verifies_them(initializing, whapi):
-    gate_that_keeps(whapi)
-    assert configure.channel_configure(initializing.pk) is True
-
-    patch = next(call for call in whapi.calls if call.request.method == "PATCH")
-    assert patch.request.headers["Authorization"] == f"Bearer {CHANNEL_TOKEN}"
-    sent = json.loads(patch.request.body)
-    ours, customers = sent["webhooks"]
-    assert ours["url"] == "https://portal.test/whapi/webhook"
-    assert ours["mode"] == "body"
-    assert {(e["type"], e["method"]) for e in ours["events"]} == {
-        ("channel", "post"),
-        ("channel", "patch"),
-        ("users", "post"),
-        ("users", "delete"),
-    }
-    assert ours["headers"] == {"X-Portal-Secret": initializing.webhook_secret}
-    assert customers["url"] == "https://customer.example/hook"
-    assert sent["callback_persist"] is True
-    assert 3000 <= sent["callback_backoff_delay_ms"] <= 15000
-
-    channel = Channel.objects.get(pk=initializing.pk)
-    assert channel.state == "waiting_scan"
-    assert channel.webhooks_applied_at and channel.webhooks_verified_at
-    assert channel.health_status == "QR"
-    assert initializing.webhook_secret not in json.dumps(channel.webhooks_readback)
-    assert [e.to_state for e in channel.timeline.order_by("at", "id")] == ["configuring", "waiting_scan"]
-
-
-def test_settings_read_back_different_are_retried_with_backoff(initializing, whapi):
-    gate_that_keeps(whapi, mangle=lambda actual: actual.update(webhooks=[]))
-    assert configure.channel_configure(initializing.pk) is False
-    channel = Channel.objects.get(pk=initializing.pk)
-    assert channel.state == "configuring"
-    assert "is missing" in channel.last_error
-    retry = Schedule.objects.get(name=f"channel_configure-{channel.pk}")
-    assert retry.next_run > timezone.now()
-    assert channel.configure_attempts == 1
-
-
-def test_configure_gives_up_after_a_bounded_number_of_attempts(initializing, whapi):
-    whapi.add(responses.PATCH, f"{GATE}/settings", status=503, json={"error": {"code": 503, "message": "Initializing"}})
-    for _ in range(configure.MAX_CONFIGURE_ATTEMPTS):
-        configure.channel_configure(initializing.pk)
-    channel = Channel.objects.get(pk=initializing.pk)
-    assert channel.state == "error"
-    assert "Initializing" in channel.last_error
-    assert channel.error_source == "configure"
-    assert len(whapi.calls) == configure.MAX_CONFIGURE_ATTEMPTS
-
-
-def test_a_rejected_token_stops_configuring_at_once(initializing, whapi):
-    whapi.add(responses.PATCH, f"{GATE}/settings", status=401, json={"error": {"code": 401, "message": "Unauthorized"}})
-    configure.channel_configure(initializing.pk)
-    assert Channel.objects.get(pk=initializing.pk).state == "error"
-
-
-def test_configuring_twice_leaves_the_same_state(initializing, whapi):
-    gate_that_keeps(whapi)
-    configure.channel_configure(initializing.pk)
-    configure.channel_configure(initializing.pk)
-    channel = Channel.objects.get(pk=initializing.pk)
-    assert channel.state == "waiting_scan"
-    assert channel.timeline.count() == 2
-
-
-def test_drift_is_detected_and_repaired(channel, whapi):
-    stored = gate_that_keeps(whapi)
-    stored.update(configure.desired_settings(channel))
-    stored["webhooks"] = [{"url": "https://someone.else/hook", "events": [{"type": "messages", "method": "post"}]}]
-    assert configure.channel_settings_verify(channel.pk) is False
-    assert [hook["url"] for hook in stored["webhooks"]] == ["https://portal.test/whapi/webhook"]
-    assert "drifted" in channel.timeline.get().detail
-    assert configure.channel_settings_verify(channel.pk) is True
-
-
-def test_the_drift_check_visits_channels_verified_long_ago(project, whapi):
-    old = make_channel(project, webhooks_verified_at=timezone.now() - timedelta(days=1))
-    make_channel(project, whapi_id="SHAZAM-3HDYQ", name="fresh")
-    stored = gate_that_keeps(whapi)
-    stored.update(configure.desired_settings(old))
-    assert tasks.settings_drift_check() == 1
-
-
-# ------------------------------------------------------------------------------------------------
-# Health
-# ------------------------------------------------------------------------------------------------
-def test_the_poll_confirms_status_and_connected_number(channel, whapi):
-    whapi.add(
-        responses.GET,
-        f"{GATE}/health",
-        json={
-            "start_at": 1,
-            "uptime": 5,
-            "status": {"code": 4, "text": "AUTH"},
-            "user": {"id": "14155550123@s.whatsapp.net"},
-        },
-    )
-    assert tasks.health_poll() == 1
-    channel.refresh_from_db()
-    assert (channel.state, channel.connected_number) == ("connected", "14155550123")
-    assert channel.timeline.get().source == "poll"
-    assert "wakeup=false" in whapi.calls[0].request.url
-
-
-def test_an_unreachable_gate_marks_the_status_stale_and_keeps_it(channel, whapi):
-    channel.health_status, channel.last_confirmed_at = "QR", timezone.now() - timedelta(hours=1)
-    channel.save()
-    whapi.add(responses.GET, f"{GATE}/health", body=requests.exceptions.ConnectionError("refused"))
-    tasks.channel_health_check(channel.pk)
-    channel.refresh_from_db()
-    assert channel.status_stale is True
-    assert channel.health_status == "QR"
-    assert "health check failed" in channel.last_error
-
-
-def test_the_poll_skips_recently_confirmed_channels(project, whapi):
-    make_channel(project, last_confirmed_at=timezone.now())
-    assert tasks.health_poll() == 0
-    assert len(whapi.calls) == 0
-
-
-# ------------------------------------------------------------------------------------------------
-# Sync
-# ------------------------------------------------------------------------------------------------
-def test_sync_mirrors_projects_and_channels(project, whapi, capsys):
-    whapi.add(
-        responses.GET,
-        f"{PARTNER}/projects",
-        json={
-            "projects": [
-                {
-                    "id": project.whapi_id,
-                    "name": "Renamed",
-                    "creationTS": 1712598267389,
-                    "ownerId": "o" * 28,
-                    "users": [],
-                },
-                {
-                    "id": "A" * 20,
-                    "name": "Default",
-                    "isDefault": True,
-                    "creationTS": 1712598267389,
-                    "ownerId": "o" * 28,
-                    "users": [],
-                },
-            ],
-            "count": 2,
-            "total": 2,
-            "offset": 0,
-        },
-    )
-    known = make_channel(project)
-    gone = make_channel(project, whapi_id="GONEGO-00001", name="gone")
-    unlisted = make_channel(project, whapi_id="LATEAD-00001", name="adopted after the list was read")
-    whapi.add(responses.GET, f"{PARTNER}/channels/GONEGO-00001", status=404, json={"error": {"message": "Not found"}})
-    whapi.add(responses.GET, f"{PARTNER}/channels/LATEAD-00001", json=remote_channel("adopted", "LATEAD-00001"))
-    waiting = Channel.objects.create(project=project, name="lost", state=Channel.State.CREATING)
-    whapi.add(
-        responses.GET,
-        f"{PARTNER}/channels/list",
-        body=listing(
-            remote_channel("Shop bot", known.whapi_id, mode="live"),
-            remote_channel(f"lost [{waiting.creation_marker}]", "LOSTLO-00001"),
-            remote_channel("Made in the panel", "PANELP-00001"),
-        ),
-    )
-    call_command("sync_whapi")
-
-    assert Project.objects.get(pk=project.pk).name == "Renamed"
-    assert Project.objects.get(whapi_id="A" * 20).is_default
-    assert Channel.objects.get(pk=known.pk).mode == "live"
-    assert Channel.objects.get(pk=waiting.pk).whapi_id == "LOSTLO-00001"
-    imported = Channel.objects.get(whapi_id="PANELP-00001")
-    assert imported.project == project  # its Whapi project is known; customer follows the project
-    assert Channel.objects.get(pk=gone.pk).state == "deleted"
-    assert Channel.objects.get(pk=unlisted.pk).state == "waiting_scan"  # Whapi still has it
-    assert "1 imported, 1 gone" in capsys.readouterr().out
-
-
-def test_sync_reports_whapi_failure(db, whapi):
-    from django.core.management.base import CommandError
-
-    whapi.add(responses.GET, f"{PARTNER}/projects", status=401, json={"error": {"code": 401, "message": "Bad token"}})
-    with pytest.raises(CommandError, match="Bad token"):
-        call_command("sync_whapi")
-
-
 def test_a_long_pump_run_hands_over_to_a_fresh_task(project, whapi, enqueued):
     whapi.add_callback(responses.PUT, f"{PARTNER}/channels", callback=echo_create())
     for index in range(3):
@@ -577,17 +342,6 @@ def test_a_channel_that_appears_late_is_adopted_before_a_second_create(project, 
     channel.refresh_from_db()
     assert (channel.state, channel.whapi_id) == ("initializing", "LATELA-00001")
     assert len(creates(whapi)) == 1
-
-
-def test_a_failed_health_check_keeps_the_configuration_failure_reason(channel, whapi):
-    Channel.objects.filter(pk=channel.pk).update(
-        state="error", error_source="configure", last_error="Whapi did not keep the webhook settings"
-    )
-    whapi.add(responses.GET, f"{GATE}/health", body=requests.exceptions.ConnectionError("refused"))
-    tasks.channel_health_check(channel.pk)
-    channel.refresh_from_db()
-    assert channel.status_stale is True
-    assert channel.last_error == "Whapi did not keep the webhook settings"
 
 
 def test_a_channel_created_for_a_request_deleted_meanwhile_is_deleted_in_whapi(project, whapi):

@@ -1,0 +1,97 @@
+"""Mirroring Whapi (`sync_whapi`), with Whapi mocked at the HTTP seam."""
+
+import json
+
+import pytest
+import responses
+from django.core.management import call_command
+
+from channels_app.models import Channel, Project
+from tests.conftest import GATE_URL, make_channel, remote_channel
+
+PARTNER = "https://manager.whapi.test"
+GATE = GATE_URL.rstrip("/")
+
+
+def echo_create(counter: list | None = None):
+    """A PUT /channels callback answering with a channel named as requested, new id each time."""
+    counter = counter if counter is not None else []
+
+    def callback(request):
+        body = json.loads(request.body)
+        counter.append(body)
+        channel_id = f"SHAZAM-{len(counter):05d}"
+        return 200, {}, json.dumps(remote_channel(body["name"], channel_id))
+
+    return callback
+
+
+def creates(whapi) -> list:
+    return [call for call in whapi.calls if call.request.method == "PUT" and call.request.url.endswith("/channels")]
+
+
+def listing(*channels) -> str:
+    return json.dumps({"channels": list(channels), "count": len(channels), "total": len(channels), "offset": 0})
+
+
+def test_sync_mirrors_projects_and_channels(project, whapi, capsys):
+    whapi.add(
+        responses.GET,
+        f"{PARTNER}/projects",
+        json={
+            "projects": [
+                {
+                    "id": project.whapi_id,
+                    "name": "Renamed",
+                    "creationTS": 1712598267389,
+                    "ownerId": "o" * 28,
+                    "users": [],
+                },
+                {
+                    "id": "A" * 20,
+                    "name": "Default",
+                    "isDefault": True,
+                    "creationTS": 1712598267389,
+                    "ownerId": "o" * 28,
+                    "users": [],
+                },
+            ],
+            "count": 2,
+            "total": 2,
+            "offset": 0,
+        },
+    )
+    known = make_channel(project)
+    gone = make_channel(project, whapi_id="GONEGO-00001", name="gone")
+    unlisted = make_channel(project, whapi_id="LATEAD-00001", name="adopted after the list was read")
+    whapi.add(responses.GET, f"{PARTNER}/channels/GONEGO-00001", status=404, json={"error": {"message": "Not found"}})
+    whapi.add(responses.GET, f"{PARTNER}/channels/LATEAD-00001", json=remote_channel("adopted", "LATEAD-00001"))
+    waiting = Channel.objects.create(project=project, name="lost", state=Channel.State.CREATING)
+    whapi.add(
+        responses.GET,
+        f"{PARTNER}/channels/list",
+        body=listing(
+            remote_channel("Shop bot", known.whapi_id, mode="live"),
+            remote_channel(f"lost [{waiting.creation_marker}]", "LOSTLO-00001"),
+            remote_channel("Made in the panel", "PANELP-00001"),
+        ),
+    )
+    call_command("sync_whapi")
+
+    assert Project.objects.get(pk=project.pk).name == "Renamed"
+    assert Project.objects.get(whapi_id="A" * 20).is_default
+    assert Channel.objects.get(pk=known.pk).mode == "live"
+    assert Channel.objects.get(pk=waiting.pk).whapi_id == "LOSTLO-00001"
+    imported = Channel.objects.get(whapi_id="PANELP-00001")
+    assert imported.project == project  # its Whapi project is known; customer follows the project
+    assert Channel.objects.get(pk=gone.pk).state == "deleted"
+    assert Channel.objects.get(pk=unlisted.pk).state == "waiting_scan"  # Whapi still has it
+    assert "1 imported, 1 gone" in capsys.readouterr().out
+
+
+def test_sync_reports_whapi_failure(db, whapi):
+    from django.core.management.base import CommandError
+
+    whapi.add(responses.GET, f"{PARTNER}/projects", status=401, json={"error": {"code": 401, "message": "Bad token"}})
+    with pytest.raises(CommandError, match="Bad token"):
+        call_command("sync_whapi")

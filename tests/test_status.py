@@ -1,0 +1,60 @@
+"""A status you can trust: the health poll and checks, with Whapi mocked at the HTTP seam."""
+
+from datetime import timedelta
+
+import requests
+import responses
+from django.utils import timezone
+
+from channels_app import tasks
+from channels_app.models import Channel
+from tests.conftest import GATE_URL, make_channel
+
+PARTNER = "https://manager.whapi.test"
+GATE = GATE_URL.rstrip("/")
+
+
+def test_the_poll_confirms_status_and_connected_number(channel, whapi):
+    whapi.add(
+        responses.GET,
+        f"{GATE}/health",
+        json={
+            "start_at": 1,
+            "uptime": 5,
+            "status": {"code": 4, "text": "AUTH"},
+            "user": {"id": "14155550123@s.whatsapp.net"},
+        },
+    )
+    assert tasks.health_poll() == 1
+    channel.refresh_from_db()
+    assert (channel.state, channel.connected_number) == ("connected", "14155550123")
+    assert channel.timeline.get().source == "poll"
+    assert "wakeup=false" in whapi.calls[0].request.url
+
+
+def test_an_unreachable_gate_marks_the_status_stale_and_keeps_it(channel, whapi):
+    channel.health_status, channel.last_confirmed_at = "QR", timezone.now() - timedelta(hours=1)
+    channel.save()
+    whapi.add(responses.GET, f"{GATE}/health", body=requests.exceptions.ConnectionError("refused"))
+    tasks.channel_health_check(channel.pk)
+    channel.refresh_from_db()
+    assert channel.status_stale is True
+    assert channel.health_status == "QR"
+    assert "health check failed" in channel.last_error
+
+
+def test_the_poll_skips_recently_confirmed_channels(project, whapi):
+    make_channel(project, last_confirmed_at=timezone.now())
+    assert tasks.health_poll() == 0
+    assert len(whapi.calls) == 0
+
+
+def test_a_failed_health_check_keeps_the_configuration_failure_reason(channel, whapi):
+    Channel.objects.filter(pk=channel.pk).update(
+        state="error", error_source="configure", last_error="Whapi did not keep the webhook settings"
+    )
+    whapi.add(responses.GET, f"{GATE}/health", body=requests.exceptions.ConnectionError("refused"))
+    tasks.channel_health_check(channel.pk)
+    channel.refresh_from_db()
+    assert channel.status_stale is True
+    assert channel.last_error == "Whapi did not keep the webhook settings"
