@@ -66,12 +66,13 @@ def channel_queue(
         raise RequestRefused("This project is not linked to a Whapi project.")
     try:
         with transaction.atomic():
+            # Locking the customer makes two requests at once count each other, and lets the second
+            # submission of a form find the first one's channel (below) instead of a full quota.
+            customer = Customer.objects.select_for_update().get(pk=project.customer_id) if project.customer_id else None
             existing = Channel.objects.filter(request_key=request_key).first() if request_key else None
             if existing is not None:
                 return existing, False
-            if enforce_quota and project.customer_id:
-                # Locking the customer makes two requests at once count each other.
-                customer = Customer.objects.select_for_update().get(pk=project.customer_id)
+            if enforce_quota and customer is not None:
                 in_use = Channel.objects.filter(project__customer=customer).exclude(state=State.DELETED).count()
                 if in_use >= customer.channel_quota:
                     raise RequestRefused(

@@ -5,7 +5,7 @@ Each task has the name of the function it calls, so a schedule's `func` names th
 
 from django.contrib.auth import get_user_model
 
-from channels_app import actions, configure, pipeline, status
+from channels_app import actions, bulk_jobs, configure, pipeline, status
 from channels_app.models import Channel
 
 
@@ -40,7 +40,7 @@ def settings_drift_check() -> int:
 
 
 def bulk_job_run(job_id: int) -> None:
-    actions.bulk_job_run(job_id)
+    bulk_jobs.bulk_job_run(job_id)
 
 
 def whapi_sync(actor_id: int | None = None) -> str:
@@ -50,3 +50,17 @@ def whapi_sync(actor_id: int | None = None) -> str:
         return actions.whapi_sync(actor=actor)
     except actions.ActionError as exc:
         return str(exc)
+
+
+# The names these tasks had before they were named after their operations. django-q2 stores a
+# task's dotted name with it, so a task queued by the previous release (migration 0006 renames the
+# schedules, not the queue) still finds its function after an upgrade. Remove with the next release.
+pump_create_queue = create_queue_pump
+configure_channel = channel_configure
+reconcile_channel = channel_reconcile
+check_channel_health = channel_health_check
+verify_channel_settings = channel_settings_verify
+poll_health = health_poll
+verify_settings = settings_drift_check
+run_bulk_job = bulk_job_run
+sync_whapi = whapi_sync

@@ -3,7 +3,7 @@
 import pytest
 import responses
 
-from channels_app import bulk_jobs
+from channels_app import bulk_jobs, tasks
 from channels_app.actions import ActionError
 from channels_app.models import BulkJob
 from tests.conftest import make_channel
@@ -31,7 +31,7 @@ def test_a_bulk_job_finishes_the_rest_when_some_fail(
     with django_capture_on_commit_callbacks(execute=True):
         job = bulk_jobs.bulk_job_start(action="restart", channel_ids=[bad.pk, good.pk], actor=staff)
     assert ("bulk_job_run", (job.pk,)) in enqueued
-    bulk_jobs.bulk_job_run(job.pk)
+    tasks.bulk_job_run(job.pk)  # what the worker runs for the enqueued task
     outcomes = dict(job.items.values_list("channel_id", "status"))
     assert outcomes == {bad.pk: "failed", good.pk: "ok"}
     assert "Channel not found" in job.items.get(channel=bad).message

@@ -64,6 +64,14 @@ def test_a_double_submitted_request_creates_one_channel(project):
     assert Channel.objects.count() == 1
 
 
+def test_a_second_submission_finds_the_first_channel_even_when_it_filled_the_quota(project, customer):
+    customer.channel_quota = 1
+    customer.save()
+    first, recorded = channel_queue(project=project, name="Shop bot", request_key="form-123")
+    second, again = channel_queue(project=project, name="Shop bot", request_key="form-123")
+    assert (second.pk, recorded, again) == (first.pk, True, False)
+
+
 def test_over_quota_nothing_is_recorded(project, customer):
     customer.channel_quota = 1
     customer.save()
