@@ -1,7 +1,7 @@
 """The channel-creation budget, shared by every web and worker process through the database.
 
 Whapi refuses (HTTP 429) more than 20 creations in 30 minutes, counting channels made by hand in its
-panel too. We allow ourselves `WHAPI_CREATE_BUDGET` attempts in any sliding `WHAPI_CREATE_WINDOW`
+panel too (docs/whapi.md §1.3). We allow ourselves `WHAPI_CREATE_BUDGET` attempts in any sliding `WHAPI_CREATE_WINDOW`
 (default 18 per 1800 s). Every attempt is a `CreateAttempt` row; the count and the insert happen
 while holding the `CreateBudget` row's lock (`select_for_update` on PostgreSQL; SQLite's immediate
 transactions serialise writers), so two processes can never both take the last slot.

@@ -71,7 +71,7 @@ def channels_sync() -> dict[str, int]:
     missing = Channel.objects.filter(whapi_id__isnull=False).exclude(state=State.DELETED).exclude(whapi_id__in=seen)
     for channel in missing:
         # Not in the list is no proof (adopted after the list was read, or shifted between pages while
-        # Whapi deleted another channel): only Whapi's 404 for this very channel is.
+        # Whapi deleted another channel): only Whapi's 404 for this very channel is (docs/whapi.md §1.3).
         try:
             remote = partner_client().get_channel(channel.whapi_id)
         except WhapiError as exc:

@@ -173,6 +173,7 @@ def _create_failed(channel: Channel, exc: WhapiError) -> None:
     now = timezone.now()
     if exc.status == 429:
         # Whapi counted more creations than we did (e.g. channels made in its panel): wait, keep our place.
+        # Whether a Retry-After comes with it is unknown (docs/whapi.md §1.3); else one whole window.
         until = now + timedelta(seconds=exc.retry_after or settings.WHAPI_CREATE_WINDOW)
         budget.block_until(until, f"Whapi answered 429: {exc.message}")
         _mark_attempt(channel, "429")
@@ -255,7 +256,8 @@ def recover_stale_creating() -> None:
 
 
 def _init_until(remote: WhapiChannel, now: datetime) -> datetime:
-    # Whapi's creationTS is the reference when our clocks agree; otherwise count from now.
+    # Whapi asks for ~90 s before a new channel is used (docs/whapi.md §1.3, §4). Its creationTS is the
+    # reference when our clocks agree; otherwise count from now.
     created = remote.creation_ts if remote.creation_ts and abs(remote.creation_ts - now) < timedelta(minutes=5) else now
     return created + timedelta(seconds=settings.WHAPI_INIT_DELAY)
 

@@ -170,7 +170,7 @@ def _state_for_health(channel: Channel, health: Health) -> tuple[str, str]:
         return State.WAITING_SCAN, note
     if text in ("ERROR", "SYNC_ERROR"):
         return State.ERROR, note
-    if text == "STOP":
+    if text == "STOP":  # trial or subscription over, or stopped by hand (docs/whapi.md §2)
         expired = channel.active_till and channel.active_till <= timezone.now()
         return (State.EXPIRED if expired else State.STOPPED), note
     # INIT, LAUNCH, NOT_INIT and texts we do not know are transient: keep the state (docs/whapi.md §6).

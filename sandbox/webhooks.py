@@ -309,15 +309,19 @@ class WebhookDispatcher:
         with self._cond:
             return self._cond.wait_for(lambda: not self._workers and not self._holds, timeout)
 
+    def _cancel_holds(self) -> None:
+        """Cancel every held delivery and its timer (the caller holds `_cond`)."""
+        for hold in self._holds.values():
+            if hold.timer is not None:
+                hold.timer.cancel()
+            for delivery in hold.items:
+                delivery.state = "cancelled"
+        self._holds.clear()
+
     def reset(self) -> None:
         """Forget queued and held deliveries and the log (a delivery being sent finishes)."""
         with self._cond:
-            for hold in self._holds.values():
-                if hold.timer is not None:
-                    hold.timer.cancel()
-                for delivery in hold.items:
-                    delivery.state = "cancelled"
-            self._holds.clear()
+            self._cancel_holds()
             for queue in self._queues.values():
                 for delivery in queue:
                     delivery.state = "cancelled"
@@ -328,12 +332,7 @@ class WebhookDispatcher:
         """Stop delivering: cancel what is queued, wake retry waits, join the workers."""
         self._stopping.set()
         with self._cond:
-            for hold in self._holds.values():
-                if hold.timer is not None:
-                    hold.timer.cancel()
-                for delivery in hold.items:
-                    delivery.state = "cancelled"
-            self._holds.clear()
+            self._cancel_holds()
             workers = list(self._workers.values())
             self._cond.notify_all()
         deadline = time.monotonic() + timeout
