@@ -18,10 +18,12 @@ authenticated callback whose payload lacks what its type needs, which the contra
 import hmac
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, DataError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -42,6 +44,8 @@ from channels_app.whapi import Health, WhapiError
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+STATUS_LENGTH = Channel._meta.get_field("health_status").max_length
+NAME_LENGTH = Channel._meta.get_field("connected_name").max_length
 SECRET_META = "HTTP_" + WEBHOOK_SECRET_HEADER.upper().replace("-", "_")  # the header as WSGI names it
 Outcome = WebhookEvent.Outcome
 WEBHOOK = ChannelEvent.Source.WEBHOOK
@@ -51,7 +55,39 @@ class Malformed(ValueError):
     """The payload of an authenticated callback does not have the shape its event type needs."""
 
 
-def _user(payload: dict) -> tuple[str, str]:
+# Values from a callback that go into columns are made to fit them, and the ledger says what was
+# changed: a value PostgreSQL refuses (a NUL character, too long for its column, an integer out of
+# range) would otherwise fail the callback on every retry of Whapi's.
+INT_RANGE = range(-(2**31), 2**31)
+
+
+def _fit(value: str, limit: int, what: str, notes: list[str]) -> str:
+    """`value` without NUL characters and at most `limit` characters long (cut ones end in "…")."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+        notes.append(f"NUL characters removed from the {what}")
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+        notes.append(f"the {what} cut to {limit} characters")
+    return value
+
+
+def _fit_number(digits: str, notes: list[str]) -> str:
+    limit = Channel._meta.get_field("connected_number").max_length
+    if len(digits) > limit:
+        notes.append(f"the user id cut to {limit} digits")
+        return digits[:limit]
+    return digits
+
+
+def _noted(change: Change, notes: list[str]) -> Change:
+    """`change` with what was made safe added to its ledger detail."""
+    if not notes:
+        return change
+    return replace(change, detail="; ".join(filter(None, [change.detail, "made safe: " + ", ".join(notes)])))
+
+
+def _user(payload: dict, notes: list[str]) -> tuple[str, str]:
     user = payload.get("user")
     if not isinstance(user, dict) or not isinstance(user.get("id"), str | int) or str(user.get("id")) == "":
         raise Malformed("`user` must be an object with an `id`")
@@ -59,7 +95,7 @@ def _user(payload: dict) -> tuple[str, str]:
     if not number:
         raise Malformed("`user.id` holds no phone number")
     name = user.get("name") if isinstance(user.get("name"), str) else ""
-    return number, name[:200]
+    return _fit_number(number, notes), _fit(name, NAME_LENGTH, "user name", notes)
 
 
 def handle_channel_post(channel: Channel, payload: dict) -> Change:
@@ -70,24 +106,39 @@ def handle_channel_post(channel: Channel, payload: dict) -> Change:
         parsed = Health.from_payload(health)
     except (WhapiError, ValueError, TypeError) as exc:
         raise Malformed(f"`health` is malformed: {exc}") from exc
-    return change_for_health(channel, parsed, source=WEBHOOK)
+    notes: list[str] = []
+    code = parsed.status_code
+    if code is not None and code not in INT_RANGE:
+        code = None
+        notes.append("the status code out of range, not stored")
+    user_id = parsed.user_id and _fit_number(phone_digits(parsed.user_id), notes)
+    parsed = replace(
+        parsed,
+        status_text=_fit(parsed.status_text, STATUS_LENGTH, "status text", notes),
+        status_code=code,
+        user_id=user_id or parsed.user_id,
+        user_name=parsed.user_name and _fit(parsed.user_name, NAME_LENGTH, "user name", notes),
+    )
+    return _noted(change_for_health(channel, parsed, source=WEBHOOK), notes)
 
 
 def handle_users_post(channel: Channel, payload: dict) -> Change:
-    number, name = _user(payload)
+    notes: list[str] = []
+    number, name = _user(payload, notes)
     change = change_for_user_connected(channel, number=number, name=name)
     if change.outcome == Outcome.APPLIED:
         # Let Whapi confirm, and make sure a reconnect finds our webhooks still in place.
         change = replace(change, follow_ups=("channel_health_check", "channel_settings_verify"))
-    return change
+    return _noted(change, notes)
 
 
 def handle_users_delete(channel: Channel, payload: dict) -> Change:
-    number, _ = _user(payload)
+    notes: list[str] = []
+    number, _ = _user(payload, notes)
     change = change_for_user_disconnected(channel, number=number)
     if change.outcome == Outcome.APPLIED:
         change = replace(change, follow_ups=("channel_health_check",))
-    return change
+    return _noted(change, notes)
 
 
 def handle_channel_patch(channel: Channel, payload: dict) -> Change:
@@ -111,60 +162,111 @@ def _error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
+class RefusalCounter:
+    """Refused callbacks (no or a wrong secret, an unknown channel), counted per process and logged as
+    a summary at most once a minute: a flood of forged callbacks must not flood the log too."""
+
+    INTERVAL = 60.0
+
+    def __init__(self) -> None:
+        self.count = 0  # since the process started
+        self._unlogged = 0
+        self._next_log = 0.0
+        self._lock = threading.Lock()
+
+    def add(self) -> None:
+        with self._lock:
+            self.count += 1
+            self._unlogged += 1
+            now = time.monotonic()
+            if now < self._next_log:
+                return
+            unlogged, self._unlogged, self._next_log = self._unlogged, 0, now + self.INTERVAL
+        logger.warning("webhook: %d callback(s) refused (unknown channel or wrong secret) in the last minute", unlogged)
+
+
+_refusals = RefusalCounter()
+
+
+def _read_body(request: HttpRequest) -> bytes | None:
+    """The raw body, or None when it is over MAX_BODY. A request without a Content-Length (sent
+    chunked; the server hands it on de-chunked) is read from the input stream, up to the limit."""
+    length = request.META.get("CONTENT_LENGTH") or ""
+    if length:
+        if not length.isdigit() or int(length) > MAX_BODY:
+            return None
+        raw = request.body
+    else:
+        raw = request.META["wsgi.input"].read(MAX_BODY + 1)
+    return raw if len(raw) <= MAX_BODY else None
+
+
+def _body_text(raw: bytes, notes: list[str]) -> str:
+    """The body as text for the ledger, in the encoding JSON was sent in (UTF-8, -16 or -32)."""
+    text = raw.decode(json.detect_encoding(raw), errors="replace")
+    if "\x00" in text:
+        notes.append("NUL characters in the stored body replaced by U+FFFD")
+        text = text.replace("\x00", "\ufffd")
+    return text
+
+
 @csrf_exempt
 @require_POST
 def whapi_webhook(request: HttpRequest) -> JsonResponse:
-    length = request.META.get("CONTENT_LENGTH") or "0"
-    if not length.isdigit() or int(length) > MAX_BODY:
-        return _error(413, f"Body larger than {MAX_BODY} bytes.")
-    raw = request.body
-    if len(raw) > MAX_BODY:
+    raw = _read_body(request)
+    if raw is None:
         return _error(413, f"Body larger than {MAX_BODY} bytes.")
     try:
         payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         return _error(400, "Body is not JSON.")
     if not isinstance(payload, dict):
         return _error(400, "Body must be a JSON object.")
     channel_id, event = payload.get("channel_id"), payload.get("event")
-    if not isinstance(channel_id, str) or not channel_id or len(channel_id) > 32:
-        return _error(400, "`channel_id` must be a non-empty string.")
+    if not isinstance(channel_id, str) or not channel_id or len(channel_id) > 32 or not channel_id.isprintable():
+        return _error(400, "`channel_id` must be a non-empty string of printable characters.")
     if not isinstance(event, dict) or not isinstance(event.get("type"), str) or not isinstance(event.get("event"), str):
         return _error(400, "`event` must be an object with string `type` and `event`.")
 
     secret = request.META.get(SECRET_META, "")
     if not secret:
-        return _refused(channel_id)
+        return _refused()
+    notes: list[str] = []
     ledger = WebhookEvent(
         whapi_channel_id=channel_id,
-        event_type=event["type"][:32],
-        event_method=event["event"][:16],
-        body=raw.decode("utf-8", errors="replace"),
+        event_type=_fit(event["type"], 32, "event type", notes),
+        event_method=_fit(event["event"], 16, "event method", notes),
+        body=_body_text(raw, notes),
     )
     try:
         channel = _authenticated_channel(channel_id, secret)
     except Exception:
         # Nothing vouches for this body yet: store nothing (replay would trust it); Whapi retries.
-        logger.exception("webhook for channel %s: the channel could not be read", channel_id)
+        logger.exception("webhook for channel %r: the channel could not be read", channel_id)
         return _error(503, "Temporarily unable to take callbacks.")
     if channel is None:
-        return _refused(channel_id)
+        return _refused()
     ledger.channel = channel
     try:
         # One transaction: the channel locked, the change decided and written, the ledger row added.
         # It commits before the answer, so an answered callback is never lost.
         with transaction.atomic():
-            change = _apply(channel.pk, ledger, payload)
+            change = _noted(_apply(channel.pk, ledger, payload), notes)
             ledger.outcome, ledger.detail = change.outcome, change.detail
             ledger.save()
     except Channel.DoesNotExist:
-        return _refused(channel_id)  # removed since it was authenticated
+        return _refused()  # removed since it was authenticated
     except Malformed as exc:
         # Whapi would resend the same body forever; say why once, and keep it in the ledger.
         return _store_failed(ledger, str(exc), 400)
+    except DataError as exc:
+        # The database refuses a value of this callback, and would on every retry: keep it for replay
+        # after a fix, and tell Whapi it was taken.
+        logger.exception("webhook for channel %r could not be applied", channel_id)
+        return _store_failed(ledger, f"a value the database refuses: {type(exc).__name__}", 200)
     except Exception as exc:
         # A bug must not lose an authenticated callback: it is in the ledger for replay.
-        logger.exception("webhook for channel %s failed", channel_id)
+        logger.exception("webhook for channel %r failed", channel_id)
         return _store_failed(ledger, f"internal error: {type(exc).__name__}", 503)
     return JsonResponse({"ok": True, "outcome": ledger.outcome})
 
@@ -190,8 +292,8 @@ def _apply(channel_id: int, ledger: WebhookEvent, payload: dict) -> Change:
     return change
 
 
-def _refused(channel_id: str) -> JsonResponse:
-    logger.warning("webhook refused: bad or missing secret for channel %s", channel_id)
+def _refused() -> JsonResponse:
+    _refusals.add()
     return _error(401, "Unknown channel or wrong secret.")
 
 
@@ -201,7 +303,7 @@ def _store_failed(ledger: WebhookEvent, detail: str, status: int) -> JsonRespons
         ledger.save()
     except DatabaseError:
         # The database refuses the row too (down, or the channel row removed meanwhile): Whapi retries.
-        logger.exception("webhook for channel %s could not be stored", ledger.whapi_channel_id)
+        logger.exception("webhook for channel %r could not be stored", ledger.whapi_channel_id)
         return _error(503, "Temporarily unable to take callbacks.")
     return _error(status, detail)
 

@@ -1,14 +1,19 @@
-"""The webhook receiver: authentication, bad input, the ledger, and idempotent application."""
+"""The webhook receiver: authentication, bad input, the ledger, and idempotent application; and, at
+the end, hostile or odd bytes: never a 500, chunked bodies read, callbacks that need cleaning stored
+once and made safe (the ledger says so), outside values kept out of the logs."""
 
+import io
 import json
+import logging
 from pathlib import Path
 
 import pytest
 import responses
-from django.test import Client
+from django.test import Client, RequestFactory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from channels_app import webhooks
 from channels_app.models import WEBHOOK_SECRET_HEADER, Channel, ChannelEvent, WebhookEvent
 from tests.conftest import make_channel
 
@@ -425,3 +430,112 @@ def test_a_failed_action_does_not_keep_a_recovered_channel_in_error(client, chan
     post(client, channel, health("AUTH", 1713774883, 400, 4, {"id": "14155550123"}))
     channel = reload(channel)
     assert (channel.state, channel.last_error) == ("connected", "")
+
+
+# ------------------------------------------------------------------------------------------------
+# Hostile or odd bytes
+# ------------------------------------------------------------------------------------------------
+SECRET_META = "HTTP_" + WEBHOOK_SECRET_HEADER.upper().replace("-", "_")
+
+
+def test_deeply_nested_json_is_refused_with_400_not_500(client, channel, no_whapi):
+    raw = '{"a":' * 1000 + "1" + "}" * 1000
+    response = post(client, channel, None, raw=raw, secret="forged")
+    assert response.status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
+def test_a_chunked_callback_without_content_length_is_read_and_applied(channel, no_whapi):
+    body = json.dumps(health("QR", 1713774883, 100, 3)).encode()
+    request = RequestFactory().post(URL, data=b"", content_type="application/json")
+    request.META.pop("CONTENT_LENGTH", None)
+    request.META["wsgi.input"] = io.BytesIO(body)  # what a server hands on for Transfer-Encoding: chunked
+    request.META[SECRET_META] = channel.webhook_secret
+    request._stream = io.BytesIO(b"")
+    response = webhooks.whapi_webhook(request)
+    assert response.status_code == 200
+    assert json.loads(response.content)["outcome"] == "applied"
+    assert reload(channel).health_uptime == 100
+
+
+def test_a_chunked_body_over_the_limit_is_refused(channel, no_whapi):
+    request = RequestFactory().post(URL, data=b"", content_type="application/json")
+    request.META.pop("CONTENT_LENGTH", None)
+    request.META["wsgi.input"] = io.BytesIO(b" " * (webhooks.MAX_BODY + 10))
+    request.META[SECRET_META] = channel.webhook_secret
+    assert webhooks.whapi_webhook(request).status_code == 413
+
+
+@pytest.mark.parametrize("channel_id", ["MANTIS-M72HC\nERROR forged", "MANTIS\x00M72HC"])
+def test_a_channel_id_with_control_characters_is_refused(client, channel, no_whapi, channel_id, caplog):
+    body = health("QR", 1713774883, 100, 3)
+    body["channel_id"] = channel_id
+    with caplog.at_level(logging.INFO):
+        response = post(client, channel, body)
+    assert response.status_code == 400
+    assert not any("ERROR forged" in record.getMessage() for record in caplog.records)
+
+
+def test_refused_callbacks_are_counted_not_logged_one_by_one(client, channel, no_whapi, caplog, monkeypatch):
+    monkeypatch.setattr(webhooks, "_refusals", webhooks.RefusalCounter())
+    with caplog.at_level(logging.INFO, logger="channels_app.webhooks"):
+        for _ in range(20):
+            assert post(client, channel, fixture("users_delete"), secret="forged").status_code == 401
+    lines = [record for record in caplog.records if record.name == "channels_app.webhooks"]
+    assert len(lines) <= 1
+    assert webhooks._refusals.count >= 19
+
+
+def test_a_utf16_callback_is_stored_once_and_applied(client, channel, no_whapi):
+    raw = json.dumps(health("QR", 1713774883, 100, 3)).encode("utf-16")
+    response = post(client, channel, None, raw=raw)
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get()
+    assert event.outcome == "applied" and "\x00" not in event.body and '"QR"' in event.body
+
+
+def test_a_nul_byte_in_the_status_text_is_removed_and_the_ledger_says_so(client, channel, no_whapi):
+    response = post(client, channel, health("Q\u0000R", 1713774883, 100, 3))
+    assert response.status_code == 200
+    stored = reload(channel)
+    assert stored.health_status == "QR" and stored.state == "waiting_scan"
+    assert "NUL" in WebhookEvent.objects.get().detail
+
+
+def test_an_over_long_status_text_is_cut_with_a_marker(client, channel, no_whapi):
+    response = post(client, channel, health("X" * 100, 1713774883, 100, 3))
+    assert response.status_code == 200
+    stored = reload(channel).health_status
+    assert len(stored) <= 32 and stored.endswith("…")
+    assert "cut" in WebhookEvent.objects.get().detail
+
+
+def test_a_status_code_out_of_range_is_not_stored_and_the_ledger_says_so(client, channel, no_whapi):
+    response = post(client, channel, health("QR", 1713774883, 100, 2**40))
+    assert response.status_code == 200
+    assert reload(channel).health_code is None
+    assert "status code" in WebhookEvent.objects.get().detail
+
+
+def test_a_user_id_over_32_digits_is_stored_once_and_answered_200(client, channel, no_whapi):
+    body = fixture("users_post", user={"id": "1" * 40, "name": "Long"})
+    response = post(client, channel, body)
+    assert response.status_code == 200
+    assert len(reload(channel).connected_number) <= 32
+    assert WebhookEvent.objects.count() == 1 and "cut" in WebhookEvent.objects.get().detail
+
+
+def test_a_push_name_over_200_characters_is_cut(client, channel, no_whapi):
+    user = {"id": "14155550123", "name": "N" * 500}
+    response = post(client, channel, health("AUTH", 1713774883, 100, 4, user))
+    assert response.status_code == 200
+    assert len(reload(channel).connected_name) <= 200
+    assert "cut" in WebhookEvent.objects.get().detail
+
+
+def test_an_authenticated_callback_is_stored_once_even_when_its_values_need_cleaning(client, channel, no_whapi):
+    body = fixture("users_post", user={"id": "14155550123", "name": "A\u0000B"})
+    assert post(client, channel, body).status_code == 200
+    assert post(client, channel, body).status_code == 200  # Whapi's retry of the same body
+    assert reload(channel).connected_name == "AB"
+    assert Channel.objects.get(pk=channel.pk).state == "connected"
