@@ -25,8 +25,10 @@ class ThrottledLoginMixin:
 
     def clean(self):
         username = (self.cleaned_data.get("username") or "").strip()
+        if not username or not self.cleaned_data.get("password"):
+            return super().clean()  # the fields say what is missing; no password is checked
         ip = throttle.client_ip(self.request)
-        wait = throttle.login_wait(username, ip)
+        wait, attempt = throttle.login_attempt_begin(username, ip)
         if wait:
             # Refused without checking the password: a throttled guess tells the guesser nothing.
             raise ValidationError(throttle.throttle_message(wait), code="throttled")
@@ -34,9 +36,14 @@ class ThrottledLoginMixin:
             cleaned = super().clean()
         except ValidationError as exc:
             if username and getattr(exc, "code", None) in ("invalid_login", "inactive"):
-                throttle.failed_login_record(username, ip)
+                throttle.login_attempt_failed(attempt)
+            else:
+                throttle.login_attempt_withdraw(attempt)
             raise
-        throttle.failed_logins_clear(username)
+        except Exception:
+            throttle.login_attempt_withdraw(attempt)
+            raise
+        throttle.login_attempt_succeeded(username, ip)
         return cleaned
 
 

@@ -1,5 +1,12 @@
-"""The login throttle: failed sign-ins are rows in FailedLogin, so every web process sees the same
-counts. Too many failures for one username, or from one address, make it wait."""
+"""The login throttle: sign-in attempts are rows in FailedLogin, so every web process sees the same
+counts. It slows a guesser without letting anyone lock the real user out:
+
+- failures are counted per username *and* address: 5 in 15 minutes make that address wait for that
+  username, while the user signs in from anywhere else;
+- and per address, across usernames: 20 in 15 minutes make the address wait (a password sprayer);
+- an attempt is recorded before its password is checked, so attempts made at the same moment count
+  each other: parallel guesses get no more checks than the limits allow.
+"""
 
 import ipaddress
 import math
@@ -14,7 +21,7 @@ from channels_app.models import FailedLogin
 # ------------------------------------------------------------------------------------------------
 FAILURE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_USERNAME = 5
-# Higher than per username: an office behind one NAT address shares it.
+# Per address across usernames; higher than per username, as an office behind one NAT address shares it.
 MAX_FAILURES_PER_IP = 20
 
 
@@ -34,33 +41,54 @@ def client_ip(request: HttpRequest | None) -> str | None:
         return None
 
 
-def login_wait(username: str, ip: str | None) -> int:
-    """Seconds until `username` (or `ip`) may try again; 0 when not throttled."""
+def login_wait(username: str, ip: str | None, *, besides: int | None = None) -> int:
+    """Seconds until `username` may try again from `ip`; 0 when not throttled. The attempt `besides`
+    (the one being made) does not count against itself."""
     now = timezone.now()
-    limits = [({"username": username.lower()}, MAX_FAILURES_PER_USERNAME)]
+    limits = [({"username": username.lower(), "ip": ip}, MAX_FAILURES_PER_USERNAME)]
     if ip:
         limits.append(({"ip": ip}, MAX_FAILURES_PER_IP))
     waits = []
     for filters, limit in limits:
-        recent = FailedLogin.objects.filter(at__gt=now - FAILURE_WINDOW, **filters).order_by("-at")
-        times = list(recent.values_list("at", flat=True)[:limit])
+        recent = FailedLogin.objects.filter(at__gt=now - FAILURE_WINDOW, **filters).exclude(pk=besides)
+        times = list(recent.order_by("-at").values_list("at", flat=True)[:limit])
         if len(times) >= limit:
             # The oldest of the last `limit` failures has to leave the window first.
             waits.append((times[-1] + FAILURE_WINDOW - now).total_seconds())
     return max(0, math.ceil(max(waits, default=0)))
 
 
-def failed_login_record(username: str, ip: str | None) -> None:
-    FailedLogin.objects.create(username=username.lower()[:150], ip=ip)
-    # Rows older than the window count for nothing; drop them so the table stays small.
+def login_attempt_begin(username: str, ip: str | None) -> tuple[int, int | None]:
+    """Record a sign-in attempt before its password is checked; returns (0, the attempt's id), or
+    (seconds to wait, None) when throttled, the attempt then withdrawn (a refusal is not a failure).
+
+    Recording first is what makes the count atomic: of attempts made at once, each one counts the
+    others that were recorded before it looked.
+    """
+    attempt = FailedLogin.objects.create(username=username.lower()[:150], ip=ip)
+    wait = login_wait(username, ip, besides=attempt.pk)
+    if wait:
+        FailedLogin.objects.filter(pk=attempt.pk).delete()
+        return wait, None
+    return 0, attempt.pk
+
+
+def login_attempt_failed(attempt_id: int) -> None:
+    """The attempt's password was wrong: its row stays, as a failure. Rows older than the window count
+    for nothing and are dropped, so the table stays small."""
     FailedLogin.objects.filter(at__lt=timezone.now() - FAILURE_WINDOW).delete()
+
+
+def login_attempt_succeeded(username: str, ip: str | None) -> None:
+    """The user signed in: forget the failures of this username from this address (and this attempt)."""
+    FailedLogin.objects.filter(username=username.lower(), ip=ip).delete()
+
+
+def login_attempt_withdraw(attempt_id: int) -> None:
+    """The attempt ended for another reason than a wrong password: it counts for nothing."""
+    FailedLogin.objects.filter(pk=attempt_id).delete()
 
 
 def throttle_message(seconds: int) -> str:
     minutes = max(1, math.ceil(seconds / 60))
     return f"Too many failed attempts; try again in {minutes} minute{'s' if minutes != 1 else ''}."
-
-
-def failed_logins_clear(username: str) -> None:
-    """Forget a username's failures (it signed in)."""
-    FailedLogin.objects.filter(username=username.lower()).delete()

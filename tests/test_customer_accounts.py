@@ -54,14 +54,37 @@ def test_the_login_form_says_which_field_is_missing(client, db):
     assert not FailedLogin.objects.exists()
 
 
-def test_it_throttles_a_username_after_repeated_failures(client, alice):
+def test_it_throttles_a_username_from_an_address_after_repeated_failures(client, alice):
     for _ in range(MAX_FAILURES_PER_USERNAME):
-        log_in(client, "Alice", "wrong", ip=f"198.51.100.{_}")
-    # Even the right password is refused now, from any address, without being checked.
-    response = log_in(client, "alice", "alice-password", ip="192.0.2.1")
+        log_in(client, "Alice", "wrong", ip="198.51.100.7")
+    # From that address even the right password is refused now, without being checked.
+    response = log_in(client, "alice", "alice-password", ip="198.51.100.7")
     assert "_auth_user_id" not in client.session
     assert "Too many failed attempts; try again in 15 minutes." in response.content.decode()
     assert FailedLogin.objects.count() == MAX_FAILURES_PER_USERNAME  # refusals are not counted
+
+
+def test_failures_from_elsewhere_do_not_lock_the_real_user_out(client, alice):
+    for index in range(MAX_FAILURES_PER_USERNAME * 3):
+        log_in(client, "alice", "wrong", ip=f"198.51.100.{index}")
+    assert log_in(client, "alice", "alice-password", ip="192.0.2.1").status_code == 302
+
+
+def test_an_attempt_is_counted_before_its_password_is_checked(client, alice, monkeypatch):
+    """Parallel guesses count each other: when the password is checked, the attempt is on record."""
+    from django.contrib.auth import forms as auth_forms
+
+    seen = []
+    authenticate = auth_forms.authenticate
+
+    def checking(*args, **kwargs):
+        seen.append(FailedLogin.objects.filter(username="alice", ip="198.51.100.7").count())
+        return authenticate(*args, **kwargs)
+
+    monkeypatch.setattr(auth_forms, "authenticate", checking)
+    log_in(client, "alice", "wrong", ip="198.51.100.7")
+    log_in(client, "alice", "wrong", ip="198.51.100.7")
+    assert seen == [1, 2]
 
 
 def test_it_throttles_an_address_that_tries_many_usernames(client, alice):
