@@ -8,14 +8,13 @@ reason) and leaves the channel as it was when Whapi refuses; it never lets a Wha
 
 import logging
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
-from channels_app import background, configure, handoff, mirror, pipeline
+from channels_app import background, configure, handoff, mirror, pipeline, webhook_urls
 from channels_app.audit import audit
 from channels_app.models import AuditLog, Channel, ChannelEvent, Customer, Project
 from channels_app.status import channel_health_check, channel_lock, channel_record_error, channel_update
@@ -299,8 +298,9 @@ def validate_customer_webhook(url: str, events: list[dict]) -> tuple[str, list[d
             raise ActionError("Enter a full http(s) URL, e.g. https://example.com/whatsapp/hook.") from exc
         if len(url) > 500:
             raise ActionError("The webhook URL can be at most 500 characters long.")
-        if urlsplit(url).hostname in ("localhost", "127.0.0.1", "::1"):
-            raise ActionError("Whapi cannot reach a local address; use a public URL.")
+        problem = webhook_urls.url_problem(url)
+        if problem:
+            raise ActionError(problem)
     clean = []
     for event in events or []:
         if not isinstance(event, dict) or event.get("type") not in CUSTOMER_EVENT_TYPES:

@@ -74,6 +74,29 @@ def whapi(monkeypatch):
         yield mock
 
 
+PUBLIC_ADDRESS = "93.184.216.34"
+
+
+@pytest.fixture(autouse=True)
+def dns(monkeypatch):
+    """Host names resolve without the network: every name to one public address, unless a test
+    sets `dns.answers[name]` (e.g. to a private address)."""
+    from channels_app import webhook_urls
+
+    class FakeDns:
+        answers: dict[str, list[str]] = {}
+
+        def resolve(self, host: str, port: int) -> list[str]:
+            if host.endswith(".invalid"):
+                raise OSError(f"{host} does not resolve")
+            return self.answers.get(host, [PUBLIC_ADDRESS])
+
+    fake = FakeDns()
+    fake.answers = {}
+    monkeypatch.setattr(webhook_urls, "resolve", fake.resolve)
+    return fake
+
+
 @pytest.fixture
 def customer(db):
     return Customer.objects.create(name="Acme Corp", channel_quota=5)

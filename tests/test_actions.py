@@ -162,3 +162,49 @@ def test_moving_a_project_to_another_customer_revokes_its_hand_off_links(channel
     actions.project_assign(project, customer=Customer.objects.create(name="New owner"), actor=staff)
     link.refresh_from_db()
     assert not link.is_active()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.2/hook",
+        "https://0.0.0.0/hook",
+        "https://10.0.0.1/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://[::1]/hook",
+        "https://foo.localhost/hook",
+        "https://192.168.0.1:22/",
+        "https://224.0.0.1/hook",
+        "https://100.64.0.1/hook",
+    ],
+)
+def test_a_customer_webhook_to_an_internal_address_is_refused(channel, whapi, staff, url):
+    with pytest.raises(ActionError, match="cannot reach a local address"):
+        actions.channel_set_customer_webhook(
+            channel, url=url, events=[{"type": "messages"}], actor=staff, source="customer"
+        )
+    assert Channel.objects.get(pk=channel.pk).customer_webhook_url == ""
+
+
+def test_a_customer_webhook_whose_host_resolves_to_a_private_address_is_refused(channel, whapi, staff, dns):
+    dns.answers["hooks.internal.example"] = ["93.184.216.34", "10.1.2.3"]
+    with pytest.raises(ActionError, match="cannot reach a local address"):
+        actions.validate_customer_webhook("https://hooks.internal.example/wa", [{"type": "messages"}])
+
+
+def test_a_customer_webhook_host_that_does_not_resolve_is_refused(db):
+    with pytest.raises(ActionError, match="cannot be found"):
+        actions.validate_customer_webhook("https://nowhere.invalid/wa", [{"type": "messages"}])
+
+
+def test_a_customer_webhook_must_be_https_unless_debugging(db, settings):
+    with pytest.raises(ActionError, match="https"):
+        actions.validate_customer_webhook("http://hooks.acme.example/wa", [{"type": "messages"}])
+    settings.DEBUG = True
+    assert actions.validate_customer_webhook("http://hooks.acme.example/wa", [{"type": "messages"}])[0]
+
+
+def test_a_public_customer_webhook_is_accepted(db):
+    url, events = actions.validate_customer_webhook("https://hooks.acme.example/wa", [{"type": "messages"}])
+    assert (url, events) == ("https://hooks.acme.example/wa", [{"type": "messages", "method": "post"}])

@@ -1,0 +1,65 @@
+"""Which URLs a customer's own webhook may point at: public http(s) addresses only.
+
+Whapi posts the channel's events to that URL from its servers, so an address that only makes sense
+inside a network (loopback, private, link-local, reserved, multicast, unspecified, an IPv4-mapped
+IPv6 address of one of those, or a `*.localhost` name) is refused, and so is a host name that
+resolves to one. With `DJANGO_DEBUG` off the URL must be https: the events carry messages.
+"""
+
+import ipaddress
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+RESOLVE_TIMEOUT = 5.0  # seconds; the system resolver has no timeout of its own here
+LOCAL = "Whapi cannot reach a local address; use a public URL."
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to; raises OSError when it does not (or not within RESOLVE_TIMEOUT)."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        infos = pool.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM).result(RESOLVE_TIMEOUT)
+    except FutureTimeout as exc:
+        raise OSError(f"resolving {host} took longer than {RESOLVE_TIMEOUT:.0f} s") from exc
+    finally:
+        pool.shutdown(wait=False)
+    return sorted({info[4][0] for info in infos})
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])  # an IPv6 scope id ("fe80::1%eth0") is not part of it
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local or ip.is_loopback)
+
+
+def url_problem(url: str) -> str:
+    """Why Whapi may not post to `url`, in words fit to show; "" when it may."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return "Enter a full http(s) URL, e.g. https://example.com/whatsapp/hook."
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        return "Enter a full http(s) URL, e.g. https://example.com/whatsapp/hook."
+    if host == "localhost" or host.endswith(".localhost"):
+        return LOCAL
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return "The port in the URL is not a number from 1 to 65535."
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        try:
+            addresses = resolve(host, port)
+        except (OSError, UnicodeError):
+            return f"The host {host} cannot be found; check the URL."
+    if not addresses or not all(_is_public(address) for address in addresses):
+        return LOCAL
+    if parts.scheme != "https" and not settings.DEBUG:
+        return "Use an https URL: the events carry your messages."
+    return ""
