@@ -5,9 +5,17 @@ init delay ran out could wait up to half a minute to be configured. This command
 cluster as `manage.py qcluster` and, in the parent process, looks for due schedules every
 `Q_SCHEDULER_SECONDS` (default 5). Both use django-q2's `scheduler()`, which claims due schedules
 under row locks, so a schedule never runs twice.
+
+Stopping: SIGTERM or SIGINT, to this process or to its whole process group (what systemd and a
+terminal send), stops it within STOP_SECONDS. The signal only sets a flag; the cluster is stopped
+from the main loop, and a cluster that does not stop in time (its sentinel killed by the group
+signal while holding the lock of the event the parent would set) is killed.
 """
 
 import logging
+import signal
+import threading
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -17,20 +25,58 @@ from django_q.scheduler import scheduler
 
 logger = logging.getLogger(__name__)
 
+STOP_SECONDS = 8.0  # within the 10 s a service manager is told to allow
+POLL_SECONDS = 0.25  # how often the main loop looks at the stop flag and the cluster
+
 
 class Command(BaseCommand):
     help = "Run the django-q2 cluster with a scheduler tick every Q_SCHEDULER_SECONDS (default 5)."
 
     def handle(self, *args, **options):
+        stopping = threading.Event()
+        cluster = Cluster()  # installs django-q2's handlers, which stop the cluster inside the handler
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stopping.set())
+        try:
+            cluster.start()
+        except RuntimeError:
+            if not stopping.is_set():
+                raise
+            # Signalled while starting: the sentinel was stopped with the group.
+        try:
+            self._run(cluster, stopping)
+        finally:
+            _stop(cluster)
+
+    def _run(self, cluster: Cluster, stopping: threading.Event) -> None:
         interval = settings.Q_SCHEDULER_SECONDS
-        cluster = Cluster()
-        cluster.start()
-        # The cluster's signal handlers stop the sentinel on Ctrl-C / SIGTERM, which ends this loop.
-        while cluster.sentinel is not None and cluster.sentinel.is_alive():
-            try:
-                scheduler(broker=cluster.broker)
-            except Exception:  # a failed tick must not stop the worker; the next one retries
-                logger.exception("scheduler tick failed")
-            finally:
-                close_old_connections()
-            cluster.sentinel.join(timeout=interval)
+        next_tick = time.monotonic()
+        while not stopping.is_set() and cluster.sentinel.is_alive():
+            if time.monotonic() >= next_tick:
+                try:
+                    scheduler(broker=cluster.broker)
+                except Exception:  # a failed tick must not stop the worker; the next one retries
+                    logger.exception("scheduler tick failed")
+                finally:
+                    close_old_connections()
+                next_tick = time.monotonic() + interval
+            stopping.wait(POLL_SECONDS)
+
+
+def _stop(cluster: Cluster) -> None:
+    """Stop the cluster within STOP_SECONDS; kill its sentinel if it does not stop by then."""
+    sentinel = cluster.sentinel
+    if sentinel is None:
+        return
+    if sentinel.is_alive() and cluster.stop_event is not None:
+        # `Cluster.stop` waits for the sentinel without a timeout: give it one.
+        stopper = threading.Thread(target=cluster.stop, name="cluster-stop", daemon=True)
+        stopper.start()
+        deadline = time.monotonic() + STOP_SECONDS
+        # A sentinel that dies meanwhile (it got the group's signal too) ends the wait at once.
+        while stopper.is_alive() and sentinel.is_alive() and time.monotonic() < deadline:
+            stopper.join(POLL_SECONDS)
+    if sentinel.is_alive():
+        logger.warning("the cluster did not stop within %.0f s; killing it", STOP_SECONDS)
+        sentinel.kill()
+    sentinel.join(2)  # reap it: no zombie is left behind
