@@ -140,6 +140,18 @@ def test_the_status_and_qr_work_through_the_link(client, channel, link, whapi):
     assert "All done: you can close this page." in data["html"]
 
 
+def test_the_link_shows_the_connected_number_masked_and_no_account_name(client, channel, link, whapi):
+    Channel.objects.filter(pk=channel.pk).update(
+        state=Channel.State.CONNECTED, connected_number="4915112345678", connected_name="Alice Example"
+    )
+    for page in (
+        client.get(handoff_url(link, "handoff")).content.decode(),
+        client.get(handoff_url(link, "handoff_status")).json()["html"],
+    ):
+        assert "+••••5678" in page
+        assert "4915112345678" not in page and "Alice Example" not in page
+
+
 def test_a_pairing_code_through_the_link_is_recorded(client, channel, link, whapi):
     whapi.add(responses.GET, f"{GATE}/users/login/14155550123", json=whapi_fixture("gate_login_code.json"))
     response = client.post(handoff_url(link, "handoff_pairing_code"), {"phone": "14155550123"})
