@@ -8,6 +8,7 @@ import uuid
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
@@ -45,6 +46,15 @@ class ThrottledLoginMixin:
             raise
         throttle.login_attempt_succeeded(username, ip)
         return cleaned
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    """Django's reset form, throttled per address asked for and per client address; the page after it
+    says the same whether a mail went out or not, so it tells nobody which addresses have accounts."""
+
+    def save(self, *args, request=None, **kwargs):
+        if throttle.password_reset_allowed(self.cleaned_data["email"], throttle.client_ip(request)):
+            super().save(*args, request=request, **kwargs)
 
 
 class LoginForm(ThrottledLoginMixin, AuthenticationForm):

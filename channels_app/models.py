@@ -463,3 +463,14 @@ class FailedLogin(models.Model):
 
     def __str__(self) -> str:
         return f"failed login for {self.username} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class PasswordResetRequest(models.Model):
+    """One request for a password-reset mail, kept to throttle them (shared by every web process)."""
+
+    email = models.CharField(max_length=254, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"password reset requested at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -6,6 +6,9 @@ counts. It slows a guesser without letting anyone lock the real user out:
 - and per address, across usernames: 20 in 15 minutes make the address wait (a password sprayer);
 - an attempt is recorded before its password is checked, so attempts made at the same moment count
   each other: parallel guesses get no more checks than the limits allow.
+
+Password-reset mails are throttled the same way, per address asked for and per client address; the
+page answers the same whether a mail went out or not.
 """
 
 import ipaddress
@@ -16,7 +19,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 
-from channels_app.models import FailedLogin
+from channels_app.models import FailedLogin, PasswordResetRequest
 
 # ------------------------------------------------------------------------------------------------
 FAILURE_WINDOW = timedelta(minutes=15)
@@ -92,3 +95,23 @@ def login_attempt_withdraw(attempt_id: int) -> None:
 def throttle_message(seconds: int) -> str:
     minutes = max(1, math.ceil(seconds / 60))
     return f"Too many failed attempts; try again in {minutes} minute{'s' if minutes != 1 else ''}."
+
+
+RESET_WINDOW = timedelta(hours=1)
+MAX_RESETS_PER_EMAIL = 3
+MAX_RESETS_PER_IP = 10
+
+
+def password_reset_allowed(email: str, ip: str | None) -> bool:
+    """Whether a reset mail may go to `email` now, asked from `ip`; the request is recorded first (so
+    requests at the same moment count each other) and withdrawn when refused."""
+    now = timezone.now()
+    PasswordResetRequest.objects.filter(at__lt=now - RESET_WINDOW).delete()
+    request = PasswordResetRequest.objects.create(email=email.lower()[:254], ip=ip)
+    recent = PasswordResetRequest.objects.filter(at__gt=now - RESET_WINDOW).exclude(pk=request.pk)
+    allowed = recent.filter(email=request.email).count() < MAX_RESETS_PER_EMAIL and (
+        ip is None or recent.filter(ip=ip).count() < MAX_RESETS_PER_IP
+    )
+    if not allowed:
+        request.delete()
+    return allowed

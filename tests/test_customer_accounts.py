@@ -12,7 +12,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from channels_app.models import FailedLogin
-from channels_app.throttle import MAX_FAILURES_PER_IP, MAX_FAILURES_PER_USERNAME, login_wait
+from channels_app.throttle import (
+    MAX_FAILURES_PER_IP,
+    MAX_FAILURES_PER_USERNAME,
+    MAX_RESETS_PER_EMAIL,
+    MAX_RESETS_PER_IP,
+    login_wait,
+)
 
 SETTINGS_FILE = Path(__file__).resolve().parent.parent / "portal" / "settings.py"
 LOGIN = reverse("channels_app:login")
@@ -212,6 +218,27 @@ def test_the_password_reset_forms_show_their_errors(client, alice, mailoutbox):
     assert "The two password fields didn’t match." in response.content.decode()
     response = client.post(form_url, {"new_password1": "12345678", "new_password2": "12345678"})
     assert "This password is entirely numeric." in response.content.decode()
+
+
+def test_password_reset_mails_to_one_address_are_throttled_and_the_answer_stays_the_same(client, alice, mailoutbox):
+    answers = set()
+    for index in range(MAX_RESETS_PER_EMAIL + 3):
+        response = client.post(
+            reverse("channels_app:password_reset"), {"email": "alice@acme.example"}, REMOTE_ADDR=f"198.51.100.{index}"
+        )
+        answers.add((response.status_code, response["Location"]))
+    assert answers == {(302, reverse("channels_app:password_reset_done"))}
+    assert len(mailoutbox) == MAX_RESETS_PER_EMAIL
+
+
+def test_password_reset_requests_from_one_address_are_throttled(client, django_user_model, mailoutbox):
+    for index in range(MAX_RESETS_PER_IP + 2):
+        django_user_model.objects.create_user(f"user{index}", f"user{index}@acme.example", "pw-123456789")
+        response = client.post(
+            reverse("channels_app:password_reset"), {"email": f"user{index}@acme.example"}, REMOTE_ADDR="203.0.113.5"
+        )
+        assert response["Location"] == reverse("channels_app:password_reset_done")
+    assert len(mailoutbox) == MAX_RESETS_PER_IP
 
 
 def test_password_reset_for_an_unknown_address_sends_nothing_and_says_the_same(client, db, mailoutbox):

@@ -12,7 +12,7 @@ from django.shortcuts import redirect
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 
-from channels_app.forms import LoginForm
+from channels_app.forms import LoginForm, PasswordResetForm
 
 login = auth_views.LoginView.as_view(
     template_name="portal/accounts/login.html",
@@ -28,6 +28,7 @@ password_change_done = auth_views.PasswordChangeDoneView.as_view(
     template_name="portal/accounts/password_change_done.html",
 )
 password_reset = auth_views.PasswordResetView.as_view(
+    form_class=PasswordResetForm,
     template_name="portal/accounts/password_reset.html",
     email_template_name="portal/email/password_reset.txt",
     subject_template_name="portal/email/password_reset_subject.txt",
