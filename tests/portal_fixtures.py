@@ -128,8 +128,15 @@ def chromium():
 
 @pytest.fixture
 def browser_page(chromium):
+    """A page in a fresh browser context; the test fails if the page broke the Content-Security-Policy
+    (an inline script or style, or a resource from elsewhere, that the browser refused)."""
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
+    refused: list[str] = []
+    page.on(
+        "console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None
+    )
     yield page
     context.close()
+    assert refused == [], f"the browser refused under the Content-Security-Policy: {refused}"
