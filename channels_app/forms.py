@@ -10,7 +10,6 @@ from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import AuthenticationForm
-from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
 from channels_app import throttle
@@ -202,15 +201,31 @@ class HandoffForm(forms.Form):
 ROLE_HELP = "Owner: everything, members too. Operator: channels. Viewer: read only."
 
 
-class MemberAddForm(forms.Form):
-    username = forms.CharField(
-        max_length=150,
-        validators=[UnicodeUsernameValidator()],
-        help_text="Their login name; a new one gets an invitation by email.",
-        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+class MemberInviteForm(forms.Form):
+    email = forms.EmailField(
+        label="Email address",
+        help_text="They get a link to accept, with an account of theirs or a new one.",
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
     )
-    email = forms.EmailField(label="Email address")
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.OPERATOR, help_text=ROLE_HELP)
+
+
+class InvitationSignupForm(auth_forms.BaseUserCreationForm):
+    """A new account to accept an invitation with; its email address is the invitation's."""
+
+    class Meta(auth_forms.BaseUserCreationForm.Meta):
+        fields = ("username",)
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def save(self, commit: bool = True):
+        user = super().save(commit=False)
+        user.email = self.email
+        if commit:
+            user.save()
+        return user
 
 
 class MemberRoleForm(forms.Form):

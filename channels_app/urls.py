@@ -15,6 +15,8 @@ account_urlpatterns = [
     path("password/reset/sent/", accounts.password_reset_done, name="password_reset_done"),
     path("password/reset/<uidb64>/<token>/", accounts.password_reset_confirm, name="password_reset_confirm"),
     path("password/reset/done/", accounts.password_reset_complete, name="password_reset_complete"),
+    # An invitation to a customer, accepted with the account one is signed in with or a new one.
+    path("invitations/<str:token>/", members.invitation_page, name="invitation"),
 ]
 
 # The customer pages: every one of them loads its objects through channels_app.access.
@@ -24,10 +26,19 @@ customer_urlpatterns = [
     path("c/<uuid:customer_code>/status.json", customer.dashboard_status_json, name="dashboard_status"),
     path("c/<uuid:customer_code>/channels/new/", customer.channel_request_page, name="channel_create"),
     path("c/<uuid:customer_code>/members/", members.members_page, name="members"),
-    path("c/<uuid:customer_code>/members/add/", members.member_add_post, name="member_add"),
+    path("c/<uuid:customer_code>/members/invite/", members.member_invite_post, name="member_invite"),
+    path(
+        "c/<uuid:customer_code>/invitations/<uuid:invitation_code>/resend/",
+        members.invitation_resend_post,
+        name="invitation_resend",
+    ),
+    path(
+        "c/<uuid:customer_code>/invitations/<uuid:invitation_code>/cancel/",
+        members.invitation_cancel_post,
+        name="invitation_cancel",
+    ),
     path("c/<uuid:customer_code>/members/<str:username>/role/", members.member_role_post, name="member_role"),
     path("c/<uuid:customer_code>/members/<str:username>/remove/", members.member_remove_post, name="member_remove"),
-    path("c/<uuid:customer_code>/members/<str:username>/invite/", members.member_invite_post, name="member_invite"),
     path("channels/<uuid:channel_code>/", channel.channel_page, name="channel"),
     path("channels/<uuid:channel_code>/status.json", channel.channel_status_json, name="channel_status"),
     path("channels/<uuid:channel_code>/qr.png", channel.channel_qr_png, name="channel_qr"),

@@ -3,14 +3,16 @@
 alice owns Acme Corp, bob operates it, vera views it; charlie owns Other Inc.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import responses
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from channels_app import access
-from channels_app.models import Channel, Customer, Membership, Project
+from channels_app.models import Channel, Customer, Invitation, Membership, Project
 from tests.conftest import GATE_URL, make_channel, whapi_fixture
 
 # Pages under /app/ that take no customer, channel or member id.
@@ -24,16 +26,18 @@ ID_FREE = {
     "password_reset_confirm",
     "password_reset_complete",
     "home",
+    "invitation",  # no login: its signed link decides (tests/test_customer_members.py)
 }
 FIXTURES = Path(__file__).parent / "fixtures" / "whapi"
-ID_PARAMETERS = {"customer_code", "channel_code", "username"}
+ID_PARAMETERS = {"customer_code", "channel_code", "username", "invitation_code"}
 # Views that change something: a viewer gets 403; those marked owner also refuse an operator.
 WRITES = {
     "channel_create": "customer",
-    "member_add": "customer",
+    "member_invite": "customer",
+    "invitation_resend": "invitation",
+    "invitation_cancel": "invitation",
     "member_role": "member",
     "member_remove": "member",
-    "member_invite": "member",
     "channel_qr": "channel",
     "channel_pairing_code": "channel",
     "channel_reveal_token": "channel",
@@ -43,7 +47,7 @@ WRITES = {
     "handoff_create": "channel",
     "handoff_revoke": "channel",
 }
-OWNER_ONLY = {"member_add", "member_role", "member_remove", "member_invite"}
+OWNER_ONLY = {"member_invite", "invitation_resend", "invitation_cancel", "member_role", "member_remove"}
 
 
 def app_patterns() -> list[tuple[str, str, set[str]]]:
@@ -77,12 +81,29 @@ def charlies(charlie):
     other = charlie.memberships.get().customer
     project = Project.objects.create(whapi_id="otherProjectAAAAAAAAA", name="Other channels", customer=other)
     channel = make_channel(project, name="Charlie's bot", whapi_id="OTHERS-CH4NL")
-    return {"customer_code": other.code, "channel_code": channel.code, "username": charlie.username}
+    invitation = pending_invitation(other)
+    return {
+        "customer_code": other.code,
+        "channel_code": channel.code,
+        "username": charlie.username,
+        "invitation_code": invitation.code,
+    }
+
+
+def pending_invitation(customer) -> Invitation:
+    return Invitation.objects.create(
+        customer=customer, email="someone@example.com", expires_at=timezone.now() + timedelta(days=1)
+    )
 
 
 @pytest.fixture
 def alices(alice, bob, customer, channel):
-    return {"customer_code": customer.code, "channel_code": channel.code, "username": bob.username}
+    return {
+        "customer_code": customer.code,
+        "channel_code": channel.code,
+        "username": bob.username,
+        "invitation_code": pending_invitation(customer).code,
+    }
 
 
 def url_for(name: str, params: set[str], ids: dict) -> str:
@@ -154,7 +175,7 @@ def test_objects_are_addressed_by_uuid_codes_never_by_pk():
     for route, name, params in app_patterns():
         assert "<int:" not in route, f"{name} takes an integer id"
         assert params - {"uidb64", "token"} <= ID_PARAMETERS, name
-        for param in params & {"customer_code", "channel_code"}:
+        for param in params & {"customer_code", "channel_code", "invitation_code"}:
             assert f"<uuid:{param}>" in route, name
 
 

@@ -1,27 +1,40 @@
-"""The members page of a customer: who has which role; owners add, re-role, remove and invite.
+"""The members page of a customer (who has which role; owners invite, re-role and remove) and the
+page where an invited person accepts.
 
-Every view starts with `access.get_customer_for_user` (owner=True for changes); the changes
-themselves are made in channels_app.members, audited.
+Every members view starts with `access.get_customer_for_user` (owner=True for changes); the
+changes themselves are made in channels_app.members, audited. The invitation page needs no login:
+its signed link decides, and the person accepts with the account they are signed in with or a new one.
 """
 
 from uuid import UUID
 
 from django.contrib import messages
+from django.contrib.auth import login as auth_login
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
-from django.views.decorators.http import require_GET, require_POST
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from channels_app import access, members
-from channels_app.audit import audit
-from channels_app.forms import MemberAddForm, MemberRoleForm
-from channels_app.models import AuditLog, Membership
+from channels_app.forms import InvitationSignupForm, MemberInviteForm, MemberRoleForm
+from channels_app.models import Invitation, Membership
 from channels_app.views.common import page
 
 
-def _members_page(request: HttpRequest, acc: access.Access, add_form: MemberAddForm | None = None) -> HttpResponse:
+def _members_page(
+    request: HttpRequest, acc: access.Access, invite_form: MemberInviteForm | None = None
+) -> HttpResponse:
     memberships = (
         Membership.objects.filter(customer=acc.customer).select_related("user").order_by("user__username", "pk")
+    )
+    pending = (
+        acc.customer.invitations.filter(
+            accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        )
+        if acc.is_owner
+        else Invitation.objects.none()
     )
     return page(
         request,
@@ -29,7 +42,8 @@ def _members_page(request: HttpRequest, acc: access.Access, add_form: MemberAddF
         acc,
         {
             "memberships": memberships,
-            "add_form": add_form or MemberAddForm(),
+            "invitations": pending.order_by("email", "pk"),
+            "invite_form": invite_form or MemberInviteForm(),
             "role_choices": Membership.Role.choices,
         },
     )
@@ -42,36 +56,53 @@ def members_page(request: HttpRequest, customer_code: UUID) -> HttpResponse:
     return _members_page(request, acc)
 
 
-def _invite(request: HttpRequest, acc: access.Access, user) -> None:
-    if members.member_invite(request, user=user, customer=acc.customer, inviter=request.user):
-        messages.success(request, f"An invitation is on its way to {user.email}; it works for three days.")
+def _said_sent(request: HttpRequest, email: str, sent: bool) -> None:
+    # The same words whether or not an account with that address exists.
+    if sent:
+        messages.success(request, f"An invitation is on its way to {email}; it works for three days.")
     else:
-        messages.warning(request, f"The invitation to {user.email} could not be sent; try “Resend invitation” later.")
+        messages.warning(request, f"The invitation to {email} could not be sent; try “Resend” later.")
 
 
 @login_required
 @require_POST
-def member_add_post(request: HttpRequest, customer_code: UUID) -> HttpResponse:
+def member_invite_post(request: HttpRequest, customer_code: UUID) -> HttpResponse:
     acc = access.get_customer_for_user(request, customer_code, owner=True)
-    form = MemberAddForm(request.POST)
-    if form.is_valid():
-        try:
-            membership, created = members.member_add(
-                customer=acc.customer,
-                username=form.cleaned_data["username"],
-                email=form.cleaned_data["email"],
-                role=form.cleaned_data["role"],
-                actor=request.user,
-            )
-        except members.MemberError as exc:
-            form.add_error("username", str(exc))
-        else:
-            user = membership.user
-            messages.success(request, f"{user.username} is now a member ({membership.get_role_display()}).")
-            if created:
-                _invite(request, acc, user)
-            return redirect("channels_app:members", acc.customer.code)
-    return _members_page(request, acc, add_form=form)
+    form = MemberInviteForm(request.POST)
+    if not form.is_valid():
+        return _members_page(request, acc, invite_form=form)
+    email = form.cleaned_data["email"]
+    sent = members.member_invite(
+        request, customer=acc.customer, email=email, role=form.cleaned_data["role"], actor=request.user
+    )
+    _said_sent(request, email, sent)
+    return redirect("channels_app:members", acc.customer.code)
+
+
+def _pending_invitation(acc: access.Access, code: UUID) -> Invitation:
+    invitation = acc.customer.invitations.filter(code=code).first()
+    if invitation is None or not invitation.is_pending():
+        raise Http404("No such invitation.")
+    return invitation
+
+
+@login_required
+@require_POST
+def invitation_resend_post(request: HttpRequest, customer_code: UUID, invitation_code: UUID) -> HttpResponse:
+    acc = access.get_customer_for_user(request, customer_code, owner=True)
+    invitation = _pending_invitation(acc, invitation_code)
+    _said_sent(request, invitation.email, members.invitation_resend(request, invitation=invitation, actor=request.user))
+    return redirect("channels_app:members", acc.customer.code)
+
+
+@login_required
+@require_POST
+def invitation_cancel_post(request: HttpRequest, customer_code: UUID, invitation_code: UUID) -> HttpResponse:
+    acc = access.get_customer_for_user(request, customer_code, owner=True)
+    invitation = _pending_invitation(acc, invitation_code)
+    members.invitation_cancel(invitation=invitation, actor=request.user)
+    messages.success(request, f"The invitation to {invitation.email} no longer works.")
+    return redirect("channels_app:members", acc.customer.code)
 
 
 @login_required
@@ -109,22 +140,44 @@ def member_remove_post(request: HttpRequest, customer_code: UUID, username: str)
     return redirect("channels_app:members", acc.customer.code)
 
 
-@login_required
-@require_POST
-def member_invite_post(request: HttpRequest, customer_code: UUID, username: str) -> HttpResponse:
-    """Send the invitation again to a member who has not chosen a password yet."""
-    acc = access.get_customer_for_user(request, customer_code, owner=True)
-    membership = access.get_member(acc, username)
-    user = membership.user
-    if user.has_usable_password() or not user.email:
-        messages.info(request, f"{username} has a password already; “Forgot your password?” helps if it is lost.")
-    else:
-        audit(
-            actor=request.user,
-            source=AuditLog.Source.CUSTOMER,
-            action="member.invite",
-            target=acc.customer,
-            detail=username,
-        )
-        _invite(request, acc, user)
-    return redirect("channels_app:members", acc.customer.code)
+# ------------------------------------------------------------------------------------------------
+# Accepting an invitation (no login needed: the signed link decides)
+# ------------------------------------------------------------------------------------------------
+def _invitation_gone(request: HttpRequest) -> HttpResponse:
+    response = render(request, "portal/invitation_expired.html", {}, status=410)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_page(request: HttpRequest, token: str) -> HttpResponse:
+    invitation = members.invitation_for_token(token)
+    if invitation is None:
+        return _invitation_gone(request)
+    signup_form = None
+    if request.method == "POST":
+        user = request.user if request.user.is_authenticated else None
+        if user is None:
+            signup_form = InvitationSignupForm(request.POST, email=invitation.email)
+            if signup_form.is_valid():
+                user = signup_form.save()
+                auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        if user is not None:
+            try:
+                membership, created = members.invitation_accept(invitation=invitation, user=user)
+            except members.MemberError:
+                return _invitation_gone(request)
+            customer = membership.customer
+            messages.success(
+                request,
+                f"Welcome to {customer.name}." if created else f"You are a member of {customer.name} already.",
+            )
+            return redirect("channels_app:dashboard", customer.code)
+    context = {
+        "invitation": invitation,
+        "signup_form": signup_form or InvitationSignupForm(email=invitation.email),
+        "login_url": reverse("channels_app:login") + "?next=" + request.path,
+    }
+    response = render(request, "portal/invitation.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
