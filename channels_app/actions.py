@@ -219,7 +219,7 @@ def channel_logout(channel: Channel, *, actor, source: str) -> None:
     )
     channel_update(
         channel,
-        {"connected_number": "", "connected_name": ""},
+        {"connected_number": "", "connected_name": "", "disconnect_reported_at": None},
         state=State.DISCONNECTED if channel.state == State.CONNECTED else "",
         source=_timeline_source(source),
         detail="logged out from the portal",

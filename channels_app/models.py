@@ -199,6 +199,9 @@ class Channel(models.Model):
     connected_number = models.CharField(max_length=32, blank=True)
     connected_name = models.CharField(max_length=200, blank=True)
     connected_at = models.DateTimeField(null=True, blank=True)
+    # A users.delete callback said the number logged out; shown as "checking" until a health report
+    # confirms it (docs/whapi.md §3: a replayed or spurious callback must not flip the channel).
+    disconnect_reported_at = models.DateTimeField(null=True, blank=True)
 
     # Webhook configuration.
     webhook_secret = EncryptedTextField(default=new_webhook_secret, editable=False)
@@ -251,6 +254,11 @@ class Channel(models.Model):
     @property
     def customer(self) -> Customer | None:
         return self.project.customer if self.project_id else None
+
+    @property
+    def disconnect_checking(self) -> bool:
+        """Whether a reported disconnect is being confirmed with Whapi (the pages say "checking")."""
+        return self.state == self.State.CONNECTED and self.disconnect_reported_at is not None
 
     @property
     def state_meaning(self) -> str:

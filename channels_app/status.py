@@ -199,6 +199,7 @@ def change_for_health(channel: Channel, health: Health, *, source: str) -> Chang
                 follow_ups = ("channel_health_check",)
     now = timezone.now()
     fields = {
+        "disconnect_reported_at": None,  # whatever a disconnect report said, this report settles it
         "health_status": health.status_text,
         "health_code": health.status_code,
         "health_start_at": health.start_at,
@@ -233,24 +234,36 @@ def change_for_user_connected(channel: Channel, *, number: str, name: str) -> Ch
     now = timezone.now()
     return Change(
         Outcome.APPLIED,
-        fields={"connected_number": number, "connected_name": name, "connected_at": now, "last_confirmed_at": now},
+        fields={
+            "connected_number": number,
+            "connected_name": name,
+            "connected_at": now,
+            "last_confirmed_at": now,
+            "disconnect_reported_at": None,
+        },
         state=State.CONNECTED if channel.state not in (State.CONNECTED, State.DELETED) else "",
         note=f"number +{number} connected",
     )
 
 
 def change_for_user_disconnected(channel: Channel, *, number: str) -> Change:
-    """A WhatsApp account unlinked (users.delete)."""
+    """A WhatsApp account unlinked (users.delete): recorded as reported, not yet as a disconnect.
+
+    The callback carries no id or time, so a replayed or spurious one would flip a connected channel;
+    the caller asks Whapi's health, whose answer moves the channel (QR: disconnected) or keeps it
+    (AUTH). Until then the pages say the connection is being checked.
+    """
     if not channel.connected_number and channel.state != State.CONNECTED:
         return Change(Outcome.DUPLICATE)
     if number and channel.connected_number and channel.connected_number != number:
         # A logout of a number that is no longer the connected one: nothing to undo.
         return Change(Outcome.STALE)
+    if channel.disconnect_reported_at is not None:
+        return Change(Outcome.DUPLICATE, detail="a disconnect is being confirmed already")
     return Change(
         Outcome.APPLIED,
-        fields={"connected_number": "", "connected_name": ""},
-        state=State.DISCONNECTED if channel.state not in (State.DISCONNECTED, State.DELETED) else "",
-        note=f"number +{number} disconnected",
+        detail="disconnect reported; a health check confirms it",
+        fields={"disconnect_reported_at": timezone.now()},
     )
 
 

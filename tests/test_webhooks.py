@@ -138,6 +138,7 @@ def test_a_burst_of_callbacks_makes_one_follow_up_check(client, channel, no_whap
 def test_the_same_number_connecting_again_after_a_logout_is_applied(client, channel, no_whapi):
     post(client, channel, fixture("users_post"))
     assert post(client, channel, fixture("users_delete")).json()["outcome"] == "applied"
+    post(client, channel, health("QR", 1713774883, 900, 3))  # Whapi's health confirms the logout
     channel = reload(channel)
     assert (channel.state, channel.connected_number) == ("disconnected", "")
 
@@ -151,7 +152,37 @@ def test_a_duplicate_logout_changes_nothing(client, channel, no_whapi):
     post(client, channel, fixture("users_post"))
     post(client, channel, fixture("users_delete"))
     assert post(client, channel, fixture("users_delete")).json()["outcome"] == "duplicate"
-    assert reload(channel).timeline.count() == 2
+    assert reload(channel).timeline.count() == 1  # connected; the disconnect waits for Whapi's health
+
+
+def test_a_logout_is_shown_as_checking_until_whapis_health_confirms_it(client, channel, alice, no_whapi):
+    from django.urls import reverse
+
+    post(client, channel, fixture("users_post"))
+    assert post(client, channel, fixture("users_delete")).json()["outcome"] == "applied"
+    stored = reload(channel)
+    assert (stored.state, stored.connected_number) == ("connected", "61371989950")
+    assert follow_ups() >= {f"channel_health_check-{channel.pk}"}
+    client.force_login(alice)
+    status = client.get(reverse("channels_app:channel_status", args=[channel.code])).json()
+    assert "Checking the connection with Whapi" in status["html"] and status["poll"] is True
+
+    post(client, channel, health("QR", 1713774883, 900, 3))
+    stored = reload(channel)
+    assert (stored.state, stored.connected_number, stored.disconnect_reported_at) == ("disconnected", "", None)
+
+
+def test_a_replayed_or_spurious_logout_does_not_flip_a_connected_channel(client, channel, no_whapi):
+    post(client, channel, health("AUTH", 1713774883, 100, 4, {"id": "61371989950"}))
+    post(client, channel, fixture("users_delete"))
+    post(client, channel, health("AUTH", 1713774883, 200, 4, {"id": "61371989950"}))  # Whapi: still linked
+    stored = reload(channel)
+    assert (stored.state, stored.connected_number, stored.disconnect_reported_at) == (
+        "connected",
+        "61371989950",
+        None,
+    )
+    assert [event.to_state for event in stored.timeline.all()] == ["connected"]
 
 
 def test_unknown_event_types_are_stored_and_acknowledged(client, channel, no_whapi):

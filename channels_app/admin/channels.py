@@ -80,6 +80,11 @@ def describe_status(channel: Channel) -> str:
     elif state == State.CONNECTED and channel.connected_number:
         since = f" since {channel.connected_at:%Y-%m-%d %H:%M} UTC" if channel.connected_at else ""
         details = f"Number +{channel.connected_number}{since}."
+        if channel.disconnect_reported_at:
+            details += (
+                f" Whapi reported a logout at {channel.disconnect_reported_at:%H:%M:%S} UTC;"
+                " a health check is confirming it."
+            )
     elif state == State.ERROR:
         details = channel.last_error or "See the timeline."
     return f"{channel.state_meaning} {details}".strip()

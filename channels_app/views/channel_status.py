@@ -62,7 +62,8 @@ def channel_status(channel: Channel, *, now: datetime | None = None) -> dict:
             for index, state in enumerate(steps)
         ],
         "on_track": current is not None,
-        "in_progress": channel.state in Channel.CHANGING,
+        "in_progress": channel.state in Channel.CHANGING or channel.disconnect_checking,
+        "checking": channel.disconnect_checking,
         "connect": can_connect(channel, now),
         "days_left": channel.days_left(now),
         "problem": _problem(channel) if channel.state == State.ERROR else "",

@@ -44,12 +44,17 @@ def _dashboard_rows(acc: access.Access) -> tuple[list[dict], int, bool]:
     groups = []
     for project in access.projects_for(acc.customer):
         rows = [
-            {"channel": channel, "days_left": channel.days_left(), "in_progress": channel.state in Channel.CHANGING}
+            {
+                "channel": channel,
+                "days_left": channel.days_left(),
+                "in_progress": channel.state in Channel.CHANGING or channel.disconnect_checking,
+            }
             for channel in channels
             if channel.project_id == project.pk
         ]
         groups.append({"project": project, "rows": rows})
-    return groups, len(channels), any(channel.state in Channel.CHANGING for channel in channels)
+    polling = any(channel.state in Channel.CHANGING or channel.disconnect_checking for channel in channels)
+    return groups, len(channels), polling
 
 
 @login_required
