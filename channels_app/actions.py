@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from channels_app import background, configure, handoff, mirror, pipeline, webhook_urls
 from channels_app.audit import audit
-from channels_app.models import AuditLog, Channel, ChannelEvent, Customer, Project
+from channels_app.models import AuditLog, Channel, ChannelEvent, Customer, Project, new_webhook_secret
 from channels_app.status import channel_health_check, channel_lock, channel_record_error, channel_update
 from channels_app.whapi import CHANNEL_MODES, QrCode, WhapiError, gate_client, partner_client
 
@@ -136,6 +136,30 @@ def channel_reconfigure(channel: Channel, *, actor, source: str) -> None:
     audit(actor=actor, source=source, action="channel.configure", target=channel, ok=ok, detail=channel.last_error)
     if not ok:
         raise ActionError(f"{channel.name} ({channel.whapi_id}): {channel.last_error or 'configuration failed'}")
+
+
+def channel_rotate_secret(channel: Channel, *, actor, source: str) -> None:
+    """Give the channel a new webhook secret and configure Whapi with it. Callbacks with the previous
+    secret are accepted until Whapi's settings are read back with the new one; when configuring fails
+    now, the pipeline keeps trying and both secrets keep working meanwhile."""
+    if not channel.whapi_id or channel.state not in Channel.PRESENT_IN_WHAPI:
+        raise ActionError(f"{channel}: the channel does not exist in Whapi yet.")
+    with transaction.atomic():
+        locked = channel_lock(channel.pk)
+        # A rotation during a rotation keeps the secret Whapi may still hold, not the unconfirmed one.
+        previous = locked.previous_webhook_secret or locked.webhook_secret
+        channel_update(
+            locked,
+            {"previous_webhook_secret": previous, "webhook_secret": new_webhook_secret(), "configure_attempts": 0},
+        )
+    ok = configure.channel_configure(channel.pk, source=_timeline_source(source))
+    channel.refresh_from_db()
+    audit(actor=actor, source=source, action="channel.rotate_secret", target=channel, ok=ok, detail=channel.last_error)
+    if not ok:
+        raise ActionError(
+            f"{channel.name} ({channel.whapi_id}): the new secret is stored but Whapi does not have it yet "
+            f"({channel.last_error or 'configuration failed'}); both secrets work until it does."
+        )
 
 
 def channel_refresh(channel: Channel, *, actor, source: str) -> str:

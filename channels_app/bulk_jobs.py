@@ -31,6 +31,7 @@ def _bulk_call(action: str, params: dict) -> Callable[[Channel, object], None]:
 
     simple = {
         "configure": actions.channel_reconfigure,
+        "rotate_secret": actions.channel_rotate_secret,
         "restart": actions.channel_restart,
         "logout": actions.channel_logout,
         "delete": actions.channel_delete,
@@ -45,7 +46,7 @@ BULK_SECONDS = 60
 # Actions that must not run twice when Whapi's answer was lost (an extension would be paid twice);
 # the others leave the same state when repeated.
 NOT_REPEATABLE = {"extend"}
-BULK_ACTIONS = ("configure", "refresh", "restart", "extend", "mode", "logout", "delete")
+BULK_ACTIONS = ("configure", "rotate_secret", "refresh", "restart", "extend", "mode", "logout", "delete")
 
 
 def channel_run(action: str, channel: Channel, *, params: dict | None = None, actor) -> None:

@@ -142,6 +142,8 @@ def channel_configure(channel_id: int, *, source: str = ChannelEvent.Source.SYST
             "webhooks_readback": masked_settings(actual),
             "configure_attempts": 0,
             "next_configure_at": None,
+            # Whapi holds the current secret now (read back): the one before a rotation stops working.
+            "previous_webhook_secret": "",
             **({"last_error": "", "error_source": ""} if channel.error_source == CONFIGURE else {}),
         },
     )

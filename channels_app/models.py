@@ -205,6 +205,8 @@ class Channel(models.Model):
 
     # Webhook configuration.
     webhook_secret = EncryptedTextField(default=new_webhook_secret, editable=False)
+    # The secret before a rotation: accepted too until Whapi's settings are read back with the new one.
+    previous_webhook_secret = EncryptedTextField(blank=True, editable=False)
     customer_webhook_url = models.URLField(max_length=500, blank=True)
     customer_webhook_events = models.JSONField(default=list, blank=True)
     configure_attempts = models.PositiveIntegerField(default=0)

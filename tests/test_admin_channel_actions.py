@@ -94,7 +94,7 @@ def test_staff_see_only_the_buttons_they_may_use(client, django_user_model, chan
     login_as(client, django_user_model, "sam", "view_channel", "extend_channel")
     text = client.get(url("channel_change", channel.pk)).content.decode()
     assert url("channel_action", channel.pk, "extend") in text
-    for action in ("configure", "refresh", "restart", "mode", "logout", "delete"):
+    for action in ("configure", "rotate_secret", "refresh", "restart", "mode", "logout", "delete"):
         assert url("channel_action", channel.pk, action) not in text, action
     assert url("channel_token", channel.pk) not in text
 
@@ -110,6 +110,35 @@ def test_configure_now_sets_and_verifies_the_webhooks(staff_client, project, wha
     assert messages_of(response) == [f"Shop bot ({CHANNEL_ID}): webhooks set and verified."]
     assert reload(channel).state == State.WAITING_SCAN
     assert audited("channel.configure").ok
+
+
+def test_rotating_the_webhook_secret_keeps_both_secrets_until_whapi_has_the_new_one(
+    staff_client, project, whapi, client
+):
+    from tests.test_webhooks import health, post
+
+    channel = make_channel(project)
+    old = channel.webhook_secret
+    whapi.add(responses.PATCH, f"{GATE}/settings", status=500, json={"error": {"message": "down"}})
+    response = act(staff_client, channel, "rotate_secret")
+    assert "both secrets work until it does" in messages_of(response)[0]
+    new = reload(channel).webhook_secret
+    assert new != old and reload(channel).previous_webhook_secret == old
+    # Meanwhile Whapi may call with either secret.
+    assert post(client, channel, health("QR", 1713774883, 100, 3), secret=old).status_code == 200
+    assert post(client, channel, health("QR", 1713774883, 200, 3), secret=new).status_code == 200
+
+    whapi.reset()
+    stored = gate_that_keeps(whapi)
+    response = act(staff_client, channel, "rotate_secret")
+    assert messages_of(response)[-1] == f"Shop bot ({CHANNEL_ID}): new webhook secret set and verified."
+    newest = reload(channel).webhook_secret
+    assert stored["webhooks"][0]["headers"] == {"X-Portal-Secret": newest}
+    assert reload(channel).previous_webhook_secret == ""
+    for refused in (old, new):
+        assert post(client, channel, health("QR", 1713774883, 300, 3), secret=refused).status_code == 401
+    assert post(client, channel, health("QR", 1713774883, 300, 3), secret=newest).status_code == 200
+    assert audited("channel.rotate_secret").ok
 
 
 def test_refresh_reads_whapi_now(staff_client, channel, whapi):

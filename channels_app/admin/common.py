@@ -27,6 +27,9 @@ CHANNEL_ACTIONS = {
     action.name: action
     for action in (
         ChannelAction("configure", "operate_channel", "Configure webhooks now", "webhooks set and verified"),
+        ChannelAction(
+            "rotate_secret", "operate_channel", "Rotate the webhook secret", "new webhook secret set and verified"
+        ),
         ChannelAction("refresh", "operate_channel", "Refresh status", "status refreshed"),
         ChannelAction("restart", "operate_channel", "Restart", "restart requested"),
         ChannelAction("extend", "extend_channel", "Extend", "extended"),
