@@ -53,10 +53,12 @@ customer_urlpatterns = [
 
 # The hand-off link: no login, one channel, the signed token decides.
 handoff_urlpatterns = [
-    path("<str:token>/", handoff.handoff_page, name="handoff"),
-    path("<str:token>/status.json", handoff.handoff_status_json, name="handoff_status"),
-    path("<str:token>/qr.png", handoff.handoff_qr_png, name="handoff_qr"),
-    path("<str:token>/pairing-code/", handoff.handoff_pairing_code_post, name="handoff_pairing_code"),
+    # The link sets its token in a cookie and leads to the token-less page (no token in access logs).
+    path("", handoff.handoff_page, name="handoff_page"),
+    path("status.json", handoff.handoff_status_json, name="handoff_status"),
+    path("qr.png", handoff.handoff_qr_png, name="handoff_qr"),
+    path("pairing-code/", handoff.handoff_pairing_code_post, name="handoff_pairing_code"),
+    path("<str:token>/", handoff.handoff_open, name="handoff"),
 ]
 
 urlpatterns = [

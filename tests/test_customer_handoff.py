@@ -34,7 +34,17 @@ def link(channel, alice) -> HandoffLink:
 
 
 def handoff_url(link: HandoffLink, name: str = "handoff") -> str:
-    return reverse(f"channels_app:{name}", args=[handoff.handoff_token(link)])
+    """The link itself ("handoff", with its token), or a URL of the page it leads to (no token)."""
+    if name == "handoff":
+        return reverse("channels_app:handoff", args=[handoff.handoff_token(link)])
+    return reverse(f"channels_app:{name}")
+
+
+def open_link(client, link: HandoffLink):
+    """Open the link as the phone's holder does: it sets its cookie and leads to the page."""
+    response = client.get(handoff_url(link))
+    assert response.status_code == 302 and response["Location"] == reverse("channels_app:handoff_page")
+    return response
 
 
 # ------------------------------------------------------------------------------------------------
@@ -62,7 +72,7 @@ def test_a_new_link_revokes_the_old_one(client, bob, channel, link):
     client.logout()
     assert client.get(old).status_code == 410
     newest = HandoffLink.objects.exclude(pk=link.pk).get()
-    assert client.get(handoff_url(newest)).status_code == 200
+    assert client.get(handoff_url(newest)).status_code == 302  # to the page
 
 
 def test_the_lifetime_is_validated(client, bob, channel):
@@ -81,6 +91,14 @@ def test_revoking_stops_the_link(client, bob, channel, link):
     response = client.get(handoff_url(link))
     assert response.status_code == 410
     assert EXPIRED in response.content.decode()
+
+
+def test_a_revoked_link_stops_on_the_page_it_led_to(client, bob, channel, link):
+    open_link(client, link)
+    assert client.get(handoff_url(link, "handoff_page")).status_code == 200
+    handoff.handoff_revoke(channel=channel, actor=bob)
+    assert client.get(handoff_url(link, "handoff_page")).status_code == 410
+    assert client.get(handoff_url(link, "handoff_status")).status_code == 410
 
 
 def test_it_requires_rw_access(client, customer, channel):
@@ -102,9 +120,11 @@ def test_it_checks_membership(client, charlie, channel):
 # ------------------------------------------------------------------------------------------------
 def test_the_link_shows_only_that_channel_without_a_login(client, project, channel, link):
     make_channel(project, name="Another bot", whapi_id="OTHERS-CH4NL")
-    response = client.get(handoff_url(link))
+    open_link(client, link)
+    response = client.get(handoff_url(link, "handoff_page"))
     page = response.content.decode()
     assert response.status_code == 200
+    assert handoff.handoff_token(link) not in page  # the page and what it polls carry no token
     assert "Connect “Shop bot”" in page
     assert "Connect a phone" in page
     assert handoff_url(link, "handoff_qr") in page
@@ -126,7 +146,22 @@ def test_every_use_is_recorded(client, channel, link):
     }
 
 
+def test_the_link_keeps_its_token_in_a_cookie_for_the_page_only(client, link):
+    response = open_link(client, link)
+    cookie = response.cookies["portal_handoff"]
+    assert cookie.value == handoff.handoff_token(link)
+    assert (cookie["path"], cookie["httponly"], cookie["samesite"]) == ("/connect/", True, "Lax")
+    assert cookie["secure"] is True  # DJANGO_DEBUG is off
+    assert 0 < int(cookie["max-age"]) <= 30 * 60
+
+
+def test_without_the_cookie_the_page_has_expired(client, link):
+    for name in ("handoff_page", "handoff_status", "handoff_qr"):
+        assert client.get(handoff_url(link, name)).status_code == 410
+
+
 def test_the_status_and_qr_work_through_the_link(client, channel, link, whapi):
+    open_link(client, link)
     whapi.add(responses.GET, f"{GATE}/users/login", json=whapi_fixture("gate_qr_plain.json"))
     data = client.get(handoff_url(link, "handoff_status")).json()
     assert (data["state"], data["connect"], data["poll"]) == ("waiting_scan", True, True)
@@ -144,8 +179,9 @@ def test_the_link_shows_the_connected_number_masked_and_no_account_name(client, 
     Channel.objects.filter(pk=channel.pk).update(
         state=Channel.State.CONNECTED, connected_number="4915112345678", connected_name="Alice Example"
     )
+    open_link(client, link)
     for page in (
-        client.get(handoff_url(link, "handoff")).content.decode(),
+        client.get(handoff_url(link, "handoff_page")).content.decode(),
         client.get(handoff_url(link, "handoff_status")).json()["html"],
     ):
         assert "+••••5678" in page
@@ -153,16 +189,18 @@ def test_the_link_shows_the_connected_number_masked_and_no_account_name(client, 
 
 
 def test_a_pairing_code_through_the_link_is_recorded(client, channel, link, whapi):
+    open_link(client, link)
     whapi.add(responses.GET, f"{GATE}/users/login/14155550123", json=whapi_fixture("gate_login_code.json"))
     response = client.post(handoff_url(link, "handoff_pairing_code"), {"phone": "14155550123"})
     assert "ABC-123" in response.content.decode()
     entry = AuditLog.objects.get(action="channel.pairing_code")
     assert (entry.source, entry.actor) == ("handoff", None)
     link.refresh_from_db()
-    assert link.uses == 1
+    assert link.uses == 2  # opening the link, and the pairing code
 
 
 def test_the_pairing_code_form_is_validated_through_the_link(client, link, whapi):
+    open_link(client, link)
     response = client.post(handoff_url(link, "handoff_pairing_code"), {"phone": "12ab"})
     assert "Use digits only" in response.content.decode()
     assert not whapi.calls
@@ -188,8 +226,9 @@ def test_a_longer_expiry_cannot_be_signed_in(client, link):
 
 
 def test_a_stale_link_has_expired(client, link, whapi):
+    open_link(client, link)
     with time_machine.travel(timezone.now() + timedelta(minutes=31), tick=False):
-        for name in ("handoff", "handoff_status", "handoff_qr"):
+        for name in ("handoff", "handoff_page", "handoff_status", "handoff_qr"):
             assert client.get(handoff_url(link, name)).status_code == 410
         response = client.post(handoff_url(link, "handoff_pairing_code"), {"phone": "14155550123"})
         assert response.status_code == 410

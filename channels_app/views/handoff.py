@@ -1,14 +1,19 @@
 """The hand-off page: one channel's QR code / pairing code and live status, without a login.
 
+The link (`/connect/<token>/`) sets the token in a short-lived cookie and redirects to `/connect/`,
+so the token appears in one request line only, not in every poll of the page (access logs).
+
 Whoever holds the phone gets a link (made on the channel page); `handoff.get_channel_for_handoff`
 decides whether it still works. A tampered, stale, revoked or superseded link gets the same
 "this link has expired" page (410), so the answer tells a guesser nothing. Every use is counted on
 the link and written to the audit log.
 """
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from channels_app import actions, handoff
@@ -18,10 +23,13 @@ from channels_app.models import AuditLog, Channel, HandoffLink
 from channels_app.throttle import client_ip
 from channels_app.views.channel_status import can_connect, channel_status, qr_response, status_payload
 
+COOKIE = "portal_handoff"
+
 
 def _no_store(response: HttpResponse) -> HttpResponse:
-    # The token is in the URL: no cache keeps the page. (Django's Referrer-Policy "same-origin" keeps
-    # it from other sites; "no-referrer" would make browsers send `Origin: null` and fail the CSRF check.)
+    # The page shows a QR code that links a phone: no cache keeps it. (Django's Referrer-Policy
+    # "same-origin" keeps URLs from other sites; "no-referrer" would make browsers send `Origin: null`
+    # and fail the CSRF check.)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -30,32 +38,56 @@ def _expired(request: HttpRequest) -> HttpResponse:
     return _no_store(render(request, "portal/handoff/expired.html", {}, status=410))
 
 
-def _render(request: HttpRequest, token: str, channel: Channel, link: HandoffLink, **context) -> HttpResponse:
+def _from_cookie(request: HttpRequest) -> tuple[Channel, HandoffLink] | None:
+    return handoff.get_channel_for_handoff(request.COOKIES.get(COOKIE, ""))
+
+
+def _render(request: HttpRequest, channel: Channel, link: HandoffLink, **context) -> HttpResponse:
     defaults = {
         "channel": channel,
         "link": link,
         "status": channel_status(channel),
         "pairing_form": PairingCodeForm(),
-        "status_url": reverse("channels_app:handoff_status", args=[token]),
-        "qr_url": reverse("channels_app:handoff_qr", args=[token]),
-        "pairing_url": reverse("channels_app:handoff_pairing_code", args=[token]),
+        "status_url": reverse("channels_app:handoff_status"),
+        "qr_url": reverse("channels_app:handoff_qr"),
+        "pairing_url": reverse("channels_app:handoff_pairing_code"),
     }
     return _no_store(render(request, "portal/handoff/page.html", {**defaults, **context}))
 
 
 @require_GET
-def handoff_page(request: HttpRequest, token: str) -> HttpResponse:
+def handoff_open(request: HttpRequest, token: str) -> HttpResponse:
+    """The link itself: a valid token goes into a cookie for /connect/ until the link expires."""
     found = handoff.get_channel_for_handoff(token)
     if found is None:
         return _expired(request)
-    channel, link = found
+    _, link = found
     handoff.handoff_used(link, what="open", ip=client_ip(request))
-    return _render(request, token, channel, link)
+    response = _no_store(redirect("channels_app:handoff_page"))
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=max(1, int((link.expires_at - timezone.now()).total_seconds())),
+        path=reverse("channels_app:handoff_page"),
+        secure=not settings.DEBUG,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
 
 
 @require_GET
-def handoff_status_json(request: HttpRequest, token: str) -> HttpResponse:
-    found = handoff.get_channel_for_handoff(token)
+def handoff_page(request: HttpRequest) -> HttpResponse:
+    found = _from_cookie(request)
+    if found is None:
+        return _expired(request)
+    channel, link = found
+    return _render(request, channel, link)
+
+
+@require_GET
+def handoff_status_json(request: HttpRequest) -> HttpResponse:
+    found = _from_cookie(request)
     if found is None:
         return _no_store(JsonResponse({"expired": True}, status=410))
     channel, _ = found
@@ -63,8 +95,8 @@ def handoff_status_json(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_GET
-def handoff_qr_png(request: HttpRequest, token: str) -> HttpResponse:
-    found = handoff.get_channel_for_handoff(token)
+def handoff_qr_png(request: HttpRequest) -> HttpResponse:
+    found = _from_cookie(request)
     if found is None:
         return _no_store(HttpResponse("This link has expired.", status=410, content_type="text/plain"))
     channel, _ = found
@@ -72,8 +104,8 @@ def handoff_qr_png(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_POST
-def handoff_pairing_code_post(request: HttpRequest, token: str) -> HttpResponse:
-    found = handoff.get_channel_for_handoff(token)
+def handoff_pairing_code_post(request: HttpRequest) -> HttpResponse:
+    found = _from_cookie(request)
     if found is None:
         return _expired(request)
     channel, link = found
@@ -89,4 +121,4 @@ def handoff_pairing_code_post(request: HttpRequest, token: str) -> HttpResponse:
             )
         except ActionError as exc:
             form.add_error("phone", str(exc))
-    return _render(request, token, channel, link, pairing_form=form, pairing_code=code)
+    return _render(request, channel, link, pairing_form=form, pairing_code=code)
