@@ -11,6 +11,8 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from channels_app import throttle
 from channels_app.actions import CUSTOMER_EVENT_TYPES, ActionError, validate_customer_webhook
@@ -35,7 +37,7 @@ class ThrottledLoginMixin:
         try:
             cleaned = super().clean()
         except ValidationError as exc:
-            if username and getattr(exc, "code", None) in ("invalid_login", "inactive"):
+            if username and getattr(exc, "code", None) in ("invalid_login", "inactive", "invalid_token"):
                 throttle.login_attempt_failed(attempt)
             else:
                 throttle.login_attempt_withdraw(attempt)
@@ -62,6 +64,46 @@ class LoginForm(ThrottledLoginMixin, AuthenticationForm):
 
 class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
     """The admin's login form with the same throttle (staff accounts are worth more to a guesser)."""
+
+
+class _PasswordAndCodeForm(AdminAuthenticationForm):
+    """The admin's password check, then the one-time code: 6 digits are checked against the user's
+    authenticator (TOTP device), anything else against their recovery codes (static device, each
+    code works once). django-otp counts wrong codes per device and makes them wait."""
+
+    otp_token = forms.CharField(
+        label="Authentication code",
+        max_length=16,
+        help_text="The 6 digits your authenticator app shows, or one of your recovery codes.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        user = self.get_user()
+        token = "".join((cleaned.get("otp_token") or "").split())
+        if user is None or not token:
+            return cleaned  # the fields say what is missing
+        kind = TOTPDevice if token.isdigit() and len(token) == 6 else StaticDevice
+        device = kind.objects.devices_for_user(user, confirmed=True).first()
+        if device is None:
+            raise ValidationError(
+                "This account has no authenticator yet: an administrator enrols it with "
+                "`manage.py staff_two_factor <username>`.",
+                code="no_device",
+            )
+        allowed, _ = device.verify_is_allowed()
+        if not allowed:
+            raise ValidationError("Too many wrong codes; wait a minute and try again.", code="invalid_token")
+        if not device.verify_token(token):
+            raise ValidationError("That code is not right; check your authenticator's clock.", code="invalid_token")
+        user.otp_device = device  # django-otp puts it in the session at login: the session is verified
+        return cleaned
+
+
+class StaffTwoFactorLoginForm(ThrottledLoginMixin, _PasswordAndCodeForm):
+    """The admin's login when STAFF_TWO_FACTOR is on: password and code, throttled together (a wrong
+    code counts as a failed attempt, like a wrong password)."""
 
 
 # ------------------------------------------------------------------------------------------------

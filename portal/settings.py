@@ -49,6 +49,10 @@ def _strict_bool(variable: str, default: bool) -> bool:
 # Core
 # ------------------------------------------------------------------------------------------------
 DEBUG = _read("DJANGO_DEBUG", _strict_bool, False)
+# Staff sign in to the admin with a password and a one-time code (TOTP or a recovery code) whenever
+# DJANGO_DEBUG is off; `manage.py staff_two_factor <username>` enrols them (docs/operations.md).
+STAFF_TWO_FACTOR = not DEBUG
+OTP_TOTP_ISSUER = "Whapi Partner Portal"
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY:
@@ -77,13 +81,16 @@ for _origin in CSRF_TRUSTED_ORIGINS:
         )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portal.apps.PortalAdminConfig",  # Django's admin, with staff's two-factor sign-in
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "channels_app",
     "sandbox",
 ]
@@ -94,6 +101,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.csp.ContentSecurityPolicyMiddleware",

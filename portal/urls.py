@@ -1,11 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from channels_app.forms import AdminLoginForm
-
-# Staff sign in at /admin/login/ with the same failed-login throttle as customers at /app/login/.
-admin.site.login_form = AdminLoginForm
-
+# The admin site is portal.admin_site.PortalAdminSite: the throttled login, and two-factor for staff.
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("channels_app.urls")),

@@ -3,6 +3,8 @@
 
 import pytest
 
+from tests.conftest import staff_login
+
 
 @pytest.fixture
 def superuser(django_user_model):
@@ -12,5 +14,4 @@ def superuser(django_user_model):
 @pytest.fixture
 def staff_client(client, superuser):
     """A client logged in as a superuser (every permission)."""
-    client.force_login(superuser)
-    return client
+    return staff_login(client, superuser)

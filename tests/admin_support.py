@@ -9,7 +9,7 @@ from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from tests.conftest import GATE_URL, remote_channel  # noqa: F401 (the admin tests import it from here)
+from tests.conftest import GATE_URL, remote_channel, staff_login  # noqa: F401 (the admin tests import it from here)
 
 PARTNER = "https://manager.whapi.test"
 GATE = GATE_URL.rstrip("/")
@@ -30,7 +30,7 @@ def make_staff(django_user_model, username: str, *codenames: str):
 
 def login_as(client, django_user_model, username: str, *codenames: str):
     user = make_staff(django_user_model, username, *codenames)
-    client.force_login(user)
+    staff_login(client, user)
     return user
 
 

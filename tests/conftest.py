@@ -74,6 +74,30 @@ def whapi(monkeypatch):
         yield mock
 
 
+def staff_login(client, user):
+    """Sign `user` in to `client` as through the admin's login with an authentication code: with
+    DJANGO_DEBUG off (as in the tests) the admin opens only to sessions verified by a one-time code."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client.force_login(user)
+    device = TOTPDevice.objects.filter(user=user).first() or TOTPDevice.objects.create(
+        user=user, name="authenticator", confirmed=True
+    )
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+@pytest.fixture
+def admin_client(db, admin_user):
+    """pytest-django's admin client, signed in with an authentication code (see `staff_login`)."""
+    from django.test import Client
+
+    return staff_login(Client(), admin_user)
+
+
 PUBLIC_ADDRESS = "93.184.216.34"
 
 

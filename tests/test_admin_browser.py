@@ -3,6 +3,8 @@ and the built-in Whapi sandbox, with the worker running in the background."""
 
 import pytest
 from django.contrib.auth import get_user_model
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
 from channels_app.models import AuditLog, Channel
@@ -12,12 +14,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_staff_add_a_channel_and_watch_it_reach_waiting_for_scan(portal, background_worker, browser_page, live_server):
     _, project = portal
-    get_user_model().objects.create_superuser("root", "root@partner.example", "root-password")
+    root = get_user_model().objects.create_superuser("root", "root@partner.example", "root-password")
+    device = TOTPDevice.objects.create(user=root, name="authenticator", confirmed=True)
     page = browser_page
 
     page.goto(f"{live_server.url}/admin/channels_app/channel/add/")
     page.get_by_label("Username").fill("root")
     page.get_by_label("Password").fill("root-password")
+    page.get_by_label("Authentication code").fill(f"{TOTP(device.bin_key).token():06d}")
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Add channel")).to_be_visible()
     expect(page.locator("#create-budget")).to_contain_text("0 of 18 creations used")
