@@ -11,10 +11,8 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
-from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from channels_app import throttle
+from channels_app import throttle, two_factor
 from channels_app.actions import CUSTOMER_EVENT_TYPES, ActionError, validate_customer_webhook
 from channels_app.models import Channel, Membership, Project
 
@@ -58,7 +56,33 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
             super().save(*args, request=request, **kwargs)
 
 
-class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+class _CodeIfTurnedOn(AuthenticationForm):
+    """The customer pages' sign-in: the password, then a code for an account that turned two-factor
+    sign-in on (asked for once the password is right; the page then shows the code field)."""
+
+    otp_token = forms.CharField(
+        label="Authentication code",
+        required=False,
+        max_length=16,
+        help_text="The 6 digits your authenticator app shows, or one of your recovery codes.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
+    )
+    needs_code = False
+
+    def clean(self):
+        cleaned = super().clean()
+        user = self.get_user()
+        if user is None or not two_factor.is_on(user):
+            return cleaned
+        self.needs_code = True
+        self.fields["password"].widget.render_value = True  # the code is asked for on the same form
+        if not (cleaned.get("otp_token") or "").strip():
+            raise ValidationError("Enter the code from your authenticator app.", code="code_required")
+        user.otp_device = two_factor.code_check(user, cleaned["otp_token"])
+        return cleaned
+
+
+class LoginForm(ThrottledLoginMixin, _CodeIfTurnedOn):
     pass
 
 
@@ -67,9 +91,7 @@ class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
 
 
 class _PasswordAndCodeForm(AdminAuthenticationForm):
-    """The admin's password check, then the one-time code: 6 digits are checked against the user's
-    authenticator (TOTP device), anything else against their recovery codes (static device, each
-    code works once). django-otp counts wrong codes per device and makes them wait."""
+    """The admin's password check, then the one-time code (two_factor.code_check)."""
 
     otp_token = forms.CharField(
         label="Authentication code",
@@ -81,29 +103,32 @@ class _PasswordAndCodeForm(AdminAuthenticationForm):
     def clean(self):
         cleaned = super().clean()
         user = self.get_user()
-        token = "".join((cleaned.get("otp_token") or "").split())
-        if user is None or not token:
+        if user is None or not (cleaned.get("otp_token") or "").strip():
             return cleaned  # the fields say what is missing
-        kind = TOTPDevice if token.isdigit() and len(token) == 6 else StaticDevice
-        device = kind.objects.devices_for_user(user, confirmed=True).first()
-        if device is None:
+        try:
+            user.otp_device = two_factor.code_check(user, cleaned["otp_token"])
+        except ValidationError as exc:
+            if exc.code != "no_device":
+                raise
             raise ValidationError(
                 "This account has no authenticator yet: an administrator enrols it with "
                 "`manage.py staff_two_factor <username>`.",
                 code="no_device",
-            )
-        allowed, _ = device.verify_is_allowed()
-        if not allowed:
-            raise ValidationError("Too many wrong codes; wait a minute and try again.", code="invalid_token")
-        if not device.verify_token(token):
-            raise ValidationError("That code is not right; check your authenticator's clock.", code="invalid_token")
-        user.otp_device = device  # django-otp puts it in the session at login: the session is verified
-        return cleaned
+            ) from None
+        return cleaned  # django-otp puts the device in the session at login: the session is verified
 
 
 class StaffTwoFactorLoginForm(ThrottledLoginMixin, _PasswordAndCodeForm):
     """The admin's login when STAFF_TWO_FACTOR is on: password and code, throttled together (a wrong
     code counts as a failed attempt, like a wrong password)."""
+
+
+class TwoFactorCodeForm(forms.Form):
+    code = forms.CharField(
+        label="Code from the app",
+        max_length=16,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
 
 
 # ------------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ ID_FREE = {
     "password_reset_complete",
     "home",
     "invitation",  # no login: its signed link decides (tests/test_customer_members.py)
+    "two_factor",  # the signed-in user's own sign-in (tests/test_customer_two_factor.py)
 }
 FIXTURES = Path(__file__).parent / "fixtures" / "whapi"
 ID_PARAMETERS = {"customer_code", "channel_code", "username", "invitation_code"}

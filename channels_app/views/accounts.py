@@ -7,12 +7,18 @@ login form and the portal's URLs.
 from django.contrib import messages
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
-from channels_app.forms import LoginForm, PasswordResetForm
+from channels_app import two_factor
+from channels_app.audit import audit
+from channels_app.forms import LoginForm, PasswordResetForm, TwoFactorCodeForm
+from channels_app.models import AuditLog
+from channels_app.views.common import page
 
 login = auth_views.LoginView.as_view(
     template_name="portal/accounts/login.html",
@@ -51,3 +57,47 @@ def logout(request: HttpRequest) -> HttpResponse:
     auth_logout(request)
     messages.info(request, "You are signed out.")
     return redirect("channels_app:login")
+
+
+# ------------------------------------------------------------------------------------------------
+# Two-factor sign-in, turned on or off by the customer user themself
+# ------------------------------------------------------------------------------------------------
+@login_required
+@require_http_methods(["GET", "POST"])
+def two_factor_page(request: HttpRequest) -> HttpResponse:
+    """Turn two-factor sign-in on (a new key, confirmed with a code from it; recovery codes shown
+    once) or off (with a code). Each change is in the audit log."""
+    user = request.user
+    action = request.POST.get("action", "")
+    form = TwoFactorCodeForm(request.POST or None)
+    context: dict = {"on": two_factor.is_on(user), "form": form}
+    if action == "start":
+        context["pending"] = two_factor.enrolment_start(user)
+        context["form"] = TwoFactorCodeForm()
+    elif action == "confirm" and form.is_valid():
+        try:
+            context["recovery_codes"] = two_factor.enrolment_confirm(user, form.cleaned_data["code"])
+        except ValidationError as exc:
+            form.add_error("code", exc)
+            context["pending"] = two_factor.enrolment_pending(user)
+        else:
+            context["on"] = True
+            audit(actor=user, source=AuditLog.Source.CUSTOMER, action="account.two_factor_on", detail=user.username)
+    elif action == "confirm":
+        context["pending"] = two_factor.enrolment_pending(user)
+    elif action == "off" and form.is_valid():
+        try:
+            two_factor.code_check(user, form.cleaned_data["code"])
+        except ValidationError as exc:
+            form.add_error("code", exc)
+        else:
+            two_factor.turn_off(user)
+            audit(actor=user, source=AuditLog.Source.CUSTOMER, action="account.two_factor_off", detail=user.username)
+            messages.success(request, "Two-factor sign-in is off: your password alone signs you in.")
+            return redirect("channels_app:two_factor")
+    pending = context.get("pending")
+    if pending is not None:
+        context.update(key=two_factor.key_text(pending), qr=two_factor.qr_data_uri(pending))
+    response = page(request, "portal/accounts/two_factor.html", None, context)
+    response["Cache-Control"] = "no-store"  # the key and the recovery codes are shown here
+    return response

@@ -6,19 +6,15 @@ the same way by whoever runs the portal (docs/operations.md).
 """
 
 import io
-from base64 import b32encode
 
 import qrcode
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from channels_app import two_factor
 from channels_app.audit import audit
 from channels_app.models import AuditLog
-
-RECOVERY_CODES = 10
 
 
 class Command(BaseCommand):
@@ -33,16 +29,11 @@ class Command(BaseCommand):
         if user is None or not user.is_staff:
             raise CommandError(f"No staff account {username!r}; create it first (createsuperuser, or in the admin).")
         with transaction.atomic():
-            TOTPDevice.objects.filter(user=user).delete()
-            StaticDevice.objects.filter(user=user).delete()
-            device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
-            recovery = StaticDevice.objects.create(user=user, name="recovery codes", confirmed=True)
-            codes = [StaticToken.random_token() for _ in range(RECOVERY_CODES)]
-            StaticToken.objects.bulk_create([StaticToken(device=recovery, token=code) for code in codes])
+            device, codes = two_factor.enrol(user)
             audit(actor=None, source=AuditLog.Source.SYSTEM, action="staff.two_factor", detail=user.get_username())
         url = device.config_url
         self.stdout.write(f"Authenticator for {user.get_username()}: add this key to an authenticator app.")
-        self.stdout.write(f"  key: {b32encode(device.bin_key).decode()}")
+        self.stdout.write(f"  key: {two_factor.key_text(device)}")
         self.stdout.write(f"  otpauth URL: {url}")
         if not no_qr:
             code = qrcode.QRCode(border=1)
