@@ -56,17 +56,22 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
             super().save(*args, request=request, **kwargs)
 
 
-class _CodeIfTurnedOn(AuthenticationForm):
-    """The customer pages' sign-in: the password, then a code for an account that turned two-factor
-    sign-in on (asked for once the password is right; the page then shows the code field)."""
-
-    otp_token = forms.CharField(
+def code_field(*, required: bool) -> forms.CharField:
+    """The sign-in forms' field for a one-time code (two_factor.code_check)."""
+    return forms.CharField(
         label="Authentication code",
-        required=False,
+        required=required,
         max_length=16,
         help_text="The 6 digits your authenticator app shows, or one of your recovery codes.",
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
     )
+
+
+class _CodeIfTurnedOn(AuthenticationForm):
+    """The customer pages' sign-in: the password, then a code for an account that turned two-factor
+    sign-in on (asked for once the password is right; the page then shows the code field)."""
+
+    otp_token = code_field(required=False)
     needs_code = False
 
     def clean(self):
@@ -93,12 +98,7 @@ class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
 class _PasswordAndCodeForm(AdminAuthenticationForm):
     """The admin's password check, then the one-time code (two_factor.code_check)."""
 
-    otp_token = forms.CharField(
-        label="Authentication code",
-        max_length=16,
-        help_text="The 6 digits your authenticator app shows, or one of your recovery codes.",
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
-    )
+    otp_token = code_field(required=True)
 
     def clean(self):
         cleaned = super().clean()
