@@ -96,25 +96,30 @@ class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
 
 
 class _PasswordAndCodeForm(AdminAuthenticationForm):
-    """The admin's password check, then the one-time code (two_factor.code_check)."""
+    """The admin's password check, then the one-time code (two_factor.code_check).
 
-    otp_token = code_field(required=True)
+    A wrong password, a missing or wrong code and an account without an authenticator all get the
+    same answer, counted as a failed attempt: the page never tells whether the password was right.
+    """
+
+    WRONG = (
+        "Please enter the correct username, password and authentication code of a staff account "
+        "(an account without an authenticator is enrolled with `manage.py staff_two_factor`)."
+    )
+    error_messages = {**AdminAuthenticationForm.error_messages, "invalid_login": WRONG}
+
+    otp_token = code_field(required=False)
 
     def clean(self):
         cleaned = super().clean()
         user = self.get_user()
-        if user is None or not (cleaned.get("otp_token") or "").strip():
-            return cleaned  # the fields say what is missing
+        if user is None:
+            return cleaned
         try:
-            user.otp_device = two_factor.code_check(user, cleaned["otp_token"])
-        except ValidationError as exc:
-            if exc.code != "no_device":
-                raise
-            raise ValidationError(
-                "This account has no authenticator yet: an administrator enrols it with "
-                "`manage.py staff_two_factor <username>`.",
-                code="no_device",
-            ) from None
+            user.otp_device = two_factor.code_check(user, cleaned.get("otp_token") or "")
+        except ValidationError:
+            self.user_cache = None
+            raise ValidationError(self.WRONG, code="invalid_token") from None
         return cleaned  # django-otp puts the device in the session at login: the session is verified
 
 
@@ -277,10 +282,11 @@ class MemberInviteForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.OPERATOR, help_text=ROLE_HELP)
 
 
-class InvitationSignupForm(auth_forms.BaseUserCreationForm):
-    """A new account to accept an invitation with; its email address is the invitation's."""
+class InvitationSignupForm(auth_forms.UserCreationForm):
+    """A new account to accept an invitation with; its email address is the invitation's. Django's
+    form refuses a user name that differs from an existing one only in case."""
 
-    class Meta(auth_forms.BaseUserCreationForm.Meta):
+    class Meta(auth_forms.UserCreationForm.Meta):
         fields = ("username",)
 
     def __init__(self, *args, email: str, **kwargs):

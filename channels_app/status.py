@@ -37,7 +37,7 @@ QUIET_TOO_LONG = timedelta(minutes=15)
 
 def phone_digits(user_id: object) -> str:
     """The phone number in a WhatsApp user id ("61371989950" or "61371989950@s.whatsapp.net")."""
-    return "".join(ch for ch in str(user_id).split("@")[0] if ch.isdigit())
+    return "".join(ch for ch in str(user_id).split("@")[0] if ch in "0123456789")
 
 
 # ------------------------------------------------------------------------------------------------

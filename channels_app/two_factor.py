@@ -17,6 +17,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 RECOVERY_CODES = 10
+WRONG_CODE = "That code is not right; check your authenticator's clock."
 
 
 def is_on(user) -> bool:
@@ -26,19 +27,25 @@ def is_on(user) -> bool:
 
 def code_check(user, code: str):
     """The device that accepts `code` for `user`; raises ValidationError (code "invalid_token" for a
-    wrong code, "no_device" when the account has no authenticator) otherwise."""
-    code = "".join((code or "").split())
+    wrong code, "no_device" when the account has no authenticator) otherwise.
+
+    The device is locked while the code is checked, so two requests with one code cannot both pass
+    (each code works once) and django-otp's count of wrong codes misses none.
+    """
+    code = "".join((code or "").split()).lower()
     kind = TOTPDevice if code.isdigit() and len(code) == 6 else StaticDevice
-    device = kind.objects.devices_for_user(user, confirmed=True).first()
+    with transaction.atomic():  # the outcome is raised after it, so a wrong code's count is kept
+        device = kind.objects.select_for_update().filter(user=user, confirmed=True).first()
+        allowed = device is not None and device.verify_is_allowed()[0]
+        verified = allowed and device.verify_token(code)
     if device is None:
         if kind is StaticDevice and is_on(user):
-            raise ValidationError("That code is not right; check your authenticator's clock.", code="invalid_token")
+            raise ValidationError(WRONG_CODE, code="invalid_token")
         raise ValidationError("This account has no authenticator yet.", code="no_device")
-    allowed, _ = device.verify_is_allowed()
     if not allowed:
         raise ValidationError("Too many wrong codes; wait a minute and try again.", code="invalid_token")
-    if not device.verify_token(code):
-        raise ValidationError("That code is not right; check your authenticator's clock.", code="invalid_token")
+    if not verified:
+        raise ValidationError(WRONG_CODE, code="invalid_token")
     return device
 
 

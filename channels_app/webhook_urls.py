@@ -39,7 +39,13 @@ def _is_public(address: str) -> bool:
 
 def url_problem(url: str) -> str:
     """Why Whapi may not post to `url`, in words fit to show; "" when it may."""
+    if "\\" in url or any(ord(ch) < 33 or ord(ch) == 127 for ch in url):
+        # A backslash reads as "/" to some URL parsers (Whapi's among them) and as part of the user
+        # info to others: the host would not be the one checked here.
+        return "Enter the URL without spaces, backslashes or control characters."
     parts = urlsplit(url)
+    if parts.username is not None or "@" in parts.netloc:
+        return "Enter the URL without a user name or password in it."
     if parts.scheme not in ("http", "https"):
         return "Enter a full http(s) URL, e.g. https://example.com/whatsapp/hook."
     host = (parts.hostname or "").rstrip(".")

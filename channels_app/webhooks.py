@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from django.db import DatabaseError, DataError, transaction
+from django.db import DataError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -59,10 +59,16 @@ class Malformed(ValueError):
 # changed: a value PostgreSQL refuses (a NUL character, too long for its column, an integer out of
 # range) would otherwise fail the callback on every retry of Whapi's.
 INT_RANGE = range(-(2**31), 2**31)
+BIGINT_MAX = 2**63 - 1
 
 
 def _fit(value: str, limit: int, what: str, notes: list[str]) -> str:
-    """`value` without NUL characters and at most `limit` characters long (cut ones end in "…")."""
+    """`value` without NUL characters or lone surrogates (which no database stores), and at most
+    `limit` characters long (cut ones end in "…")."""
+    storable = value.encode("utf-8", "replace").decode("utf-8")
+    if storable != value:
+        value = storable
+        notes.append(f"characters that cannot be stored replaced in the {what}")
     if "\x00" in value:
         value = value.replace("\x00", "")
         notes.append(f"NUL characters removed from the {what}")
@@ -112,8 +118,13 @@ def handle_channel_post(channel: Channel, payload: dict) -> Change:
         code = None
         notes.append("the status code out of range, not stored")
     user_id = parsed.user_id and _fit_number(phone_digits(parsed.user_id), notes)
+    start_at, uptime = (min(max(value, 0), BIGINT_MAX) for value in (parsed.start_at, parsed.uptime))
+    if (start_at, uptime) != (parsed.start_at, parsed.uptime):
+        notes.append("start_at or uptime out of range, clamped")
     parsed = replace(
         parsed,
+        start_at=start_at,
+        uptime=uptime,
         status_text=_fit(parsed.status_text, STATUS_LENGTH, "status text", notes),
         status_code=code,
         user_id=user_id or parsed.user_id,
@@ -193,7 +204,7 @@ def _read_body(request: HttpRequest) -> bytes | None:
     chunked; the server hands it on de-chunked) is read from the input stream, up to the limit."""
     length = request.META.get("CONTENT_LENGTH") or ""
     if length:
-        if not length.isdigit() or int(length) > MAX_BODY:
+        if not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY:
             return None
         raw = request.body
     else:
@@ -259,7 +270,7 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
     except Malformed as exc:
         # Whapi would resend the same body forever; say why once, and keep it in the ledger.
         return _store_failed(ledger, str(exc), 400)
-    except DataError as exc:
+    except (DataError, OverflowError, UnicodeError) as exc:
         # The database refuses a value of this callback, and would on every retry: keep it for replay
         # after a fix, and tell Whapi it was taken.
         logger.exception("webhook for channel %r could not be applied", channel_id)
@@ -306,8 +317,9 @@ def _store_failed(ledger: WebhookEvent, detail: str, status: int) -> JsonRespons
     ledger.pk, ledger.outcome, ledger.detail = None, Outcome.FAILED, detail
     try:
         ledger.save()
-    except DatabaseError:
-        # The database refuses the row too (down, or the channel row removed meanwhile): Whapi retries.
+    except Exception:
+        # The database refuses the row too (down, the channel row removed meanwhile, a value it cannot
+        # store): Whapi retries; the answer is never a 500.
         logger.exception("webhook for channel %r could not be stored", ledger.whapi_channel_id)
         return _error(503, "Temporarily unable to take callbacks.")
     return _error(status, detail)

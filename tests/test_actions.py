@@ -208,3 +208,16 @@ def test_a_customer_webhook_must_be_https_unless_debugging(db, settings):
 def test_a_public_customer_webhook_is_accepted(db):
     url, events = actions.validate_customer_webhook("https://hooks.acme.example/wa", [{"type": "messages"}])
     assert (url, events) == ("https://hooks.acme.example/wa", [{"type": "messages", "method": "post"}])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://169.254.169.254\\@hooks.acme.example/latest/meta-data",
+        "https://user@hooks.acme.example/wa",
+        "https://user:pw@hooks.acme.example/wa",
+    ],
+)
+def test_a_customer_webhook_url_with_user_info_or_a_backslash_is_refused(db, url):
+    with pytest.raises(ActionError, match="without"):
+        actions.validate_customer_webhook(url, [{"type": "messages"}])

@@ -49,7 +49,7 @@ def test_staff_sign_in_with_their_password_and_the_authenticators_code(client, s
 def test_a_wrong_code_is_refused_and_counted_like_a_wrong_password(client, sam):
     enrol(sam)
     response = sign_in(client, "000000")
-    assert "That code is not right" in response.content.decode()
+    assert "correct username, password and authentication code" in response.content.decode()
     assert client.get(INDEX).status_code == 302
     assert FailedLogin.objects.filter(username="sam").count() == 1
 
@@ -59,7 +59,7 @@ def test_a_recovery_code_works_once(client, sam):
     assert len(codes) == 10
     assert sign_in(client, codes[0])["Location"] == INDEX
     client.logout()
-    assert "That code is not right" in sign_in(client, codes[0]).content.decode()
+    assert "correct username, password and authentication code" in sign_in(client, codes[0]).content.decode()
 
 
 def test_a_password_alone_does_not_open_the_admin(client, sam):
@@ -91,9 +91,9 @@ def test_enrolling_again_replaces_the_key_and_the_recovery_codes(client, sam):
     assert sign_in(client, new_codes[0])["Location"] == INDEX
     client.logout()
     # (A wrong code makes that device wait a moment before the next try: django-otp's throttle.)
-    assert "That code is not right" in sign_in(client, old_codes[0]).content.decode()
+    assert "correct username, password and authentication code" in sign_in(client, old_codes[0]).content.decode()
     if old != now_code(new_device):
-        assert "That code is not right" in sign_in(client, old).content.decode()
+        assert "correct username, password and authentication code" in sign_in(client, old).content.decode()
     assert AuditLog.objects.filter(action="staff.two_factor").count() == 2
 
 
@@ -101,3 +101,21 @@ def test_only_staff_accounts_are_enrolled(django_user_model, db):
     django_user_model.objects.create_user("customer", "c@acme.example", "pw")
     with pytest.raises(CommandError, match="No staff account"):
         call_command("staff_two_factor", "customer", "--no-qr")
+
+
+def test_a_right_password_with_no_code_reads_like_a_wrong_one_and_resets_nothing(client, sam):
+    enrol(sam)
+    sign_in(client, "000000")
+    sign_in(client, "000000")
+    wrong_password = sign_in(client, "", password="nope").content.decode()
+    no_code = sign_in(client, "").content.decode()
+    message = "Please enter the correct username, password and authentication code"
+    assert message in wrong_password and message in no_code
+    assert FailedLogin.objects.filter(username="sam").count() == 4  # the failures stay counted
+    assert client.get(INDEX).status_code == 302
+
+
+def test_staff_cannot_enrol_a_key_of_their_own_on_the_customer_pages(client, sam):
+    client.force_login(sam)  # a staff password alone, through /app/login/
+    assert client.post(reverse("channels_app:two_factor"), {"action": "start"}).status_code == 403
+    assert not TOTPDevice.objects.filter(user=sam).exists()

@@ -275,3 +275,12 @@ def test_a_mail_server_failure_is_said_plainly(client, alice, customer, monkeypa
     page = client.get(response["Location"]).content.decode()
     assert "The invitation to dora@acme.example could not be sent; try “Resend” later." in page
     assert "Resend" in page
+
+
+def test_a_new_account_cannot_differ_from_an_existing_one_in_case_only(client, alice, customer, mailoutbox):
+    client.force_login(alice)
+    invite(client, customer, email="dora@acme.example", role="viewer")
+    client.logout()
+    response = client.post(invitation_link(mailoutbox[0]), {"username": "ALICE", "password1": GOOD, "password2": GOOD})
+    assert "already exists" in " ".join(response.context["signup_form"].errors["username"])
+    assert not User.objects.filter(username="ALICE").exists()

@@ -21,3 +21,13 @@ def test_every_kind_of_page_carries_the_content_security_policy(client, admin_cl
     ):
         assert response["Content-Security-Policy"] == POLICY
     assert "script-src 'self'" in POLICY and "unsafe-inline" not in POLICY
+
+
+def test_a_csrf_failure_page_needs_no_inline_style(client, alice):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    response = strict.post("/app/login/", {"username": "alice", "password": "x"})
+    page = response.content.decode()
+    assert response.status_code == 403 and "This form has expired" in page
+    assert "<style" not in page and "style=" not in page

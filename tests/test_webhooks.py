@@ -570,3 +570,41 @@ def test_an_authenticated_callback_is_stored_once_even_when_its_values_need_clea
     assert post(client, channel, body).status_code == 200  # Whapi's retry of the same body
     assert reload(channel).connected_name == "AB"
     assert Channel.objects.get(pk=channel.pk).state == "connected"
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        (health("QR", 10**20, 100, 3), "out of range"),
+        (health("Q\ud83dR", 1713774883, 100, 3), "cannot be stored"),
+        (fixture("users_post", user={"id": "14155550123", "name": "half \ud83d emoji"}), "cannot be stored"),
+    ],
+)
+def test_values_no_database_stores_are_made_safe_and_answered_200_once(client, channel, no_whapi, body, what):
+    assert post(client, channel, body).status_code == 200
+    assert post(client, channel, body).status_code == 200  # Whapi's retry, if any
+    events = WebhookEvent.objects.all()
+    assert events.count() == 2 and what in events.first().detail
+
+
+def test_an_event_type_no_database_stores_is_answered_without_a_500(client, channel, no_whapi):
+    body = fixture("messages_post", event={"type": "mess\ud83dages", "event": "post"})
+    response = post(client, channel, body)
+    assert response.status_code == 200
+    assert "cannot be stored" in WebhookEvent.objects.get().detail
+
+
+def test_a_non_ascii_content_length_is_a_413_not_a_500(channel, no_whapi):
+    request = RequestFactory().post(URL, data=b"{}", content_type="application/json")
+    request.META["CONTENT_LENGTH"] = "²"
+    assert webhooks.whapi_webhook(request).status_code == 413
+
+
+def test_django_does_not_log_each_refused_callback_either(client, channel, no_whapi, caplog):
+    from portal.log_filters import QuietRefusals
+
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        for _ in range(5):
+            post(client, channel, fixture("users_delete"), secret="forged")
+    refused = [record for record in caplog.records if record.name == "django.request"]
+    assert refused and not any(QuietRefusals().filter(record) for record in refused)

@@ -4,11 +4,12 @@ Django's auth views do the work; these settings give them the portal's templates
 login form and the portal's URLs.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
@@ -68,6 +69,10 @@ def two_factor_page(request: HttpRequest) -> HttpResponse:
     """Turn two-factor sign-in on (a new key, confirmed with a code from it; recovery codes shown
     once) or off (with a code). Each change is in the audit log."""
     user = request.user
+    if user.is_staff and settings.STAFF_TWO_FACTOR:
+        # Staff keys are issued by `manage.py staff_two_factor`: a staff password alone must never be
+        # enough to enrol a key of one's own and then open the admin with it.
+        raise PermissionDenied("Staff accounts are enrolled by an administrator (manage.py staff_two_factor).")
     action = request.POST.get("action", "")
     form = TwoFactorCodeForm(request.POST or None)
     context: dict = {"on": two_factor.is_on(user), "form": form}
