@@ -9,13 +9,20 @@ Failures are retried with backoff (bounded) and left on the channel for staff.
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
 from channels_app import background
 from channels_app.models import WEBHOOK_SECRET_HEADER, Channel, ChannelEvent
-from channels_app.status import channel_health_check, channel_record_error, channel_retry_later, channel_update
+from channels_app.status import (
+    channel_health_check,
+    channel_lock,
+    channel_record_error,
+    channel_retry_later,
+    channel_update,
+)
 from channels_app.whapi import WhapiError, gate_client
 
 State = Channel.State
@@ -122,6 +129,7 @@ def channel_configure(channel_id: int, *, source: str = ChannelEvent.Source.SYST
     if channel.state == State.INITIALIZING:
         channel_update(channel, state=State.CONFIGURING, source=source, detail="init delay over")
     desired = desired_settings(channel)
+    sent_secret = channel.webhook_secret
     gate = gate_client(channel.api_url, channel.token)
     try:
         gate.patch_settings(desired)
@@ -142,11 +150,15 @@ def channel_configure(channel_id: int, *, source: str = ChannelEvent.Source.SYST
             "webhooks_readback": masked_settings(actual),
             "configure_attempts": 0,
             "next_configure_at": None,
-            # Whapi holds the current secret now (read back): the one before a rotation stops working.
-            "previous_webhook_secret": "",
             **({"last_error": "", "error_source": ""} if channel.error_source == CONFIGURE else {}),
         },
     )
+    with transaction.atomic():
+        # Whapi holds the secret sent above (read back): the one before a rotation stops working,
+        # unless the channel was rotated again meanwhile (then Whapi holds neither for sure yet).
+        locked = channel_lock(channel.pk)
+        if locked.previous_webhook_secret and locked.webhook_secret == sent_secret:
+            channel_update(locked, {"previous_webhook_secret": ""})
     channel.refresh_from_db(fields=["state"])  # a callback may have moved it while Whapi was asked
     if channel.state in (State.CONFIGURING, State.ERROR):
         channel_update(channel, state=State.WAITING_SCAN, source=source, detail="webhooks set and verified")

@@ -39,9 +39,15 @@ def client_ip(request: HttpRequest | None) -> str | None:
             # The proxy appends the address it saw; earlier entries are whatever the client claimed.
             candidate = forwarded.split(",")[-1].strip()
     try:
-        return str(ipaddress.ip_address(candidate))
+        address = ipaddress.ip_address(candidate)
     except ValueError:
         return None
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        # One IPv6 client holds a whole /64: its addresses count as one.
+        return str(ipaddress.ip_network(f"{address}/64", strict=False).network_address)
+    return str(address)
 
 
 def login_wait(username: str, ip: str | None, *, besides: int | None = None) -> int:

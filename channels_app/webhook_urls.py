@@ -32,8 +32,8 @@ def resolve(host: str, port: int) -> list[str]:
 
 def _is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%")[0])  # an IPv6 scope id ("fe80::1%eth0") is not part of it
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if ip.version == 6 and (ip.ipv4_mapped or ip.sixtofour) is not None:
+        ip = ip.ipv4_mapped or ip.sixtofour  # the IPv4 address it stands for
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local or ip.is_loopback)
 
 
@@ -54,8 +54,10 @@ def url_problem(url: str) -> str:
     if host == "localhost" or host.endswith(".localhost"):
         return LOCAL
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port if parts.port is not None else (443 if parts.scheme == "https" else 80)
     except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
         return "The port in the URL is not a number from 1 to 65535."
     try:
         addresses = [str(ipaddress.ip_address(host))]

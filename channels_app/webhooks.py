@@ -147,7 +147,8 @@ def handle_users_delete(channel: Channel, payload: dict) -> Change:
     notes: list[str] = []
     number, _ = _user(payload, notes)
     change = change_for_user_disconnected(channel, number=number)
-    if change.outcome == Outcome.APPLIED:
+    if change.outcome == Outcome.APPLIED or channel.disconnect_checking:
+        # Ask Whapi's health (again, if an earlier check did not get through).
         change = replace(change, follow_ups=("channel_health_check",))
     return _noted(change, notes)
 

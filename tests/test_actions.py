@@ -177,6 +177,8 @@ def test_moving_a_project_to_another_customer_revokes_its_hand_off_links(channel
         "https://192.168.0.1:22/",
         "https://224.0.0.1/hook",
         "https://100.64.0.1/hook",
+        "https://[2002:7f00:1::]/hook",  # 6to4 for 127.0.0.1
+        "https://[2002:a9fe:a9fe::]/hook",  # 6to4 for 169.254.169.254
     ],
 )
 def test_a_customer_webhook_to_an_internal_address_is_refused(channel, whapi, staff, url):
@@ -221,3 +223,8 @@ def test_a_public_customer_webhook_is_accepted(db):
 def test_a_customer_webhook_url_with_user_info_or_a_backslash_is_refused(db, url):
     with pytest.raises(ActionError, match="without"):
         actions.validate_customer_webhook(url, [{"type": "messages"}])
+
+
+def test_a_customer_webhook_url_with_port_0_is_refused(db):
+    with pytest.raises(ActionError, match="port"):
+        actions.validate_customer_webhook("https://hooks.acme.example:0/wa", [{"type": "messages"}])

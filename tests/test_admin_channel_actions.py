@@ -141,6 +141,31 @@ def test_rotating_the_webhook_secret_keeps_both_secrets_until_whapi_has_the_new_
     assert audited("channel.rotate_secret").ok
 
 
+def test_a_configuration_that_verified_an_older_secret_keeps_the_previous_one(project, whapi):
+    """A configure run that began before a rotation must not end the grace of the secret Whapi holds."""
+    from channels_app import configure
+
+    channel = make_channel(project)
+    gate_that_keeps(whapi)
+    rotated = {}
+
+    def rotate_while_whapi_is_asked(*args, **kwargs):
+        if not rotated:
+            rotated["old"] = Channel.objects.get(pk=channel.pk).webhook_secret
+            fresh = Channel.objects.get(pk=channel.pk)
+            fresh.previous_webhook_secret, fresh.webhook_secret = fresh.webhook_secret, "rotated-secret-0123456789"
+            fresh.save(update_fields=["previous_webhook_secret", "webhook_secret"])
+        return original(*args, **kwargs)
+
+    original = configure.settings_mismatches
+    configure.settings_mismatches = rotate_while_whapi_is_asked
+    try:
+        assert configure.channel_configure(channel.pk) is True
+    finally:
+        configure.settings_mismatches = original
+    assert reload(channel).previous_webhook_secret == rotated["old"]  # still accepted
+
+
 def test_refresh_reads_whapi_now(staff_client, channel, whapi):
     whapi.add(responses.GET, f"{PARTNER}/channels/{CHANNEL_ID}", json=remote_channel("Shop bot", CHANNEL_ID))
     whapi.add(

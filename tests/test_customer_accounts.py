@@ -301,3 +301,11 @@ def test_email_url_configures_smtp(monkeypatch):
 def test_a_bad_email_url_names_the_variable(monkeypatch):
     with pytest.raises(ImproperlyConfigured, match=r"^EMAIL_URL: has the unknown scheme 'smtpx'"):
         load_settings(monkeypatch, EMAIL_URL="smtpx://smtp.example.com")
+
+
+def test_addresses_of_one_ipv6_64_count_as_one_client(client, alice):
+    for index in range(MAX_FAILURES_PER_USERNAME):
+        log_in(client, "alice", "wrong", ip=f"2001:db8:1:2::{index + 1:x}")
+    response = log_in(client, "alice", "alice-password", ip="2001:db8:1:2::ff")
+    assert "Too many failed attempts" in response.content.decode()
+    assert log_in(client, "alice", "alice-password", ip="2001:db8:1:3::1").status_code == 302
