@@ -122,8 +122,13 @@ def claim_next() -> Claim:
         if slot > now:
             return Claim(None, slot)
         CreateAttempt.objects.create(at=now, channel=channel)
-        channel_update(channel, {"create_attempts": channel.create_attempts + 1, "next_attempt_at": None})
-        channel_update(channel, state=Channel.State.CREATING, detail=f"attempt {channel.create_attempts}")
+        attempt = channel.create_attempts + 1
+        channel_update(
+            channel,
+            {"create_attempts": attempt, "next_attempt_at": None},
+            state=Channel.State.CREATING,
+            detail=f"attempt {attempt}",
+        )
         return Claim(channel, None)
 
 

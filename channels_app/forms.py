@@ -36,7 +36,7 @@ class ThrottledLoginMixin:
             cleaned = super().clean()
         except ValidationError as exc:
             if username and getattr(exc, "code", None) in ("invalid_login", "inactive", "invalid_token"):
-                throttle.login_attempt_failed(attempt)
+                throttle.login_attempt_failed()
             else:
                 throttle.login_attempt_withdraw(attempt)
             raise

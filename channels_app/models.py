@@ -258,6 +258,11 @@ class Channel(models.Model):
         return self.project.customer if self.project_id else None
 
     @property
+    def changing(self) -> bool:
+        """Whether the channel's state is about to change by itself: pages keep polling it."""
+        return self.state in self.CHANGING or self.disconnect_checking
+
+    @property
     def disconnect_checking(self) -> bool:
         """Whether a reported disconnect is being confirmed with Whapi (the pages say "checking")."""
         return self.state == self.State.CONNECTED and self.disconnect_reported_at is not None

@@ -82,16 +82,17 @@ def channel_update(
     return moves
 
 
-def channel_record_error(channel: Channel, message: str, *, source: str, **fields: Any) -> None:
-    """Leave `message` on the channel as its last error (for staff), with `fields` set alongside."""
-    channel_update(channel, {"last_error": message, "last_error_at": timezone.now(), "error_source": source, **fields})
+def channel_record_error(channel: Channel, message: str, *, source: str, state: str = "", **fields: Any) -> None:
+    """Leave `message` on the channel as its last error (for staff), with `fields` set alongside, and
+    move it to `state` if given (the move's timeline note is the message)."""
+    fields = {"last_error": message, "last_error_at": timezone.now(), "error_source": source, **fields}
+    channel_update(channel, fields, state=state, detail=message)
     logger.warning("channel %s (%s): %s", channel.pk, channel.whapi_id or "not created", message)
 
 
 def channel_give_up(channel: Channel, reason: str, *, source: str, **fields: Any) -> None:
     """Leave the reason on the channel and move it to ERROR, for staff to see."""
-    channel_record_error(channel, reason, source=source, **fields)
-    channel_update(channel, state=State.ERROR, detail=reason)
+    channel_record_error(channel, reason, source=source, state=State.ERROR, **fields)
 
 
 def retry_delay(attempt: int) -> timedelta:

@@ -82,9 +82,9 @@ def login_attempt_begin(username: str, ip: str | None) -> tuple[int, int | None]
     return 0, attempt.pk
 
 
-def login_attempt_failed(attempt_id: int) -> None:
-    """The attempt's password was wrong: its row stays, as a failure. Rows older than the window count
-    for nothing and are dropped, so the table stays small."""
+def login_attempt_failed() -> None:
+    """The attempt's password (or code) was wrong: its row stays, as a failure. Rows older than the
+    window count for nothing and are dropped, so the table stays small."""
     FailedLogin.objects.filter(at__lt=timezone.now() - FAILURE_WINDOW).delete()
 
 

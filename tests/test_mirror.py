@@ -1,37 +1,14 @@
 """Mirroring Whapi (`sync_whapi`), with Whapi mocked at the HTTP seam."""
 
-import json
-
 import pytest
 import responses
 from django.core.management import call_command
 
 from channels_app.models import Channel, Project
-from tests.conftest import GATE_URL, make_channel, remote_channel
+from tests.conftest import make_channel, remote_channel
+from tests.test_pipeline import listing
 
 PARTNER = "https://manager.whapi.test"
-GATE = GATE_URL.rstrip("/")
-
-
-def echo_create(counter: list | None = None):
-    """A PUT /channels callback answering with a channel named as requested, new id each time."""
-    counter = counter if counter is not None else []
-
-    def callback(request):
-        body = json.loads(request.body)
-        counter.append(body)
-        channel_id = f"SHAZAM-{len(counter):05d}"
-        return 200, {}, json.dumps(remote_channel(body["name"], channel_id))
-
-    return callback
-
-
-def creates(whapi) -> list:
-    return [call for call in whapi.calls if call.request.method == "PUT" and call.request.url.endswith("/channels")]
-
-
-def listing(*channels) -> str:
-    return json.dumps({"channels": list(channels), "count": len(channels), "total": len(channels), "offset": 0})
 
 
 def test_sync_mirrors_projects_and_channels(project, whapi, capsys):

@@ -62,7 +62,7 @@ def channel_status(channel: Channel, *, now: datetime | None = None) -> dict:
             for index, state in enumerate(steps)
         ],
         "on_track": current is not None,
-        "in_progress": channel.state in Channel.CHANGING or channel.disconnect_checking,
+        "in_progress": channel.changing,
         "checking": channel.disconnect_checking,
         "connect": can_connect(channel, now),
         "days_left": channel.days_left(now),

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from channels_app import access, actions
 from channels_app.actions import ActionError
 from channels_app.forms import ChannelCreateForm
-from channels_app.models import AuditLog, Channel
+from channels_app.models import AuditLog
 from channels_app.views.common import page
 
 SESSION_CUSTOMER = "portal_customer"
@@ -47,13 +47,13 @@ def _dashboard_rows(acc: access.Access) -> tuple[list[dict], int, bool]:
             {
                 "channel": channel,
                 "days_left": channel.days_left(),
-                "in_progress": channel.state in Channel.CHANGING or channel.disconnect_checking,
+                "in_progress": channel.changing,
             }
             for channel in channels
             if channel.project_id == project.pk
         ]
         groups.append({"project": project, "rows": rows})
-    polling = any(channel.state in Channel.CHANGING or channel.disconnect_checking for channel in channels)
+    polling = any(channel.changing for channel in channels)
     return groups, len(channels), polling
 
 
