@@ -142,26 +142,28 @@ def channel_configure(channel_id: int, *, source: str = ChannelEvent.Source.SYST
         _configure_failed(channel, "Whapi did not keep the webhook settings: " + "; ".join(problems))
         return False
     now = timezone.now()
-    channel_update(
-        channel,
-        {
+    with transaction.atomic():
+        # Decided under the lock from the channel as it is now: a callback may have moved it, or a
+        # rotation given it a new secret, while Whapi was asked.
+        locked = channel_lock(channel.pk)
+        fields = {
             "webhooks_applied_at": now,
             "webhooks_verified_at": now,
             "webhooks_readback": masked_settings(actual),
             "configure_attempts": 0,
             "next_configure_at": None,
-            **({"last_error": "", "error_source": ""} if channel.error_source == CONFIGURE else {}),
-        },
-    )
-    with transaction.atomic():
-        # Whapi holds the secret sent above (read back): the one before a rotation stops working,
-        # unless the channel was rotated again meanwhile (then Whapi holds neither for sure yet).
-        locked = channel_lock(channel.pk)
+            **({"last_error": "", "error_source": ""} if locked.error_source == CONFIGURE else {}),
+        }
         if locked.previous_webhook_secret and locked.webhook_secret == sent_secret:
-            channel_update(locked, {"previous_webhook_secret": ""})
-    channel.refresh_from_db(fields=["state"])  # a callback may have moved it while Whapi was asked
-    if channel.state in (State.CONFIGURING, State.ERROR):
-        channel_update(channel, state=State.WAITING_SCAN, source=source, detail="webhooks set and verified")
+            # Whapi holds the secret sent above (read back): the one before a rotation stops working.
+            fields["previous_webhook_secret"] = ""
+        channel_update(
+            locked,
+            fields,
+            state=State.WAITING_SCAN if locked.state in (State.CONFIGURING, State.ERROR) else "",
+            source=source,
+            detail="webhooks set and verified",
+        )
     channel_health_check(channel.pk, source=ChannelEvent.Source.SYSTEM)
     return True
 
