@@ -123,6 +123,15 @@ def channel_request(
     return channel, recorded
 
 
+def _configure_now(channel: Channel, *, source: str) -> bool:
+    """Apply and verify the channel's settings now, with a fresh count of attempts; `channel` is read
+    again afterwards. True when Whapi holds them."""
+    channel_update(channel, {"configure_attempts": 0})
+    ok = configure.channel_configure(channel.pk, source=_timeline_source(source))
+    channel.refresh_from_db()
+    return ok
+
+
 def channel_reconfigure(channel: Channel, *, actor, source: str) -> None:
     """Apply and verify the webhook settings now (staff's "configure webhooks now"), with a fresh
     count of attempts."""
@@ -130,9 +139,7 @@ def channel_reconfigure(channel: Channel, *, actor, source: str) -> None:
         raise ActionError(f"{channel}: the channel does not exist in Whapi yet.")
     if channel.init_until and timezone.now() < channel.init_until:
         raise ActionError(f"{channel}: still initializing until {channel.init_until:%H:%M:%S} UTC; try again then.")
-    channel_update(channel, {"configure_attempts": 0})
-    ok = configure.channel_configure(channel.pk, source=_timeline_source(source))
-    channel.refresh_from_db()
+    ok = _configure_now(channel, source=source)
     audit(actor=actor, source=source, action="channel.configure", target=channel, ok=ok, detail=channel.last_error)
     if not ok:
         raise ActionError(f"{channel.name} ({channel.whapi_id}): {channel.last_error or 'configuration failed'}")
@@ -150,10 +157,9 @@ def channel_rotate_secret(channel: Channel, *, actor, source: str) -> None:
         previous = locked.previous_webhook_secret or locked.webhook_secret
         channel_update(
             locked,
-            {"previous_webhook_secret": previous, "webhook_secret": new_webhook_secret(), "configure_attempts": 0},
+            {"previous_webhook_secret": previous, "webhook_secret": new_webhook_secret()},
         )
-    ok = configure.channel_configure(channel.pk, source=_timeline_source(source))
-    channel.refresh_from_db()
+    ok = _configure_now(channel, source=source)
     audit(actor=actor, source=source, action="channel.rotate_secret", target=channel, ok=ok, detail=channel.last_error)
     if not ok:
         raise ActionError(
@@ -347,9 +353,7 @@ def channel_set_customer_webhook(channel: Channel, *, url: str, events: list[dic
     audit(actor=actor, source=source, action="channel.customer_webhook", target=channel, detail=url or "removed")
     if not channel.webhooks_verified_at or channel.state in Channel.SETTING_UP:
         return False
-    channel_update(channel, {"configure_attempts": 0})
-    ok = configure.channel_configure(channel.pk, source=_timeline_source(source))
-    channel.refresh_from_db()
+    ok = _configure_now(channel, source=source)
     if not ok:
         raise ActionError(
             f"The webhook was saved but could not be applied yet ({channel.last_error}); the portal keeps trying."
