@@ -195,6 +195,10 @@ class Channel(models.Model):
     health_uptime = models.BigIntegerField(null=True, blank=True)
     last_confirmed_at = models.DateTimeField(null=True, blank=True)
     status_stale = models.BooleanField(default=False)
+    # When the channel's health is next asked of Whapi (null: nothing to ask). Set by every report
+    # (quiet for 15 minutes after it, or at once when a report wants confirming) and claimed by the
+    # checks sweep (channels_app.checks), which pushes it on before asking.
+    health_check_due_at = models.DateTimeField(null=True, blank=True)
 
     connected_number = models.CharField(max_length=32, blank=True)
     connected_name = models.CharField(max_length=200, blank=True)
@@ -214,6 +218,8 @@ class Channel(models.Model):
     webhooks_applied_at = models.DateTimeField(null=True, blank=True)
     webhooks_verified_at = models.DateTimeField(null=True, blank=True)
     webhooks_readback = models.JSONField(default=dict, blank=True)
+    # When the webhook settings are next read back from Whapi (null: not configured yet, or not live).
+    settings_check_due_at = models.DateTimeField(null=True, blank=True)
 
     reconcile_attempts = models.PositiveIntegerField(default=0)
 
@@ -235,7 +241,11 @@ class Channel(models.Model):
 
     class Meta:
         ordering = ["-requested_at"]
-        indexes = [models.Index(fields=["state", "requested_at"], name="channel_state_requested")]
+        indexes = [
+            models.Index(fields=["state", "requested_at"], name="channel_state_requested"),
+            models.Index(fields=["health_check_due_at"], name="channel_health_check_due"),
+            models.Index(fields=["settings_check_due_at"], name="channel_settings_check_due"),
+        ]
         # Staff actions that change a channel in Whapi, each granted on its own (see channels_app.admin).
         permissions = [
             ("operate_channel", "Can configure webhooks, refresh the status and restart channels"),
