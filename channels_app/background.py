@@ -18,6 +18,7 @@ PERIODIC = {
     "create-queue": ("create_queue_pump", 1),
     "health-poll": ("health_poll", 1),
     "settings-drift": ("settings_drift_check", 30),
+    "retention": ("retention_prune", 60),
 }
 
 
