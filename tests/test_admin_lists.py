@@ -210,3 +210,14 @@ def test_the_attention_bar_counts_what_needs_a_look(staff_client, project):
     attention = staff_client.get(url("channel_changelist")).context["attention"]
     # "broken" ends within 5 days too (make_channel's default); deleted channels need no look.
     assert attention == {"errors": 1, "expiring": 2, "stale": 1, "unassigned": 1}
+
+
+def test_the_channel_list_says_how_late_the_oldest_due_check_is(staff_client, project):
+    now = timezone.now()
+    make_channel(project, name="late", whapi_id="LATELA-00001", health_check_due_at=now - timedelta(minutes=12))
+    make_channel(project, name="due", whapi_id="DUEDUE-00001", health_check_due_at=now - timedelta(seconds=20))
+    make_channel(project, name="fine", whapi_id="FINEFI-00001", settings_check_due_at=now + timedelta(hours=1))
+    text = staff_client.get(url("channel_changelist")).content.decode()
+    bar = re.search(r'<p class="checks-bar" id="status-checks">(.*?)</p>', text, re.S).group(1)
+    assert "oldest overdue health check: 12 min (2 due; each channel is asked after 15 quiet minutes)" in bar
+    assert "oldest overdue settings read-back: none due (0 due; every 6 h)" in bar

@@ -11,6 +11,7 @@ import json
 import re
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
@@ -23,7 +24,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from channels_app import actions, background, budget, bulk_jobs, configure
+from channels_app import actions, background, budget, bulk_jobs, checks, configure
 from channels_app.actions import ActionError
 from channels_app.admin.common import (
     CHANNEL_ACTIONS,
@@ -105,6 +106,27 @@ def active_till_text(channel: Channel, now=None) -> tuple[str, str, str]:
         return date, "ended", "days-ended"
     text = f"{days} day{'s' if days != 1 else ''} left"
     return date, text, "days-soon" if days <= EXPIRING_SOON_DAYS else ""
+
+
+def overdue_text(late: timedelta | None) -> str:
+    """How late the oldest due check is, as staff read it."""
+    if late is None:
+        return "none due"
+    minutes = int(late.total_seconds() // 60)
+    return "under a minute" if minutes < 1 else f"{minutes} min"
+
+
+def checks_context() -> dict:
+    """The checks sweep's guarantees as the channel list shows them: how many checks are due and how
+    late the oldest of each kind is (checks.checks_coverage), with the intervals they are due at."""
+    coverage = checks.checks_coverage()
+    return {
+        "checks": coverage,
+        "health_overdue": overdue_text(coverage.health_overdue),
+        "settings_overdue": overdue_text(coverage.settings_overdue),
+        "health_every_minutes": round(settings.HEALTH_CHECK_EVERY / 60),
+        "settings_every_hours": round(settings.SETTINGS_CHECK_EVERY / 3600, 1),
+    }
 
 
 def attention_counts(now=None) -> dict[str, int]:
@@ -318,6 +340,7 @@ class ChannelAdmin(BoundedListAdmin):
     def changelist_view(self, request, extra_context=None):
         context = {
             **budget_context(),
+            **checks_context(),
             "attention": attention_counts(),
             "expiring_soon_days": EXPIRING_SOON_DAYS,
             "can_sync": has_channel_perm(request, "operate_channel"),
