@@ -5,11 +5,14 @@ Contract (Whapi's side of it: docs/whapi.md §3):
 - malformed JSON, a non-object, a missing or wrong-typed `channel_id`/`event` → 400;
 - authenticated by the channel's secret in the WEBHOOK_SECRET_HEADER header *and* bound to the body's
   `channel_id` (the secret of channel A cannot move channel B); missing or wrong → 401, nothing stored;
-- every authenticated callback is stored raw in the ledger, committed together with its effects
-  before the answer;
-- handled events are applied (idempotently); unknown event types are stored and answered 200;
-- no Whapi call inside the request: a report that wants confirming sets the channel's due check
-  (`health_check_due_at`) in the same UPDATE, and the checks sweep asks Whapi;
+- every authenticated callback is stored raw in the ledger, committed before the answer: the
+  receiver checks the event's shape (its handler's parse step) and stores the row as `received`, one
+  INSERT with no transaction and no lock, and answers 200 `{"ok": true, "outcome": "received"}`;
+- the applier (`callbacks_apply`, the periodic "callbacks" schedule, polling every APPLY_IDLE_SECONDS)
+  applies the stored callbacks, per channel in the order they were stored, idempotently, and records
+  each one's outcome; unknown event types are stored, answered 200 and marked ignored;
+- no Whapi call in the request or the applier: a report that wants confirming sets the channel's due
+  check (`health_check_due_at`) in the channel's UPDATE, and the checks sweep asks Whapi;
 - a stored callback can be applied again with `replay` (the webhook ledger in the admin).
 Answers other than 200 make Whapi retry, so everything Whapi should not retry gets 200 — except an
 authenticated callback whose payload lacks what its type needs, which the contract answers with 400
