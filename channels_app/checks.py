@@ -12,7 +12,7 @@ run out, and the channel is due again after the retry interval. So several sweep
 cluster or on several machines, share the work without asking about one channel twice at once.
 
 `checks_sweep` runs CHECKS_CONCURRENCY loops at once (claim a few, check them, again) for
-SWEEP_SECONDS; the periodic schedule "checks" starts one every minute.
+SWEEP_SECONDS; the periodic schedule "checks" starts one every minute, so one or two run at any time.
 """
 
 import logging
@@ -32,9 +32,10 @@ from channels_app.status import CHECK_COLUMNS, CHECK_RETRY, channel_health_check
 
 logger = logging.getLogger(__name__)
 
-# One sweep runs this long; the "checks" schedule starts the next one a minute after the last
-# (django-q2's task timeout is 120 s: a gate call that started late still ends in time).
-SWEEP_SECONDS = 50.0
+# One sweep runs this long. The "checks" schedule starts one every minute, so two overlap for 20 s
+# (they share the work through their claims) and there is no gap between them; django-q2's task
+# timeout is 120 s, so a gate call that started late (WHAPI_TIMEOUT) still ends in time.
+SWEEP_SECONDS = 80.0
 # Channels one loop claims at a time, of each kind.
 CLAIM_BATCH = 4
 # A loop that found nothing due waits this long before it looks again.

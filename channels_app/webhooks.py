@@ -344,9 +344,10 @@ def _store_failed(ledger: WebhookEvent, detail: str, status: int) -> JsonRespons
 # ------------------------------------------------------------------------------------------------
 # The applier: stored callbacks → the channels
 # ------------------------------------------------------------------------------------------------
-# One applier run lasts this long; the "callbacks" schedule starts the next one a minute after the
-# last (django-q2's task timeout is 120 s).
-APPLY_SECONDS = 50.0
+# One applier run lasts this long. The "callbacks" schedule starts one every minute, so two overlap for
+# 20 s (their channel claims keep each channel's callbacks in order) and a callback never waits for
+# a gap between runs; django-q2's task timeout is 120 s.
+APPLY_SECONDS = 80.0
 # Stored callbacks one round claims at most.
 APPLY_BATCH = 200
 # A round that found nothing to apply waits this long before it looks again: a callback's change is
