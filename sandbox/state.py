@@ -58,7 +58,9 @@ from .webhooks import WebhookDispatcher
 
 STATE_FILE_VERSION = 1
 # What an item of `register_channels` may give.
-_REGISTER_FIELDS = {"id", "token", "name", "project_id", "mode", "user", "settings", "forced_status", "active_till"}
+_REGISTER_FIELDS = {
+    *("id", "token", "name", "project_id", "mode", "user", "settings", "forced_status", "active_till", "started_at")
+}
 
 
 class SandboxStateError(Exception):
@@ -511,8 +513,9 @@ class SandboxState(GateMixin):
         Each item gives `id` and `token` (required; a channel of that id is replaced) and optionally
         `name`, `project_id` (default: the default project), `mode` (default live), `user`
         (`{"id": digits, "name"}`: linked, health AUTH; null: QR), `settings` (a PATCH /settings body,
-        applied over the defaults), `forced_status` and `active_till` (ms; default a year from now).
-        A registered channel is past its start-up already, and its status counts as announced: no
+        applied over the defaults), `forced_status`, `active_till` (ms; default a year from now) and
+        `started_at` (the health's `start_at`, epoch seconds; default one start-up ago, and never
+        later than that). A registered channel is past its start-up already, and its status counts as announced: no
         webhook is sent for it, so re-registering a channel with `user: null` logs it out without a
         users.delete. All items are checked before any is applied; ApiError(400) names the first bad one.
         """
@@ -567,6 +570,9 @@ class SandboxState(GateMixin):
         active_till = item.get("active_till", now_ms + 365 * DAY_MS)
         if isinstance(active_till, bool) or not isinstance(active_till, int):
             raise ApiError(400, f"{where}.active_till must be milliseconds since the epoch")
+        started_at = item.get("started_at", now - self.config.init_seconds)
+        if isinstance(started_at, bool) or not isinstance(started_at, int | float):
+            raise ApiError(400, f"{where}.started_at must be seconds since the epoch")
         settings = default_settings()
         if item.get("settings") is not None:
             settings, _changes = merge_settings(settings, validate_settings_patch(item["settings"]))
@@ -581,7 +587,7 @@ class SandboxState(GateMixin):
             active_till=active_till,
             trial=None,
             free_until=now_ms,
-            started_at=now - self.config.init_seconds,
+            started_at=min(float(started_at), now - self.config.init_seconds),
             qr_secret=secrets.token_hex(16),
             mode=mode,
             settings=settings,

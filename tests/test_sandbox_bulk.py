@@ -41,14 +41,16 @@ def test_registered_channels_answer_on_the_gate_at_once(sandbox):
     response = register(
         sandbox,
         {"id": "BULKAA-00001", "token": TOKEN_A, "user": {"id": "14155550001", "name": "Ann"}},
-        {"id": "BULKAA-00002", "token": TOKEN_B},
+        {"id": "BULKAA-00002", "token": TOKEN_B, "started_at": 1_713_774_883},
     )
     assert response.status_code == 200, response.text
     assert response.json() == {"registered": 2, "channels": 2}
     linked = gate(sandbox, TOKEN_A, "GET", "health").json()
     assert linked["status"]["text"] == "AUTH"
     assert linked["user"]["id"] == "14155550001"
-    assert gate(sandbox, TOKEN_B, "GET", "health").json()["status"]["text"] == "QR"
+    waiting = gate(sandbox, TOKEN_B, "GET", "health").json()
+    assert waiting["status"]["text"] == "QR"
+    assert waiting["start_at"] == 1_713_774_883
     # Past start-up already: calls that wait for init answer too.
     assert gate(sandbox, TOKEN_B, "GET", "settings").status_code == 200
 
@@ -86,6 +88,7 @@ def test_registration_checks_every_item_before_applying_any(sandbox):
         [{"id": "BULKAA-00002", "token": TOKEN_B, "user": {"id": "12ab"}}],
         [{"id": "BULKAA-00002", "token": TOKEN_B, "mode": "gold"}],
         [{"id": "BULKAA-00002", "token": TOKEN_B, "colour": "red"}],
+        [{"id": "BULKAA-00002", "token": TOKEN_B, "started_at": "yesterday"}],
         [{"id": "BULKAA-00002", "token": TOKEN_B, "settings": {"webhooks": "nope"}}],
         [{"id": "BULKAA-00002", "token": TOKEN_A}],  # the token of another channel
         [{"id": "BULKAA-00002", "token": TOKEN_B}, {"id": "BULKAA-00002", "token": "C" * 32}],
