@@ -4,7 +4,7 @@ Tasks are named by their function in `channels_app.tasks` and get ids only, neve
 Everything is idempotent: the same named one-off schedule is moved, not duplicated.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,8 +16,7 @@ TASKS_MODULE = "channels_app.tasks"
 # Periodic schedules: name → (task, minutes between runs). Created by `manage.py setup_schedules`.
 PERIODIC = {
     "create-queue": ("create_queue_pump", 1),
-    "health-poll": ("health_poll", 1),
-    "settings-drift": ("settings_drift_check", 30),
+    "checks": ("checks_sweep", 1),  # health checks and settings read-backs that are due (checks.py)
 }
 
 
@@ -52,27 +51,19 @@ def schedule_once(name: str, task: str, when: datetime, *args: int) -> None:
             Schedule.objects.filter(pk=schedule.pk).update(next_run=when, repeats=-1, func=func)
 
 
-# Follow-up checks wait this long, so a burst of callbacks for one channel makes one check.
-FOLLOW_UP_DELAY = timedelta(seconds=2)
-
-
 def channel_task_schedule(task: str, channel_id: int, when: datetime) -> None:
     """Run `task(channel_id)` once at `when`: the one-off schedule named `<task>-<channel id>`."""
     schedule_once(f"{task}-{channel_id}", task, when, channel_id)
 
 
+def schedule_cancel(*names: str) -> None:
+    """Drop the pending one-off schedules of these names."""
+    Schedule.objects.filter(name__in=names).delete()
+
+
 def channel_tasks_cancel(channel_id: int, *tasks: str) -> None:
     """Drop the channel's pending one-off schedules of `tasks` (e.g. once it is deleted)."""
-    Schedule.objects.filter(name__in=[f"{task}-{channel_id}" for task in tasks]).delete()
-
-
-def follow_up(task: str, channel_id: int) -> None:
-    """Run `task(channel_id)` soon, once per burst (`channel_task_schedule`).
-
-    Cheaper than a queued task inside the webhook's transaction, and coalescing: a connect and a
-    disconnect a second apart lead to one health check.
-    """
-    channel_task_schedule(task, channel_id, timezone.now() + FOLLOW_UP_DELAY)
+    schedule_cancel(*(f"{task}-{channel_id}" for task in tasks))
 
 
 def setup_periodic_schedules() -> list[str]:

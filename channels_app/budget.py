@@ -44,7 +44,11 @@ def _next_slot(now: datetime, times: list[datetime], blocked_until: datetime | N
     return slot
 
 
-PUMP_LEASE = timedelta(seconds=180)
+# Short, so a pump that dies (its worker killed, the database restarted) holds the queue up for little
+# longer than this: the pump schedules a wake-up at the end of its lease before every creation.
+# A creation that takes longer than this (Whapi slow to answer) lets a second pump start on the
+# next channel meanwhile: the budget still holds (claim_next), only the queue order may interleave.
+PUMP_LEASE = timedelta(seconds=20)
 
 
 @contextmanager
@@ -71,11 +75,18 @@ def pump_lease() -> Iterator[str | None]:
         CreateBudget.objects.filter(pk=1, pump_lease_owner=owner).update(pump_lease_until=None, pump_lease_owner="")
 
 
-def renew_lease(owner: str) -> bool:
-    """Extend the pump lease; False when it was lost (expired and taken by another pump)."""
-    return bool(
-        CreateBudget.objects.filter(pk=1, pump_lease_owner=owner).update(pump_lease_until=timezone.now() + PUMP_LEASE)
-    )
+def renew_lease(owner: str) -> datetime | None:
+    """Extend the pump lease; returns when it now ends, or None when it was lost (expired and taken
+    by another pump)."""
+    until = timezone.now() + PUMP_LEASE
+    renewed = CreateBudget.objects.filter(pk=1, pump_lease_owner=owner).update(pump_lease_until=until)
+    return until if renewed else None
+
+
+def lease_end() -> datetime | None:
+    """When the current pump lease ends (None: no pump holds it)."""
+    budget = CreateBudget.objects.filter(pk=1).first()
+    return budget.pump_lease_until if budget else None
 
 
 def claimable_now() -> bool:

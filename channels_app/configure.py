@@ -1,16 +1,16 @@
 """Configuring a channel's webhooks once Whapi has it: desired settings → apply (`PATCH /settings`)
-→ read back and verify → re-verify live channels now and then and re-apply on drift.
+→ read back and verify → re-verify live channels every SETTINGS_CHECK_EVERY (the checks sweep, via
+`settings_check_due_at`) and re-apply on drift.
 
 Whapi replaces the whole webhooks list on PATCH (docs/whapi.md §2), so we always send the complete
 settings: our receiver with the channel's secret header, and the customer's own webhook if set.
 Failures are retried with backoff (bounded) and left on the channel for staff.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -40,7 +40,13 @@ DEFAULT_CUSTOMER_EVENTS = [{"type": "messages", "method": "post"}, {"type": "sta
 CALLBACK_BACKOFF_MS = 5000
 MAX_CALLBACK_BACKOFF_MS = 900000
 MAX_CONFIGURE_ATTEMPTS = 6
-SETTINGS_RECHECK = timedelta(hours=6)
+# A read-back that failed is tried again this much later.
+SETTINGS_RETRY = timedelta(minutes=10)
+
+
+def settings_check_next(now: datetime) -> datetime:
+    """When settings verified at `now` are read back again (SETTINGS_CHECK_EVERY)."""
+    return now + timedelta(seconds=settings.SETTINGS_CHECK_EVERY)
 
 
 def webhook_url() -> str:
@@ -149,6 +155,7 @@ def channel_configure(channel_id: int, *, source: str = ChannelEvent.Source.SYST
         fields = {
             "webhooks_applied_at": now,
             "webhooks_verified_at": now,
+            "settings_check_due_at": settings_check_next(now),
             "webhooks_readback": masked_settings(actual),
             "configure_attempts": 0,
             "next_configure_at": None,
@@ -184,20 +191,30 @@ def _configure_failed(channel: Channel, reason: str, *, permanent: bool = False)
 
 
 def channel_settings_verify(channel_id: int) -> bool:
-    """Re-read a live channel's settings and re-apply them when someone changed them; True when they were fine."""
+    """Re-read a live channel's settings and re-apply them when someone changed them; True when they
+    were fine. Plans the next read-back (`settings_check_due_at`): none while the channel is not live
+    (a configuration sets it), SETTINGS_RETRY after a failed read."""
     channel = Channel.objects.filter(pk=channel_id).first()
-    if channel is None or not channel.whapi_id or channel.state not in Channel.PRESENT_IN_WHAPI:
+    if channel is None:
         return False
-    if channel.state in Channel.SETTING_UP:
+    if not channel.whapi_id or channel.state not in Channel.LIVE:
+        if channel.settings_check_due_at is not None:
+            channel_update(channel, {"settings_check_due_at": None})
         return False
     try:
         actual = gate_client(channel.api_url, channel.token).get_settings()
     except WhapiError as exc:
-        channel_record_error(channel, f"Reading the webhook settings failed: {exc}", source=CONFIGURE)
+        channel_record_error(
+            channel,
+            f"Reading the webhook settings failed: {exc}",
+            source=CONFIGURE,
+            settings_check_due_at=timezone.now() + SETTINGS_RETRY,
+        )
         return False
     problems = settings_mismatches(desired_settings(channel), actual)
     if not problems:
-        channel_update(channel, {"webhooks_verified_at": timezone.now()})
+        now = timezone.now()
+        channel_update(channel, {"webhooks_verified_at": now, "settings_check_due_at": settings_check_next(now)})
         return True
     ChannelEvent.objects.create(
         channel=channel,
@@ -208,17 +225,3 @@ def channel_settings_verify(channel_id: int) -> bool:
     )
     channel_configure(channel.pk)
     return False
-
-
-def settings_drift_check(*, limit: int = 200) -> int:
-    """Periodic: re-verify live channels whose settings were last verified long ago."""
-    cutoff = timezone.now() - SETTINGS_RECHECK
-    ids = list(
-        Channel.objects.filter(state__in=Channel.LIVE)
-        .filter(Q(webhooks_verified_at__lt=cutoff) | Q(webhooks_verified_at__isnull=True))
-        .order_by("webhooks_verified_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    for channel_id in ids:
-        channel_settings_verify(channel_id)
-    return len(ids)

@@ -31,6 +31,12 @@ MAX_RECONCILE_ATTEMPTS = 6
 STALE_CREATING = timedelta(seconds=300)
 # How long one pump run keeps claiming channels (django-q2 kills a task after 120 s).
 PUMP_SECONDS = 60
+# The one-off schedules that start the pump again: at the budget's next free slot or after a
+# back-off (WAKEUP); when a pump's lease ends, in case that pump died (LEASE_ENDED, dropped by a pump
+# that lets go of its lease).
+WAKEUP = "create-queue-wakeup"
+LEASE_ENDED = "create-queue-lease-ended"
+AFTER_LEASE = timedelta(seconds=1)
 MAX_NAME_LENGTH = 150
 
 
@@ -105,8 +111,9 @@ def create_queue_pump(*, limit: int = 50) -> int:
     """Create queued channels, oldest first, as far as the budget allows; returns how many were tried.
 
     One pump at a time holds the lease, so creations reach Whapi in queue order; a pump that finds
-    the lease taken returns at once (the holder picks its channels up). When the budget is spent, a
-    one-off schedule wakes the pump at the next free slot.
+    the lease taken returns at once (the holder picks its channels up). A one-off schedule wakes the
+    pump at the budget's next free slot when it is spent, and when the lease ends: a pump that died
+    mid-creation holds the queue up for PUMP_LEASE and a scheduler tick, not longer.
     """
     recover_stale_creating()
     tried = 0
@@ -115,15 +122,25 @@ def create_queue_pump(*, limit: int = 50) -> int:
     for _round in range(3):
         with budget.pump_lease() as owner:
             if owner is None:
+                # Another pump holds the lease. Should it have died, look again when its lease ends.
+                lease_until = budget.lease_end()
+                if lease_until:
+                    background.schedule_once(LEASE_ENDED, "create_queue_pump", lease_until + AFTER_LEASE)
                 break
-            while tried < limit and time.monotonic() < deadline and budget.renew_lease(owner):
+            while tried < limit and time.monotonic() < deadline:
+                lease_until = budget.renew_lease(owner)
+                if lease_until is None:
+                    break
                 claim = budget.claim_next()
                 if claim.channel is None:
                     if claim.retry_at:
-                        background.schedule_once("create-queue-wakeup", "create_queue_pump", claim.retry_at)
+                        background.schedule_once(WAKEUP, "create_queue_pump", claim.retry_at)
                     break
+                # Should this pump die during the creation, the queue moves on when its lease ends.
+                background.schedule_once(LEASE_ENDED, "create_queue_pump", lease_until + AFTER_LEASE)
                 channel_create(claim.channel)
                 tried += 1
+            background.schedule_cancel(LEASE_ENDED)  # letting go of the lease: nobody waits for it
         # A request committed while we were letting go found the lease taken: look once more.
         if not budget.claimable_now():
             break
@@ -181,7 +198,7 @@ def _create_failed(channel: Channel, exc: WhapiError) -> None:
             channel, f"Whapi's creation limit was reached; queued again until {until:%H:%M:%S} UTC.", source=CREATE
         )
         channel_update(channel, state=State.QUEUED, detail="Whapi answered 429 Too Many Requests")
-        background.schedule_once("create-queue-wakeup", "create_queue_pump", until)
+        background.schedule_once(WAKEUP, "create_queue_pump", until)
     elif exc.outcome_unknown:
         _mark_attempt(channel, "unknown")
         channel_record_error(
@@ -207,7 +224,7 @@ def _requeue_or_fail(channel: Channel, reason: str) -> None:
     )
     if retry_at is not None:
         channel_update(channel, state=State.QUEUED, detail=reason)
-        background.schedule_once("create-queue-wakeup", "create_queue_pump", retry_at)
+        background.schedule_once(WAKEUP, "create_queue_pump", retry_at)
 
 
 def channel_reconcile(channel: Channel) -> None:
@@ -288,11 +305,13 @@ def channel_adopt(channel: Channel, remote: WhapiChannel, *, detail: str) -> Non
         if locked.state == State.DELETED:
             _discard_unwanted(locked, remote)
             return
+        init_until = _init_until(remote, now)
         fields = {
             **mirror_fields(remote),
             "whapi_id": remote.id,
             "token": remote.token,
-            "init_until": _init_until(remote, now),
+            "init_until": init_until,
+            "health_check_due_at": init_until,  # its health is asked once the init delay is over
             "last_error": "",
             "error_source": "",
             "reconcile_attempts": 0,

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from channels_app import background
 from channels_app.models import Channel, ChannelEvent, WebhookEvent
 from channels_app.whapi import Health, WhapiError, gate_client
 
@@ -31,8 +30,17 @@ ErrorSource = Channel.ErrorSource
 Outcome = WebhookEvent.Outcome
 
 RETRY_DELAYS = (15, 30, 60, 120, 300, 600)  # seconds, by attempt number
-# Channels not heard of for this long are polled; so are channels still mid-provisioning.
-QUIET_TOO_LONG = timedelta(minutes=15)
+# A report that wants confirming is checked this soon: a burst of callbacks for one channel makes one check.
+CHECK_SOON = timedelta(seconds=2)
+# A health check that did not get an answer is tried again this much later.
+CHECK_RETRY = timedelta(minutes=2)
+# Which due column each kind of check has (channels_app.checks sweeps both).
+CHECK_COLUMNS = {"health": "health_check_due_at", "settings": "settings_check_due_at"}
+
+
+def health_check_next(now: datetime) -> datetime:
+    """When a channel confirmed at `now` is asked again if Whapi stays quiet (HEALTH_CHECK_EVERY)."""
+    return now + timedelta(seconds=settings.HEALTH_CHECK_EVERY)
 
 
 def phone_digits(user_id: object) -> str:
@@ -148,15 +156,26 @@ class Change:
     fields: dict[str, Any] = field(default_factory=dict)  # columns to set
     state: str = ""  # the lifecycle state to move to ("" keeps the current one)
     note: str = ""  # the timeline's note for that move
-    follow_ups: tuple[str, ...] = ()  # tasks to run soon for the channel (background.follow_up)
+    check_soon: tuple[str, ...] = ()  # checks to make soon ("health", "settings"): their due columns move to now
 
 
 def change_write(channel: Channel, change: Change, *, source: str) -> str:
-    """Carry out `change` on a channel the caller locked in the current transaction; returns its outcome."""
-    for task in change.follow_ups:
-        background.follow_up(task, channel.pk)
-    channel_update(channel, change.fields, state=change.state, source=source, detail=change.note)
+    """Carry out `change` on a channel the caller locked in the current transaction; returns its outcome.
+
+    A check wanted soon is a due column set in the same UPDATE (the checks sweep picks it up), so a
+    report that wants confirming costs no more than one that does not.
+    """
+    fields = dict(change.fields)
+    soon = timezone.now() + CHECK_SOON
+    for kind in change.check_soon:
+        fields[CHECK_COLUMNS[kind]] = soon
+    channel_update(channel, fields, state=change.state, source=source, detail=change.note)
     return change.outcome
+
+
+def _confirmed(now: datetime) -> dict[str, Any]:
+    """The columns of a channel Whapi has just told us about: confirmed now, asked again if it stays quiet."""
+    return {"last_confirmed_at": now, "status_stale": False, "health_check_due_at": health_check_next(now)}
 
 
 def _state_for_health(channel: Channel, health: Health) -> tuple[str, str]:
@@ -184,29 +203,31 @@ def change_for_health(channel: Channel, health: Health, *, source: str) -> Chang
     may_move = channel.state not in (*Channel.SETTING_UP, State.DELETED) and (
         channel.state != State.ERROR or channel.error_source in Channel.ERRORS_HEALTH_CLEARS
     )
-    follow_ups: tuple[str, ...] = ()
+    check_soon: tuple[str, ...] = ()
+    now = timezone.now()
+    # An answer we asked for confirms the channel even when it tells nothing new; a callback that
+    # tells nothing new (a retry, a replay) writes nothing.
+    asked = source != ChannelEvent.Source.WEBHOOK
     key = (health.start_at, health.uptime)
     if channel.health_start_at is not None and channel.health_uptime is not None:
         known = (channel.health_start_at, channel.health_uptime)
         if key < known:
-            return Change(Outcome.STALE)
+            return Change(Outcome.STALE, fields=_confirmed(now) if asked else {})
         if key == known:
             # Same report again: nothing to do, unless a users event moved the state away from it since.
             if health.status_text == channel.health_status and not (may_move and new_state != channel.state):
-                return Change(Outcome.DUPLICATE)
-            if source == ChannelEvent.Source.WEBHOOK:
+                return Change(Outcome.DUPLICATE, fields=_confirmed(now) if asked else {})
+            if not asked:
                 # uptime has a resolution of one second: two different reports within the same
                 # second cannot be ordered. Take this one, and let a fresh /health settle it.
-                follow_ups = ("channel_health_check",)
-    now = timezone.now()
+                check_soon = ("health",)
     fields = {
         "disconnect_reported_at": None,  # whatever a disconnect report said, this report settles it
         "health_status": health.status_text,
         "health_code": health.status_code,
         "health_start_at": health.start_at,
         "health_uptime": health.uptime,
-        "last_confirmed_at": now,
-        "status_stale": False,
+        **_confirmed(now),
     }
     if health.status_text == "AUTH" and health.user_id and phone_digits(health.user_id):
         fields.update(
@@ -225,7 +246,7 @@ def change_for_health(channel: Channel, health: Health, *, source: str) -> Chang
             error_source=ErrorSource.HEALTH,
         )
     state = new_state if may_move and new_state != channel.state else ""
-    return Change(Outcome.APPLIED, fields=fields, state=state, note=note, follow_ups=follow_ups)
+    return Change(Outcome.APPLIED, fields=fields, state=state, note=note, check_soon=check_soon)
 
 
 def change_for_user_connected(channel: Channel, *, number: str, name: str) -> Change:
@@ -239,8 +260,8 @@ def change_for_user_connected(channel: Channel, *, number: str, name: str) -> Ch
             "connected_number": number,
             "connected_name": name,
             "connected_at": now,
-            "last_confirmed_at": now,
             "disconnect_reported_at": None,
+            **_confirmed(now),
         },
         state=State.CONNECTED if channel.state not in (State.CONNECTED, State.DELETED) else "",
         note=f"number +{number} connected",
@@ -283,42 +304,28 @@ def channel_health_check(channel_id: int, *, source: str = ChannelEvent.Source.P
     """Ask the channel's gate for `/health` and apply it; returns the ledger-style outcome, or None
     when there was nothing to ask or Whapi could not be reached.
 
+    Also plans the channel's next check (`health_check_due_at`): none for a channel that is not in
+    Whapi, the end of the init delay for one still starting up, CHECK_RETRY after a failure.
     When Whapi cannot be reached the status is marked stale (we keep showing the last confirmed one).
     """
     channel = Channel.objects.filter(pk=channel_id).first()
-    if channel is None or not channel.whapi_id or channel.state not in Channel.PRESENT_IN_WHAPI:
+    if channel is None:
+        return None
+    if not channel.whapi_id or channel.state not in Channel.PRESENT_IN_WHAPI:
+        if channel.health_check_due_at is not None:
+            channel_update(channel, {"health_check_due_at": None})
         return None
     if channel.init_until and timezone.now() < channel.init_until:
+        channel_update(channel, {"health_check_due_at": channel.init_until})
         return None
     try:
         health = gate_client(channel.api_url, channel.token).health(wakeup=False)
     except WhapiError as exc:
+        retry = {"status_stale": True, "health_check_due_at": timezone.now() + CHECK_RETRY}
         if channel.error_source in Channel.ERRORS_HEALTH_CLEARS:
-            channel_record_error(
-                channel, f"Whapi health check failed: {exc}", source=ErrorSource.HEALTH, status_stale=True
-            )
+            channel_record_error(channel, f"Whapi health check failed: {exc}", source=ErrorSource.HEALTH, **retry)
         else:
             # A creation or configuration failure says more about the channel: keep that reason.
-            channel_update(channel, {"status_stale": True})
+            channel_update(channel, retry)
         return None
     return health_apply(channel.pk, health, source=source)
-
-
-def health_poll(*, limit: int = 100) -> int:
-    """Periodic: check channels mid-provisioning (past init) and channels quiet for too long."""
-    now = timezone.now()
-    due = (
-        Channel.objects.filter(state__in=Channel.PRESENT_IN_WHAPI, whapi_id__isnull=False)
-        .filter(Q(init_until__isnull=True) | Q(init_until__lte=now))
-        .filter(
-            Q(state__in=(State.INITIALIZING, State.CONFIGURING))
-            | Q(last_confirmed_at__isnull=True)
-            | Q(last_confirmed_at__lt=now - QUIET_TOO_LONG)
-        )
-        .order_by("last_confirmed_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    ids = list(due)
-    for channel_id in ids:
-        channel_health_check(channel_id, source=ChannelEvent.Source.POLL)
-    return len(ids)

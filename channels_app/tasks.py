@@ -5,7 +5,7 @@ Each task has the name of the function it calls, so a schedule's `func` names th
 
 from django.contrib.auth import get_user_model
 
-from channels_app import actions, bulk_jobs, configure, pipeline, status
+from channels_app import actions, bulk_jobs, checks, configure, pipeline, status
 from channels_app.models import Channel
 
 
@@ -31,12 +31,8 @@ def channel_settings_verify(channel_id: int) -> bool:
     return configure.channel_settings_verify(channel_id)
 
 
-def health_poll() -> int:
-    return status.health_poll()
-
-
-def settings_drift_check() -> int:
-    return configure.settings_drift_check()
+def checks_sweep() -> int:
+    return checks.checks_sweep()
 
 
 def bulk_job_run(job_id: int) -> None:
@@ -52,15 +48,16 @@ def whapi_sync(actor_id: int | None = None) -> str:
         return str(exc)
 
 
-# The names these tasks had before they were named after their operations. django-q2 stores a
-# task's dotted name with it, so a task queued by the previous release (migration 0006 renames the
-# schedules, not the queue) still finds its function after an upgrade. Remove with the next release.
+# The names these tasks had in earlier releases. django-q2 stores a task's dotted name with it, so a
+# task queued by an earlier release (migrations 0006 and 0011 move the schedules, not the queue)
+# still finds its function after an upgrade; the two periodic polls are the checks sweep now.
+# Remove with the next release.
 pump_create_queue = create_queue_pump
 configure_channel = channel_configure
 reconcile_channel = channel_reconcile
 check_channel_health = channel_health_check
 verify_channel_settings = channel_settings_verify
-poll_health = health_poll
-verify_settings = settings_drift_check
+poll_health = health_poll = checks_sweep
+verify_settings = settings_drift_check = checks_sweep
 run_bulk_job = bulk_job_run
 sync_whapi = whapi_sync

@@ -8,7 +8,8 @@ Contract (Whapi's side of it: docs/whapi.md §3):
 - every authenticated callback is stored raw in the ledger, committed together with its effects
   before the answer;
 - handled events are applied (idempotently); unknown event types are stored and answered 200;
-- no Whapi call inside the request: follow-up checks are enqueued for the worker;
+- no Whapi call inside the request: a report that wants confirming sets the channel's due check
+  (`health_check_due_at`) in the same UPDATE, and the checks sweep asks Whapi;
 - a stored callback can be applied again with `replay` (the webhook ledger in the admin).
 Answers other than 200 make Whapi retry, so everything Whapi should not retry gets 200 — except an
 authenticated callback whose payload lacks what its type needs, which the contract answers with 400
@@ -139,7 +140,7 @@ def handle_users_post(channel: Channel, payload: dict) -> Change:
     change = change_for_user_connected(channel, number=number, name=name)
     if change.outcome == Outcome.APPLIED:
         # Let Whapi confirm, and make sure a reconnect finds our webhooks still in place.
-        change = replace(change, follow_ups=("channel_health_check", "channel_settings_verify"))
+        change = replace(change, check_soon=("health", "settings"))
     return _noted(change, notes)
 
 
@@ -149,7 +150,7 @@ def handle_users_delete(channel: Channel, payload: dict) -> Change:
     change = change_for_user_disconnected(channel, number=number)
     if change.outcome == Outcome.APPLIED or channel.disconnect_checking:
         # Ask Whapi's health (again, if an earlier check did not get through).
-        change = replace(change, follow_ups=("channel_health_check",))
+        change = replace(change, check_soon=("health",))
     return _noted(change, notes)
 
 

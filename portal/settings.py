@@ -312,13 +312,28 @@ if WHAPI_CREATE_BUDGET > 20:
         "Keep it at 20 or below (18 leaves room for channels created by hand in Whapi's panel).",
     )
 
+# The checks sweep (channels_app.checks): how long a channel may stay quiet before its health is
+# asked of Whapi, how often a live channel's webhook settings are read back, and how many gate calls
+# one sweep makes at once.
+HEALTH_CHECK_EVERY = _read("HEALTH_CHECK_EVERY", env.float, 900.0)
+SETTINGS_CHECK_EVERY = _read("SETTINGS_CHECK_EVERY", env.float, 21600.0)
+CHECKS_CONCURRENCY = _read("CHECKS_CONCURRENCY", env.int, 16)
+for _name, _value, _low, _high in (
+    ("HEALTH_CHECK_EVERY", HEALTH_CHECK_EVERY, 10, 86400),
+    ("SETTINGS_CHECK_EVERY", SETTINGS_CHECK_EVERY, 60, 7 * 86400),
+    ("CHECKS_CONCURRENCY", CHECKS_CONCURRENCY, 1, 64),
+):
+    if not _low <= _value <= _high:
+        raise _config_error(_name, f"is {_value}", f"Use a value from {_low} to {_high}.")
+
 # ------------------------------------------------------------------------------------------------
 # django-q2: the ORM broker, so the database is the only moving part.
 # ------------------------------------------------------------------------------------------------
 Q_CLUSTER = {
     "name": "portal",
     "orm": "default",
-    "workers": _read("Q_WORKERS", env.int, 2),
+    # One worker is mostly busy with the checks sweep (it runs ~50 s of every minute): keep 3 for the rest.
+    "workers": _read("Q_WORKERS", env.int, 4),
     # A task is killed after `timeout` seconds and handed out again after `retry` seconds, so
     # timeout < retry is what keeps one task from running twice at the same time.
     "timeout": 120,

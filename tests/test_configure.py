@@ -9,7 +9,7 @@ import responses
 from django.utils import timezone
 from django_q.models import Schedule
 
-from channels_app import configure, status, tasks
+from channels_app import checks, configure, status
 from channels_app.models import Channel
 from tests.conftest import CHANNEL_TOKEN, GATE_URL, make_channel
 
@@ -140,9 +140,15 @@ def test_drift_is_detected_and_repaired(channel, whapi):
     assert configure.channel_settings_verify(channel.pk) is True
 
 
-def test_the_drift_check_visits_channels_verified_long_ago(project, whapi):
-    old = make_channel(project, webhooks_verified_at=timezone.now() - timedelta(days=1))
-    make_channel(project, whapi_id="SHAZAM-3HDYQ", name="fresh")
+def test_the_drift_check_visits_channels_whose_read_back_is_due(project, whapi):
+    now = timezone.now()
+    old = make_channel(
+        project, webhooks_verified_at=now - timedelta(hours=7), settings_check_due_at=now - timedelta(hours=1)
+    )
+    make_channel(project, whapi_id="SHAZAM-3HDYQ", name="fresh", settings_check_due_at=now + timedelta(hours=5))
     stored = gate_that_keeps(whapi)
     stored.update(configure.desired_settings(old))
-    assert tasks.settings_drift_check() == 1
+    assert checks.checks_sweep(seconds=0, concurrency=1) == 1
+    old.refresh_from_db()
+    # Read back again SETTINGS_CHECK_EVERY (6 hours) after this verification.
+    assert old.settings_check_due_at - old.webhooks_verified_at == timedelta(hours=6)

@@ -1,6 +1,7 @@
 """Upgrading keeps the background work that was scheduled before tasks were renamed."""
 
 import importlib
+from datetime import timedelta
 
 from django.apps import apps
 from django.utils import timezone
@@ -49,3 +50,23 @@ def test_the_rename_can_be_undone(db):
         "configure-12": "channels_app.tasks.configure_channel",
         "check_channel_health-7": "channels_app.tasks.check_channel_health",
     }
+
+
+def test_follow_ups_and_polls_scheduled_before_the_sweep_become_due_checks(project):
+    from tests.conftest import make_channel
+
+    checks_migration = importlib.import_module("channels_app.migrations.0011_checks_due_columns")
+    confirmed = timezone.now() - timedelta(minutes=5)
+    followed = make_channel(project, whapi_id="FOLLOWED", state="connected", last_confirmed_at=confirmed)
+    quiet = make_channel(project, whapi_id="QUIET", state="connected", last_confirmed_at=confirmed)
+    schedule(f"channel_health_check-{followed.pk}", "channel_health_check", followed.pk)
+    schedule(f"channel_settings_verify-{followed.pk}", "channel_settings_verify", followed.pk)
+    schedule("health-poll", "health_poll")
+    schedule("settings-drift", "settings_drift_check")
+    checks_migration.forwards(apps, None)
+    followed.refresh_from_db()
+    quiet.refresh_from_db()
+    # The pending follow-ups are due now; the quiet channel 15 minutes after it was last confirmed.
+    assert followed.health_check_due_at <= timezone.now() and followed.settings_check_due_at <= timezone.now()
+    assert quiet.health_check_due_at == confirmed + timedelta(minutes=15)
+    assert dict(Schedule.objects.values_list("name", "func")) == {"checks": "channels_app.tasks.checks_sweep"}

@@ -360,3 +360,23 @@ def test_a_channel_created_for_a_request_deleted_meanwhile_is_deleted_in_whapi(p
     assert (channel.state, channel.whapi_id) == ("deleted", "SHAZAM-3HDYQ")
     assert [call.request.method for call in whapi.calls] == ["DELETE"]
     assert not Schedule.objects.filter(name=f"channel_configure-{channel.pk}").exists()
+
+
+def test_a_pump_that_dies_mid_creation_holds_the_queue_up_for_its_lease_only(project, whapi):
+    whapi.add_callback(responses.PUT, f"{PARTNER}/channels", callback=echo_create())
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        first, second = (channel_queue(project=project, name=name)[0] for name in ("first", "second"))
+        # A pump takes the lease and dies during its creation: it never lets go, nothing runs its `finally`.
+        dead = budget.pump_lease()
+        assert dead.__enter__() is not None
+        # The next request's pump finds the lease taken and plans to look again when it ends.
+        assert create_queue_pump() == 0
+        wakeup = Schedule.objects.get(name="create-queue-lease-ended")
+        assert wakeup.next_run == start + budget.PUMP_LEASE + timedelta(seconds=1)
+        assert wakeup.next_run - start <= timedelta(seconds=30)
+    with time_machine.travel(wakeup.next_run, tick=False):
+        assert create_queue_pump() == 2
+    assert [Channel.objects.get(pk=c.pk).state for c in (first, second)] == ["initializing", "initializing"]
+    # A pump that lets go of its lease leaves no wake-up behind it.
+    assert not Schedule.objects.filter(name="create-queue-lease-ended").exists()

@@ -1,4 +1,4 @@
-"""A status you can trust: the health poll and checks, with Whapi mocked at the HTTP seam."""
+"""A status you can trust: health checks (asked by the checks sweep), with Whapi mocked at the HTTP seam."""
 
 from datetime import timedelta
 
@@ -6,7 +6,7 @@ import requests
 import responses
 from django.utils import timezone
 
-from channels_app import tasks
+from channels_app import checks, tasks
 from channels_app.models import Channel
 from tests.conftest import GATE_URL, make_channel
 
@@ -15,6 +15,7 @@ GATE = GATE_URL.rstrip("/")
 
 
 def test_the_poll_confirms_status_and_connected_number(channel, whapi):
+    Channel.objects.filter(pk=channel.pk).update(health_check_due_at=timezone.now())
     whapi.add(
         responses.GET,
         f"{GATE}/health",
@@ -25,11 +26,13 @@ def test_the_poll_confirms_status_and_connected_number(channel, whapi):
             "user": {"id": "14155550123@s.whatsapp.net"},
         },
     )
-    assert tasks.health_poll() == 1
+    assert checks.checks_sweep(seconds=0, concurrency=1) == 1
     channel.refresh_from_db()
     assert (channel.state, channel.connected_number) == ("connected", "14155550123")
     assert channel.timeline.get().source == "poll"
     assert "wakeup=false" in whapi.calls[0].request.url
+    # Asked again once it has been quiet for HEALTH_CHECK_EVERY (15 minutes).
+    assert channel.health_check_due_at - channel.last_confirmed_at == timedelta(minutes=15)
 
 
 def test_an_unreachable_gate_marks_the_status_stale_and_keeps_it(channel, whapi):
@@ -41,11 +44,14 @@ def test_an_unreachable_gate_marks_the_status_stale_and_keeps_it(channel, whapi)
     assert channel.status_stale is True
     assert channel.health_status == "QR"
     assert "health check failed" in channel.last_error
+    # Asked again after CHECK_RETRY, not at the next quiet interval.
+    assert timezone.now() < channel.health_check_due_at <= timezone.now() + timedelta(minutes=2)
 
 
 def test_the_poll_skips_recently_confirmed_channels(project, whapi):
-    make_channel(project, last_confirmed_at=timezone.now())
-    assert tasks.health_poll() == 0
+    now = timezone.now()
+    make_channel(project, last_confirmed_at=now, health_check_due_at=now + timedelta(minutes=15))
+    assert checks.checks_sweep(seconds=0, concurrency=1) == 0
     assert len(whapi.calls) == 0
 
 

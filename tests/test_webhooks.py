@@ -5,17 +5,22 @@ once and made safe (the ledger says so), outside values kept out of the logs."""
 import io
 import json
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import responses
+import time_machine
 from django.test import Client, RequestFactory
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from channels_app import webhooks
+from channels_app import checks, configure, webhooks
 from channels_app.models import WEBHOOK_SECRET_HEADER, Channel, ChannelEvent, WebhookEvent
-from tests.conftest import make_channel
+from tests.conftest import GATE_URL, make_channel
+
+GATE = GATE_URL.rstrip("/")
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhooks"
 URL = "/whapi/webhook"
@@ -107,10 +112,12 @@ def test_a_replayed_health_event_changes_nothing(client, channel, no_whapi):
     assert WebhookEvent.objects.count() == 2  # both deliveries are in the ledger
 
 
-def follow_ups() -> set[str]:
-    from django_q.models import Schedule
-
-    return set(Schedule.objects.values_list("name", flat=True))
+def checks_soon(channel) -> set[str]:
+    """The checks the sweep makes for the channel within the next few seconds."""
+    channel = reload(channel)
+    soon = timezone.now() + timedelta(seconds=5)
+    due = {"health": channel.health_check_due_at, "settings": channel.settings_check_due_at}
+    return {kind for kind, at in due.items() if at is not None and at <= soon}
 
 
 def test_users_post_connects_and_a_redelivery_changes_nothing(client, channel, no_whapi):
@@ -118,21 +125,27 @@ def test_users_post_connects_and_a_redelivery_changes_nothing(client, channel, n
     channel = reload(channel)
     assert (channel.state, channel.connected_number) == ("connected", "61371989950")
     # Whapi confirms soon, and a reconnect finds our webhooks still in place.
-    assert follow_ups() == {f"channel_health_check-{channel.pk}", f"channel_settings_verify-{channel.pk}"}
+    assert checks_soon(channel) == {"health", "settings"}
 
-    from django_q.models import Schedule
-
-    Schedule.objects.all().delete()
+    Channel.objects.filter(pk=channel.pk).update(health_check_due_at=None, settings_check_due_at=None)
     assert post(client, channel, fixture("users_post")).json()["outcome"] == "duplicate"
-    assert follow_ups() == set()
+    assert checks_soon(channel) == set()
     assert channel.timeline.count() == 1
 
 
-def test_a_burst_of_callbacks_makes_one_follow_up_check(client, channel, no_whapi):
+def test_a_burst_of_callbacks_makes_one_follow_up_check(client, channel, whapi):
     for _ in range(3):
         post(client, channel, fixture("users_post"))
         post(client, channel, fixture("users_delete"))
-    assert follow_ups() == {f"channel_health_check-{channel.pk}", f"channel_settings_verify-{channel.pk}"}
+    assert checks_soon(channel) == {"health", "settings"}
+    assert len(whapi.calls) == 0  # no Whapi call inside a request (none is registered yet)
+    # One health check and one read-back when the sweep comes by, however many callbacks asked.
+    whapi.add(responses.GET, f"{GATE}/health", json=health("QR", 1713774883, 900, 3)["health"])
+    whapi.add(responses.GET, f"{GATE}/settings", json=configure.desired_settings(channel))
+    with time_machine.travel(timezone.now() + timedelta(seconds=3)):
+        assert checks.checks_sweep(seconds=0, concurrency=1) == 2
+    assert [call.request.url.split("?")[0].rsplit("/", 1)[1] for call in whapi.calls] == ["health", "settings"]
+    assert reload(channel).state == "disconnected"
 
 
 def test_the_same_number_connecting_again_after_a_logout_is_applied(client, channel, no_whapi):
@@ -162,7 +175,7 @@ def test_a_logout_is_shown_as_checking_until_whapis_health_confirms_it(client, c
     assert post(client, channel, fixture("users_delete")).json()["outcome"] == "applied"
     stored = reload(channel)
     assert (stored.state, stored.connected_number) == ("connected", "61371989950")
-    assert follow_ups() >= {f"channel_health_check-{channel.pk}"}
+    assert "health" in checks_soon(channel)
     client.force_login(alice)
     status = client.get(reverse("channels_app:channel_status", args=[channel.code])).json()
     assert "Checking the connection with Whapi" in status["html"] and status["poll"] is True

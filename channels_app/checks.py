@@ -1,0 +1,129 @@
+"""The checks sweep: asking Whapi about every channel whose check is due, at any fleet size.
+
+Each channel carries when its health is next asked (`health_check_due_at`) and when its webhook
+settings are next read back (`settings_check_due_at`). Whapi's reports move them (status.py: quiet
+for HEALTH_CHECK_EVERY after a report, or CHECK_SOON when a report wants confirming; configure.py:
+SETTINGS_CHECK_EVERY after a verified read-back); this module claims what is due and asks.
+
+Claiming is one short transaction: the due rows are locked with SKIP LOCKED, so rows another sweep is
+claiming at that moment are passed over, and their due time is pushed on by the retry interval. The
+gate calls happen after the commit, outside any lock. A sweep that dies mid-check leaves its claim to
+run out, and the channel is due again after the retry interval. So several sweeps, on one worker
+cluster or on several machines, share the work without asking about one channel twice at once.
+
+`checks_sweep` runs CHECKS_CONCURRENCY loops at once (claim a few, check them, again) for
+SWEEP_SECONDS; the periodic schedule "checks" starts one every minute.
+"""
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.db.models import Count, Min
+from django.utils import timezone
+
+from channels_app.configure import SETTINGS_RETRY, channel_settings_verify
+from channels_app.models import Channel
+from channels_app.status import CHECK_COLUMNS, CHECK_RETRY, channel_health_check
+
+logger = logging.getLogger(__name__)
+
+# One sweep runs this long; the "checks" schedule starts the next one a minute after the last
+# (django-q2's task timeout is 120 s: a gate call that started late still ends in time).
+SWEEP_SECONDS = 50.0
+# Channels one loop claims at a time, of each kind.
+CLAIM_BATCH = 4
+# A loop that found nothing due waits this long before it looks again.
+IDLE_SECONDS = 2.0
+
+CHECKS = {"health": channel_health_check, "settings": channel_settings_verify}
+RETRIES = {"health": CHECK_RETRY, "settings": SETTINGS_RETRY}
+
+
+def checks_claim(limit: int = CLAIM_BATCH) -> list[tuple[str, int]]:
+    """Claim up to `limit` due channels of each kind, oldest due first; returns (kind, channel id) pairs.
+
+    A claimed channel's due time moves on by its kind's retry interval: the check, when it answers,
+    sets the real next one.
+    """
+    now = timezone.now()
+    claimed: list[tuple[str, int]] = []
+    with transaction.atomic():
+        for kind, column in CHECK_COLUMNS.items():
+            ids = list(
+                Channel.objects.select_for_update(skip_locked=True)
+                .filter(**{f"{column}__lte": now})
+                .order_by(column)
+                .values_list("pk", flat=True)[:limit]
+            )
+            if ids:
+                Channel.objects.filter(pk__in=ids).update(**{column: now + RETRIES[kind]})
+                claimed += [(kind, channel_id) for channel_id in ids]
+    return claimed
+
+
+def _check(kind: str, channel_id: int) -> None:
+    try:
+        CHECKS[kind](channel_id)
+    except Exception:  # one channel's failure must not stop the sweep; its claim runs out and it is tried again
+        logger.exception("%s check of channel %s failed", kind, channel_id)
+
+
+def _sweep_loop(deadline: float) -> int:
+    """Claim and check until `deadline` (time.monotonic()); at least one round. Returns the checks made."""
+    done = 0
+    while True:
+        claimed = checks_claim()
+        for kind, channel_id in claimed:
+            _check(kind, channel_id)
+        done += len(claimed)
+        if time.monotonic() >= deadline:
+            return done
+        if not claimed:
+            time.sleep(min(IDLE_SECONDS, max(0.0, deadline - time.monotonic())))
+
+
+def _sweep_loop_in_thread(deadline: float) -> int:
+    try:
+        return _sweep_loop(deadline)
+    finally:
+        connections.close_all()  # this thread's own connections
+
+
+def checks_sweep(*, seconds: float = SWEEP_SECONDS, concurrency: int | None = None) -> int:
+    """Periodic: make the due health checks and settings read-backs for `seconds`, CHECKS_CONCURRENCY
+    at once (each gate call bounded by WHAPI_TIMEOUT); returns how many were made.
+
+    With a concurrency of 1 the loop runs in the calling thread.
+    """
+    concurrency = concurrency or settings.CHECKS_CONCURRENCY
+    deadline = time.monotonic() + seconds
+    if concurrency == 1:
+        return _sweep_loop(deadline)
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="checks") as pool:
+        loops = [pool.submit(_sweep_loop_in_thread, deadline) for _ in range(concurrency)]
+    return sum(loop.result() for loop in loops)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What staff see of the checks: how many are due now and how late the oldest of each kind is."""
+
+    health_due: int
+    health_overdue: timedelta | None
+    settings_due: int
+    settings_overdue: timedelta | None
+
+
+def checks_coverage(now: datetime | None = None) -> Coverage:
+    now = now or timezone.now()
+    figures = {}
+    for kind, column in CHECK_COLUMNS.items():
+        due = Channel.objects.filter(**{f"{column}__lte": now}).aggregate(count=Count("pk"), oldest=Min(column))
+        figures[f"{kind}_due"] = due["count"]
+        figures[f"{kind}_overdue"] = now - due["oldest"] if due["oldest"] else None
+    return Coverage(**figures)

@@ -1,0 +1,147 @@
+"""The checks sweep: every due health check and settings read-back made, once, by however many sweeps."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+import responses
+from django.db import connection
+from django.utils import timezone
+
+from channels_app import checks, configure
+from channels_app.models import Channel
+from tests.conftest import GATE_URL, make_channel
+
+GATE = GATE_URL.rstrip("/")
+HEALTH_AUTH = {"start_at": 1, "uptime": 5, "status": {"code": 4, "text": "AUTH"}, "user": {"id": "14155550123"}}
+
+
+def sweep() -> int:
+    """Sweeps of one round each, in this thread, until one finds nothing due; returns the checks made."""
+    total = 0
+    while made := checks.checks_sweep(seconds=0, concurrency=1):
+        total += made
+    return total
+
+
+def fleet(project, count: int, **fields) -> list[Channel]:
+    return [make_channel(project, whapi_id=f"FLEET-{n:05d}", name=f"bot {n}", **fields) for n in range(count)]
+
+
+def test_due_channels_are_asked_oldest_first_and_the_rest_wait(project, whapi, monkeypatch):
+    monkeypatch.setattr(checks, "CLAIM_BATCH", 2)
+    now = timezone.now()
+    late, later, not_yet = (
+        make_channel(project, whapi_id="LATE", health_check_due_at=now - timedelta(minutes=9)),
+        make_channel(project, whapi_id="LATER", health_check_due_at=now - timedelta(minutes=1)),
+        make_channel(project, whapi_id="NOT-YET", health_check_due_at=now + timedelta(minutes=5)),
+    )
+    assert checks.checks_claim() == [("health", late.pk), ("health", later.pk)]
+    # Claimed: not handed out again until the claim runs out (CHECK_RETRY), should the check never answer.
+    assert checks.checks_claim() == []
+    not_yet.refresh_from_db()
+    assert not_yet.health_check_due_at > now
+
+
+def test_a_sweep_confirms_every_due_channel_and_plans_the_next_check(project, whapi):
+    channels = fleet(project, 6, health_check_due_at=timezone.now() - timedelta(seconds=1))
+    whapi.add(responses.GET, f"{GATE}/health", json=HEALTH_AUTH)
+    assert sweep() == 6
+    assert len(whapi.calls) == 6
+    for channel in channels:
+        channel.refresh_from_db()
+        assert channel.state == "connected"
+        assert channel.health_check_due_at == channel.last_confirmed_at + timedelta(minutes=15)
+    assert sweep() == 0
+
+
+def test_a_channel_not_in_whapi_is_dropped_from_the_sweep(project, whapi):
+    gone = make_channel(
+        project, state="deleted", health_check_due_at=timezone.now(), settings_check_due_at=timezone.now()
+    )
+    assert sweep() == 2
+    assert len(whapi.calls) == 0
+    gone.refresh_from_db()
+    assert (gone.health_check_due_at, gone.settings_check_due_at) == (None, None)
+    assert sweep() == 0
+
+
+def test_a_channel_still_starting_up_is_asked_when_its_init_delay_ends(project, whapi):
+    init_until = timezone.now() + timedelta(seconds=40)
+    channel = make_channel(project, state="initializing", init_until=init_until, health_check_due_at=timezone.now())
+    assert sweep() == 1
+    assert len(whapi.calls) == 0
+    channel.refresh_from_db()
+    assert channel.health_check_due_at == init_until
+
+
+def test_one_failing_check_does_not_stop_the_others(project, whapi, monkeypatch):
+    broken, fine = fleet(project, 2, health_check_due_at=timezone.now())
+    real = checks.CHECKS["health"]
+
+    def check(channel_id):
+        if channel_id == broken.pk:
+            raise RuntimeError("bug")
+        return real(channel_id)
+
+    monkeypatch.setitem(checks.CHECKS, "health", check)
+    whapi.add(responses.GET, f"{GATE}/health", json=HEALTH_AUTH)
+    assert sweep() == 2
+    broken.refresh_from_db()
+    fine.refresh_from_db()
+    assert fine.state == "connected"
+    # The broken one is tried again when its claim runs out (CHECK_RETRY), not lost.
+    assert timezone.now() < broken.health_check_due_at <= timezone.now() + timedelta(minutes=2)
+
+
+def test_a_read_back_that_fails_is_tried_again_later(project, whapi):
+    channel = make_channel(project, settings_check_due_at=timezone.now())
+    whapi.add(responses.GET, f"{GATE}/settings", status=500)
+    assert sweep() == 1
+    channel.refresh_from_db()
+    assert "Reading the webhook settings failed" in channel.last_error
+    assert channel.settings_check_due_at - timezone.now() == pytest.approx(
+        configure.SETTINGS_RETRY, abs=timedelta(seconds=5)
+    )
+
+
+def test_staff_see_how_late_the_oldest_check_is(project):
+    now = timezone.now()
+    make_channel(project, whapi_id="A", health_check_due_at=now - timedelta(minutes=7))
+    make_channel(project, whapi_id="B", health_check_due_at=now - timedelta(minutes=2))
+    make_channel(project, whapi_id="C", health_check_due_at=now + timedelta(minutes=2))
+    make_channel(project, whapi_id="D", settings_check_due_at=now + timedelta(hours=2))
+    coverage = checks.checks_coverage(now)
+    assert (coverage.health_due, coverage.health_overdue) == (2, timedelta(minutes=7))
+    assert (coverage.settings_due, coverage.settings_overdue) == (0, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sweeps_running_at_once_ask_each_channel_once(project, whapi):
+    """Two sweeps of several threads each (as on two worker clusters) share the due channels."""
+    fleet(project, 24, health_check_due_at=timezone.now() - timedelta(seconds=1))
+    asked: list[str] = []
+    lock = threading.Lock()
+
+    def health(request):
+        with lock:
+            asked.append(request.headers["Authorization"])
+        return 200, {}, '{"start_at": 1, "uptime": 5, "status": {"code": 4, "text": "AUTH"}}'
+
+    whapi.add_callback(responses.GET, f"{GATE}/health", callback=health)
+    done = []
+
+    def run():
+        try:
+            done.append(checks.checks_sweep(seconds=0, concurrency=3))
+        finally:
+            connection.close()
+
+    sweeps = [threading.Thread(target=run) for _ in range(2)]
+    for thread in sweeps:
+        thread.start()
+    for thread in sweeps:
+        thread.join(30)
+    assert sum(done) == 24
+    assert len(asked) == 24
+    assert Channel.objects.filter(state="connected").count() == 24
