@@ -196,8 +196,12 @@ def fleet_reset(env: Environment, fleet: Fleet) -> None:
 
 
 def ledger_grow(env: Environment, rows: int) -> int:
-    """Seed ledger rows (health callbacks of fleet channels, spread over 30 days) until the ledger holds
-    `rows`; returns the seconds it took."""
+    """Seed ledger rows (health callbacks of fleet channels, spread over the last 30 days) until the
+    ledger holds `rows`; returns the seconds it took.
+
+    Written with PostgreSQL's COPY (psycopg's `copy`), the one bulk path fast enough for a million rows
+    within the run's time (the ORM's bulk_create takes about ten times as long on this machine).
+    """
     from django.db import connection
     from django.utils import timezone
 
@@ -210,32 +214,44 @@ def ledger_grow(env: Environment, rows: int) -> int:
     started = time.monotonic()
     now = timezone.now()
     size = max(1, fleet.size)
-    ids = [PREFIX + f"{index:05d}" for index in range(size)]
+    ids = [whapi_id(index) for index in range(size)]
     pks = dict(Channel.objects.filter(whapi_id__in=ids).values_list("whapi_id", "pk"))
     spread = 30 * 86_400 / rows
-    for batch_start in range(have, rows, 10_000):
-        batch = []
-        for n in range(batch_start, min(rows, batch_start + 10_000)):
-            channel = ids[n % size]
-            body = {
-                "health": {"start_at": fleet.started_at, "uptime": n, "status": {"code": 4, "text": "AUTH"}},
-                "event": {"type": "channel", "event": "post"},
-                "channel_id": channel,
-            }
-            batch.append(
-                WebhookEvent(
-                    channel_id=pks.get(channel),
-                    whapi_channel_id=channel,
-                    event_type="channel",
-                    event_method="post",
-                    body=json.dumps(body, separators=(",", ":")),
-                    received_at=now - timedelta(seconds=(rows - n) * spread + 3600),
-                    outcome=WebhookEvent.Outcome.APPLIED,
+    columns = (
+        "channel_id",
+        "whapi_channel_id",
+        "event_type",
+        "event_method",
+        "body",
+        "received_at",
+        "outcome",
+        "detail",
+    )
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
+        copy_sql = f"COPY {WebhookEvent._meta.db_table} ({', '.join(columns)}) FROM STDIN"
+        with cursor.copy(copy_sql) as copy:
+            for n in range(have, rows):
+                channel = ids[n % size]
+                body = {
+                    "health": {"start_at": fleet.started_at, "uptime": n, "status": {"code": 4, "text": "AUTH"}},
+                    "event": {"type": "channel", "event": "post"},
+                    "channel_id": channel,
+                }
+                copy.write_row(
+                    (
+                        pks.get(channel),
+                        channel,
+                        "channel",
+                        "post",
+                        json.dumps(body, separators=(",", ":")),
+                        now - timedelta(seconds=(rows - n) * spread + 3600),
+                        WebhookEvent.Outcome.APPLIED.value,
+                        "",
+                    )
                 )
-            )
-        WebhookEvent.objects.bulk_create(batch)
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE channels_app_webhookevent")
+        cursor.execute(f"ANALYZE {WebhookEvent._meta.db_table}")
     fleet.ledger_rows = rows
     took = time.monotonic() - started
     log(f"ledger: {rows:,} rows ({took:.1f} s)")

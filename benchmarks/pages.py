@@ -93,8 +93,8 @@ def _paths(fleet) -> dict[str, str]:
     code = fleet.customers[BIG_CUSTOMER].customer.code
     channels = reverse("admin:channels_app_channel_changelist")
     paths = {
-        "dashboard": reverse("dashboard", args=[code]),
-        "dashboard status.json": reverse("dashboard_status", args=[code]),
+        "dashboard": reverse("channels_app:dashboard", args=[code]),
+        "dashboard status.json": reverse("channels_app:dashboard_status", args=[code]),
         "admin channel list": channels,
         "admin ledger list": reverse("admin:channels_app_webhookevent_changelist"),
     }
