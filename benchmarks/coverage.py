@@ -126,7 +126,6 @@ def run(env: Environment) -> Result:
         time.sleep(SAMPLE_EVERY_S)
     samples.append(sample(started))
     env.restart_worker()  # back to the real intervals for whatever runs next
-    elapsed = samples[-1]["t_s"] or 1.0
     worst_health = max(item["health_oldest_overdue_s"] for item in samples)
     worst_settings = max(item["settings_oldest_overdue_s"] for item in samples)
     last = samples[-1]
