@@ -102,14 +102,20 @@ def projects_for(customer: Customer) -> QuerySet[Project]:
     return Project.objects.filter(customer=customer).order_by("name", "pk")
 
 
-def channels_for(customer: Customer) -> QuerySet[Channel]:
-    """The customer's channels that still exist, oldest request first."""
-    return (
-        Channel.objects.filter(project__customer=customer)
-        .exclude(state=Channel.State.DELETED)
-        .select_related("project")
-        .order_by("requested_at", "pk")
-    )
+def channels_for(customer: Customer, *, projects: list[Project] | None = None) -> QuerySet[Channel]:
+    """The customer's channels that still exist, oldest request first.
+
+    `projects`: the customer's projects (`projects_for`), when the caller has them loaded anyway.
+    The query then names them (`project_id IN (…)`) instead of joining through the customer, which
+    PostgreSQL estimates per project: a small customer's page no longer walks every channel.
+    """
+    if projects is not None:
+        if any(project.customer_id != customer.pk for project in projects):
+            raise ValueError("channels_for: a project of another customer")
+        channels = Channel.objects.filter(project_id__in=[project.pk for project in projects])
+    else:
+        channels = Channel.objects.filter(project__customer=customer)
+    return channels.exclude(state=Channel.State.DELETED).select_related("project").order_by("requested_at", "pk")
 
 
 def get_member(access: Access, username: str) -> Membership:

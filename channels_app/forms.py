@@ -139,6 +139,60 @@ class TwoFactorCodeForm(forms.Form):
 # ------------------------------------------------------------------------------------------------
 # Channels
 # ------------------------------------------------------------------------------------------------
+# The dashboard's state filter: the customer-facing states, the setting-up steps and the states that
+# need someone's attention grouped (value in the URL → label, states).
+_State = Channel.State
+DASHBOARD_STATE_GROUPS = {
+    "setup": ("Being set up (queued, creating, initializing, configuring)", Channel.SETTING_UP),
+    "waiting_scan": (_State.WAITING_SCAN.label, (_State.WAITING_SCAN,)),
+    "connected": (_State.CONNECTED.label, (_State.CONNECTED,)),
+    "disconnected": (_State.DISCONNECTED.label, (_State.DISCONNECTED,)),
+    "attention": ("Needs attention (error, stopped, expired)", (_State.ERROR, _State.STOPPED, _State.EXPIRED)),
+}
+
+
+class DashboardFilterForm(forms.Form):
+    """The dashboard's search and filters, from the query string. A value that does not fit (an unknown
+    state or project, a search too long) is reported next to its field and otherwise ignored."""
+
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=100,
+        strip=True,
+        widget=forms.SearchInput(attrs={"placeholder": "Name or number"}),
+    )
+    state = forms.ChoiceField(
+        label="State",
+        required=False,
+        choices=[("", "Any state")] + [(value, label) for value, (label, _) in DASHBOARD_STATE_GROUPS.items()],
+        error_messages={"invalid_choice": "There is no state “%(value)s”; showing every state."},
+    )
+    project = forms.ChoiceField(
+        label="Project",
+        required=False,
+        error_messages={"invalid_choice": "No such project; showing every project."},
+    )
+
+    def __init__(self, data, *, projects: list[Project]):
+        super().__init__(data)
+        self.fields["project"].choices = [("", "Every project")] + [(p.whapi_id, p.name) for p in projects]
+        self.projects = {p.whapi_id: p for p in projects}
+        if len(projects) < 2:
+            del self.fields["project"]
+
+    def filters(self) -> dict:
+        """The valid filters, as {"q": str, "states": tuple | None, "project": Project | None}."""
+        self.is_valid()  # fills cleaned_data with the fields that are valid, errors with the others
+        data = self.cleaned_data
+        group = DASHBOARD_STATE_GROUPS.get(data.get("state") or "")
+        return {
+            "q": data.get("q") or "",
+            "states": group[1] if group else None,
+            "project": self.projects.get(data.get("project") or ""),
+        }
+
+
 class ProjectChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Project) -> str:
         return obj.name

@@ -64,6 +64,7 @@ def channels_sync() -> dict[str, int]:
                 state=State.STOPPED if remote.stopped else State.WAITING_SCAN,
                 last_error="Imported from Whapi: its webhooks are not managed by the portal until configured.",
                 error_source=Channel.ErrorSource.CONFIGURE,
+                health_check_due_at=timezone.now(),  # the checks sweep asks its health at once
                 **mirror_fields(remote),
             )
             channel_update(imported, state=imported.state, detail="imported from Whapi", force=True)

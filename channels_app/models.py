@@ -243,8 +243,13 @@ class Channel(models.Model):
         ordering = ["-requested_at"]
         indexes = [
             models.Index(fields=["state", "requested_at"], name="channel_state_requested"),
+            # A customer's dashboard: its projects' channels, oldest request first, a page at a time.
+            models.Index(fields=["project", "requested_at"], name="channel_project_requested"),
             models.Index(fields=["health_check_due_at"], name="channel_health_check_due"),
             models.Index(fields=["settings_check_due_at"], name="channel_settings_check_due"),
+            # The admin channel list's "needs a look" counts (admin/channels.attention_counts).
+            models.Index(fields=["active_till"], name="channel_active_till"),
+            models.Index(fields=["state"], condition=models.Q(status_stale=True), name="channel_stale"),
         ]
         # Staff actions that change a channel in Whapi, each granted on its own (see channels_app.admin).
         permissions = [
@@ -304,21 +309,28 @@ class WebhookEvent(models.Model):
         UNKNOWN_CHANNEL = "unknown_channel", "Unknown channel"
         FAILED = "failed", "Failed"
 
+    # Indexed with received_at (Meta.indexes), which also serves the foreign key.
     channel = models.ForeignKey(
-        Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="webhook_events"
+        Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="webhook_events", db_index=False
     )
-    # Not indexed: only authenticated callbacks are stored, so a channel's are found through `channel`,
-    # and the admin's search is a substring match, which no index serves. Every callback would pay for one.
     whapi_channel_id = models.CharField(max_length=32, blank=True)
     event_type = models.CharField(max_length=32, blank=True)
     event_method = models.CharField(max_length=16, blank=True)
     body = models.TextField(help_text="The raw request body.")
-    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    received_at = models.DateTimeField(default=timezone.now)
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RECEIVED)
     detail = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        # Each one serves a list of the admin newest first (channels_app.admin.ledger), and the first
+        # also retention's "oldest first"; every callback pays for four, so no more than these.
+        indexes = [
+            models.Index(fields=["received_at", "id"], name="ledger_received"),
+            models.Index(fields=["channel", "received_at"], name="ledger_channel_received"),
+            models.Index(fields=["whapi_channel_id", "received_at"], name="ledger_whapi_id_received"),
+            models.Index(fields=["outcome", "received_at"], name="ledger_outcome_received"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type}.{self.event_method} for {self.whapi_channel_id or '?'} ({self.outcome})"
@@ -334,7 +346,8 @@ class ChannelEvent(models.Model):
         CUSTOMER = "customer", "Customer"
         SYSTEM = "system", "System"
 
-    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="timeline")
+    # Indexed with `at` (Meta.indexes): a channel's newest events, and the foreign key.
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="timeline", db_index=False)
     from_state = models.CharField(max_length=32, blank=True)
     to_state = models.CharField(max_length=32)
     source = models.CharField(max_length=16, choices=Source.choices)
@@ -343,6 +356,7 @@ class ChannelEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["channel", "at"], name="timeline_channel_at")]
 
     def __str__(self) -> str:
         return f"{self.from_state or '∅'} → {self.to_state} ({self.source})"

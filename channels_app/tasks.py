@@ -5,7 +5,7 @@ Each task has the name of the function it calls, so a schedule's `func` names th
 
 from django.contrib.auth import get_user_model
 
-from channels_app import actions, bulk_jobs, checks, configure, pipeline, status
+from channels_app import actions, bulk_jobs, checks, configure, pipeline, retention, status
 from channels_app.models import Channel
 
 
@@ -37,6 +37,11 @@ def checks_sweep() -> int:
 
 def bulk_job_run(job_id: int) -> None:
     bulk_jobs.bulk_job_run(job_id)
+
+
+def retention_prune() -> str:
+    """Delete what the retention settings no longer keep, a bounded amount per run; says what went."""
+    return str(retention.retention_prune())
 
 
 def whapi_sync(actor_id: int | None = None) -> str:

@@ -327,6 +327,28 @@ for _name, _value, _low, _high in (
         raise _config_error(_name, f"is {_value}", f"Use a value from {_low} to {_high}.")
 
 # ------------------------------------------------------------------------------------------------
+# Retention: days each record is kept (0 = forever); `retention_prune` deletes older rows hourly
+# (channels_app.retention, docs/operations.md "Retention").
+# ------------------------------------------------------------------------------------------------
+# The ledger is the big one (about 10 callbacks per channel a day); 90 days covers any replay or
+# "what did Whapi send us" question.
+RETENTION_LEDGER_DAYS = _read("RETENTION_LEDGER_DAYS", env.int, 90)
+# State changes only, a few per channel a week: a year answers "since when is it disconnected".
+RETENTION_TIMELINE_DAYS = _read("RETENTION_TIMELINE_DAYS", env.int, 365)
+# Forever by default: extensions spend partner days, and billing disputes look back a long way.
+RETENTION_AUDIT_DAYS = _read("RETENTION_AUDIT_DAYS", env.int, 0)
+# django-q2 keeps every failed task; successes are bounded by Q_CLUSTER["save_limit"].
+RETENTION_FAILED_TASK_DAYS = _read("RETENTION_FAILED_TASK_DAYS", env.int, 30)
+for _name, _value in (
+    ("RETENTION_LEDGER_DAYS", RETENTION_LEDGER_DAYS),
+    ("RETENTION_TIMELINE_DAYS", RETENTION_TIMELINE_DAYS),
+    ("RETENTION_AUDIT_DAYS", RETENTION_AUDIT_DAYS),
+    ("RETENTION_FAILED_TASK_DAYS", RETENTION_FAILED_TASK_DAYS),
+):
+    if _value < 0:
+        raise _config_error(_name, f"is {_value}, below 0", "Use a number of days, or 0 to keep the rows forever.")
+
+# ------------------------------------------------------------------------------------------------
 # django-q2: the ORM broker, so the database is the only moving part.
 # ------------------------------------------------------------------------------------------------
 Q_CLUSTER = {

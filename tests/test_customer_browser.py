@@ -129,6 +129,56 @@ def test_the_dashboard_updates_states_without_a_reload(portal, owner, browser_pa
     assert page.evaluate("window.notReloaded") is True
 
 
+def test_a_row_on_page_2_changes_state_live_and_the_search_form_filters(portal, owner, browser_page, live_server):
+    from channels_app.views.customer import PAGE_SIZE
+
+    _, project = portal
+    now = timezone.now()
+    Channel.objects.bulk_create(
+        [
+            Channel(
+                project=project,
+                name=f"Line {index:02d}",
+                whapi_id=f"LINE{index:02d}-ABCDE",
+                state=Channel.State.CONNECTED,
+                connected_number=f"1415555{index:04d}",
+                requested_at=now - timedelta(hours=1) + timedelta(minutes=index),
+            )
+            for index in range(PAGE_SIZE)
+        ]
+    )
+    # The newest request: alone on page 2.
+    late = Channel.objects.create(project=project, name="Late line", whapi_id="LATELI-NE000", state="initializing")
+    page = browser_page
+    log_in(page, live_server)
+    expect(page.locator("#channel-rows")).to_have_attribute("data-poll-active", "0")  # page 1 is settled
+    page.get_by_role("link", name="Next ›").click()
+    expect(page.get_by_text("Page 2 of 2", exact=True)).to_be_visible()
+    row = page.locator("tr", has_text="Late line")
+    expect(row).to_contain_text("Initializing")
+    page.evaluate("window.notReloaded = true")
+
+    Channel.objects.filter(pk=late.pk).update(state=Channel.State.CONNECTED, connected_number=PHONE)
+    expect(row).to_contain_text("Connected")
+    expect(row).to_contain_text(f"+{PHONE}")
+    assert page.evaluate("window.notReloaded") is True
+    screenshot(page, "dashboard-pages")
+
+    # Search and filter, kept in the URL: the back button returns to the previous list.
+    page.get_by_label("Search").fill("line 0")
+    page.get_by_label("State").select_option(label="Connected")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("tr[data-channel]")).to_have_count(10)
+    assert "q=line+0" in page.url and "state=connected" in page.url
+    page.get_by_label("Search").fill("nobody")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("No channel matches these filters")).to_be_visible()
+    page.go_back()
+    expect(page.locator("tr[data-channel]")).to_have_count(10)
+    page.get_by_role("link", name="Clear the filters").click()
+    expect(page.locator("tr[data-channel]")).to_have_count(PAGE_SIZE)
+
+
 def test_the_handoff_link_works_logged_out_until_revoked_or_expired(
     portal, owner, background_worker, browser_page, live_server, chromium
 ):

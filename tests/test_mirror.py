@@ -3,6 +3,7 @@
 import pytest
 import responses
 from django.core.management import call_command
+from django.utils import timezone
 
 from channels_app.models import Channel, Project
 from tests.conftest import make_channel, remote_channel
@@ -61,6 +62,9 @@ def test_sync_mirrors_projects_and_channels(project, whapi, capsys):
     assert Channel.objects.get(pk=waiting.pk).whapi_id == "LOSTLO-00001"
     imported = Channel.objects.get(whapi_id="PANELP-00001")
     assert imported.project == project  # its Whapi project is known; customer follows the project
+    # Its health is asked by the next checks sweep; the channel adopted after a lost answer, after its init delay.
+    assert imported.health_check_due_at <= timezone.now()
+    assert Channel.objects.get(pk=waiting.pk).health_check_due_at == Channel.objects.get(pk=waiting.pk).init_until
     assert Channel.objects.get(pk=gone.pk).state == "deleted"
     assert Channel.objects.get(pk=unlisted.pk).state == "waiting_scan"  # Whapi still has it
     assert "1 imported, 1 gone" in capsys.readouterr().out

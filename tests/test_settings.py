@@ -75,6 +75,8 @@ def test_postgres_is_chosen_by_database_url(monkeypatch):
         ({"WHAPI_CREATE_BUDGET": "25"}, "WHAPI_CREATE_BUDGET", "above Whapi's limit of 20"),
         ({"WHAPI_CREATE_WINDOW": "-5"}, "WHAPI_CREATE_WINDOW", "below its minimum"),
         ({"DATABASE_URL": "mysql://root@localhost/portal"}, "DATABASE_URL", "unsupported engine"),
+        ({"RETENTION_LEDGER_DAYS": "-1"}, "RETENTION_LEDGER_DAYS", "0 to keep the rows forever"),
+        ({"RETENTION_AUDIT_DAYS": "a year"}, "RETENTION_AUDIT_DAYS", "cannot be read"),
     ],
 )
 def test_misconfiguration_names_the_variable(monkeypatch, overrides, variable, hint):

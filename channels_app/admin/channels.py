@@ -11,11 +11,11 @@ import json
 import re
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from channels_app import actions, background, budget, bulk_jobs, configure
+from channels_app import actions, background, budget, bulk_jobs, checks, configure
 from channels_app.actions import ActionError
 from channels_app.admin.common import (
     CHANNEL_ACTIONS,
@@ -46,12 +46,18 @@ from channels_app.admin.filters import (
     StaleFilter,
 )
 from channels_app.admin.forms import ACTION_FORMS, ChannelRequestForm, new_request_key
+from channels_app.admin.paging import BoundedListAdmin
 from channels_app.crypto import mask
 from channels_app.models import AuditLog, Channel, Project
 
 State = Channel.State
 STAFF = AuditLog.Source.STAFF
 EXPIRING_SOON_DAYS = 7
+# The channel page lists this many of the channel's newest timeline events, callbacks and audit
+# entries, each with a link to all of them.
+TIMELINE_SHOWN = 20
+CALLBACKS_SHOWN = 20
+AUDIT_SHOWN = 10
 PHONE_LIKE = re.compile(r"\+?[0-9][0-9 ()\-]{5,}")
 
 
@@ -102,6 +108,43 @@ def active_till_text(channel: Channel, now=None) -> tuple[str, str, str]:
     return date, text, "days-soon" if days <= EXPIRING_SOON_DAYS else ""
 
 
+def overdue_text(late: timedelta | None) -> str:
+    """How late the oldest due check is, as staff read it."""
+    if late is None:
+        return "none due"
+    minutes = int(late.total_seconds() // 60)
+    return "under a minute" if minutes < 1 else f"{minutes} min"
+
+
+def checks_context() -> dict:
+    """The checks sweep's guarantees as the channel list shows them: how many checks are due and how
+    late the oldest of each kind is (checks.checks_coverage), with the intervals they are due at."""
+    coverage = checks.checks_coverage()
+    return {
+        "checks": coverage,
+        "health_overdue": overdue_text(coverage.health_overdue),
+        "settings_overdue": overdue_text(coverage.settings_overdue),
+        "health_every_minutes": round(settings.HEALTH_CHECK_EVERY / 60),
+        "settings_every_hours": round(settings.SETTINGS_CHECK_EVERY / 3600, 1),
+    }
+
+
+def attention_counts(now=None) -> dict[str, int]:
+    """The channel list's "needs a look" figures, exact, each counted through an index of its own
+    (state, `channel_active_till`, the partial `channel_stale`, the project's foreign key), so the
+    list does not read every channel on every load. Unassigned: no project, or a project that no
+    customer holds (the few such projects, then their channels)."""
+    now = now or timezone.now()
+    live = Channel.objects.exclude(state=State.DELETED)
+    return {
+        "errors": Channel.objects.filter(state=State.ERROR).count(),
+        "expiring": live.filter(active_till__gte=now, active_till__lt=now + timedelta(days=EXPIRING_SOON_DAYS)).count(),
+        "stale": live.filter(status_stale=True).count(),
+        "unassigned": live.filter(project__isnull=True).count()
+        + live.filter(project__in=Project.objects.filter(customer__isnull=True)).count(),
+    }
+
+
 # ------------------------------------------------------------------------------------------------
 # Bulk actions on a selection (each one a background job)
 # ------------------------------------------------------------------------------------------------
@@ -120,7 +163,7 @@ def _bulk_action(name: str):
 # The admin
 # ------------------------------------------------------------------------------------------------
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(BoundedListAdmin):
     list_display = [
         "name",
         "customer_and_project",
@@ -146,8 +189,6 @@ class ChannelAdmin(admin.ModelAdmin):
     list_select_related = ["project__customer"]
     search_fields = ["name", "whapi_id", "connected_number", "project__customer__name"]
     search_help_text = "Name, Whapi id, connected number or customer."
-    # Facet counts would run one query per filter choice on every page.
-    show_facets = admin.ShowFacets.NEVER
     actions = [_bulk_action(name) for name in CHANNEL_ACTIONS]
     fieldsets = [
         (None, {"fields": ["name", "customer_link", "project", "whapi_id", "state", "mode", "active_till_left"]}),
@@ -297,19 +338,10 @@ class ChannelAdmin(admin.ModelAdmin):
         return mask(obj.token) or "–"
 
     def changelist_view(self, request, extra_context=None):
-        now = timezone.now()
-        live = ~Q(state=State.DELETED)
-        attention = Channel.objects.aggregate(
-            errors=Count("pk", filter=Q(state=State.ERROR)),
-            expiring=Count(
-                "pk", filter=live & Q(active_till__gte=now, active_till__lt=now + timedelta(days=EXPIRING_SOON_DAYS))
-            ),
-            stale=Count("pk", filter=live & Q(status_stale=True)),
-            unassigned=Count("pk", filter=live & (Q(project__isnull=True) | Q(project__customer__isnull=True))),
-        )
         context = {
             **budget_context(),
-            "attention": attention,
+            **checks_context(),
+            "attention": attention_counts(),
             "expiring_soon_days": EXPIRING_SOON_DAYS,
             "can_sync": has_channel_perm(request, "operate_channel"),
             **(extra_context or {}),
@@ -402,9 +434,9 @@ class ChannelAdmin(admin.ModelAdmin):
             "desired_json": json.dumps(desired, indent=2, sort_keys=True, ensure_ascii=False) if desired else "",
             "readback_json": json.dumps(readback, indent=2, sort_keys=True, ensure_ascii=False) if readback else "",
             "mismatches": mismatches,
-            "timeline": channel.timeline.all()[:50],
-            "callbacks": channel.webhook_events.defer("body")[:20],
-            "audit_entries": AuditLog.objects.filter(target_type="channel", target_id__in=audit_ids)[:10],
+            "timeline": channel.timeline.all()[:TIMELINE_SHOWN],
+            "callbacks": channel.webhook_events.defer("body")[:CALLBACKS_SHOWN],
+            "audit_entries": AuditLog.objects.filter(target_type="channel", target_id__in=audit_ids)[:AUDIT_SHOWN],
             **(budget_context() if channel.state == State.QUEUED else {}),
         }
 

@@ -1,5 +1,6 @@
 """List filters of the staff console. Choices are fixed or typed into a box, so no filter runs a
-query of its own and none grows with the number of customers or projects."""
+query of its own (Django's filter on a plain field would run a `SELECT DISTINCT` over the table for
+its links) and none grows with the number of customers, projects or rows."""
 
 import uuid
 from datetime import timedelta
@@ -10,7 +11,8 @@ from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q
 from django.utils import timezone
 
-from channels_app.models import Channel
+from channels_app import webhooks
+from channels_app.models import Channel, Customer, Project
 
 State = Channel.State
 QUIET_FOR = timedelta(hours=1)
@@ -174,3 +176,92 @@ class AssignedFilter(admin.SimpleListFilter):
 class ChannelChangeList(ChangeList):
     def get_queryset(self, request, exclude_parameters=None):
         return super().get_queryset(request, exclude_parameters).defer(*LIST_DEFERRED)
+
+
+# ------------------------------------------------------------------------------------------------
+# The records: ledger, timeline, audit log
+# ------------------------------------------------------------------------------------------------
+class ChannelIdFilter(admin.SimpleListFilter):
+    """One channel's rows (`?channel=<id>`), the link "all of this channel" on the channel page.
+
+    Shown only while it is set: a sidebar cannot list ten thousand channels."""
+
+    title = "channel"
+    parameter_name = "channel"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        if not (value and value.isdigit()):
+            return []
+        channel = Channel.objects.filter(pk=value).only("name", "whapi_id").first()
+        return [(value, str(channel) if channel else f"#{value}")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            raise IncorrectLookupParameters(f"channel must be a channel's id, not {value!r}")
+        return queryset.filter(channel_id=int(value))
+
+
+class EventFilter(admin.SimpleListFilter):
+    """By Whapi event: the ones the receiver handles (`webhooks.EVENT_HANDLERS`), or any other."""
+
+    title = "event"
+    parameter_name = "event"
+    OTHER = "other"
+
+    def lookups(self, request, model_admin):
+        handled = [(f"{kind}.{method}", f"{kind}.{method}") for kind, method in webhooks.EVENT_HANDLERS]
+        return [*handled, (self.OTHER, "Any other (ignored)")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        handled = Q()
+        for kind, method in webhooks.EVENT_HANDLERS:
+            handled |= Q(event_type=kind, event_method=method)
+        if value == self.OTHER:
+            return queryset.exclude(handled)
+        kind, _, method = value.partition(".")
+        if (kind, method) not in webhooks.EVENT_HANDLERS:
+            raise IncorrectLookupParameters(f"event must be one of the handled events or 'other', not {value!r}")
+        return queryset.filter(event_type=kind, event_method=method)
+
+
+# What `audit.audit` records as target_type: the lower-case name of the target's model.
+AUDIT_TARGET_TYPES = {model.__name__.lower(): model._meta.verbose_name for model in (Channel, Project, Customer)}
+
+
+class TargetTypeFilter(admin.SimpleListFilter):
+    title = "target type"
+    parameter_name = "target_type"
+
+    def lookups(self, request, model_admin):
+        return [*AUDIT_TARGET_TYPES.items(), ("none", "None")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "none":
+            return queryset.filter(target_type="")
+        if value:
+            return queryset.filter(target_type=value)
+        return queryset
+
+
+class AuditActionFilter(InputFilter):
+    """By action: exactly (`channel.extend`), or a whole kind by its first part (`channel`)."""
+
+    title = "action"
+    parameter_name = "action"
+    placeholder = "channel.extend, or channel"
+
+    def queryset(self, request, queryset):
+        value = self.cleaned_value()
+        if not value:
+            return queryset
+        if "." in value.rstrip("."):
+            return queryset.filter(action=value)
+        return queryset.filter(action__startswith=value.rstrip(".") + ".")

@@ -2,7 +2,8 @@
  *
  * - [data-poll]: while data-poll-active="1", fetch the element's JSON every data-poll-every ms
  *   ({html, poll, connect, state, parts?}), put `html` in the element, and stop once `poll` is false;
- *   when the state changed, also refresh the other `parts` of the page (element id → html).
+ *   when the state changed, also refresh the other `parts` of the page (element id → html). With
+ *   data-poll-rows (the dashboard), the poll names the rows shown and gets back those that changed.
  * - #connect[data-qr-url]: show the login QR, fetched again shortly before it expires; hidden as soon
  *   as the status says the channel cannot (or need not) be linked any more.
  * - .progress[data-start][data-end][data-now]: a start-up progress bar that moves by itself.
@@ -35,8 +36,32 @@
   }
 
   // ---- polling a status fragment ---------------------------------------------------------------
+  // [data-poll-rows] (the dashboard): each poll names the rows shown with their version
+  // (<tr data-channel data-v>); the answer's `html` has the rows that changed, each replacing the row
+  // with its code, and `gone` the codes of rows to remove (a channel deleted meanwhile).
+  function rowsUrl(element) {
+    var query = [];
+    element.querySelectorAll("tr[data-channel]").forEach(function (row) {
+      query.push("c=" + encodeURIComponent(row.dataset.channel + "." + (row.dataset.v || "")));
+    });
+    return query.length ? element.dataset.poll + "?" + query.join("&") : null;
+  }
+
+  function updateRows(element, data) {
+    var fresh = document.createElement("template");
+    fresh.innerHTML = data.html || "";
+    fresh.content.querySelectorAll("tr[data-channel]").forEach(function (row) {
+      var shown = element.querySelector('tr[data-channel="' + row.dataset.channel + '"]');
+      if (shown) shown.replaceWith(row);
+    });
+    (data.gone || []).forEach(function (code) {
+      var shown = element.querySelector('tr[data-channel="' + code + '"]');
+      if (shown) shown.remove();
+    });
+  }
+
   function poller(element) {
-    var url = element.dataset.poll;
+    var byRows = element.hasAttribute("data-poll-rows");
     var every = Number(element.dataset.pollEvery) || 2000;
     var started = Date.now();
 
@@ -50,6 +75,8 @@
         schedule(); // nobody is looking: ask again later
         return;
       }
+      var url = byRows ? rowsUrl(element) : element.dataset.poll;
+      if (!url) return; // no row left to follow
       fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
         .then(function (response) {
           var type = response.headers.get("Content-Type") || "";
@@ -71,7 +98,9 @@
               if (part) part.innerHTML = data.parts[id];
             });
           }
-          if (typeof data.html === "string") {
+          if (byRows) {
+            updateRows(element, data);
+          } else if (typeof data.html === "string") {
             element.innerHTML = data.html;
             startProgress(element);
           }

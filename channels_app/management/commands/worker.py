@@ -6,6 +6,10 @@ cluster as `manage.py qcluster` and, in the parent process, looks for due schedu
 `Q_SCHEDULER_SECONDS` (default 5). Both use django-q2's `scheduler()`, which claims due schedules
 under row locks, so a schedule never runs twice.
 
+`--no-scheduler` runs tasks only: no tick here, and none in django-q2's sentinel either (its
+`Conf.SCHEDULER`, which `Q_CLUSTER["scheduler"] = False` would turn off for every worker). Several
+workers may all schedule safely; the flag is for running the scheduler on one machine only.
+
 Stopping: SIGTERM or SIGINT, to this process or to its whole process group (what systemd and a
 terminal send), stops it within STOP_SECONDS. The signal only sets a flag; the cluster is stopped
 from the main loop, and a cluster that does not stop in time (its sentinel killed by the group
@@ -21,6 +25,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from django_q.cluster import Cluster
+from django_q.conf import Conf
 from django_q.scheduler import scheduler
 
 logger = logging.getLogger(__name__)
@@ -32,7 +37,17 @@ POLL_SECONDS = 0.25  # how often the main loop looks at the stop flag and the cl
 class Command(BaseCommand):
     help = "Run the django-q2 cluster with a scheduler tick every Q_SCHEDULER_SECONDS (default 5)."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--no-scheduler",
+            action="store_true",
+            help="Run tasks only; create no tasks from due schedules (another worker does).",
+        )
+
+    def handle(self, *args, no_scheduler: bool = False, **options):
+        if no_scheduler:
+            # The sentinel, forked from this process by cluster.start(), reads it every 30 s.
+            Conf.SCHEDULER = False
         stopping = threading.Event()
         cluster = Cluster()  # installs django-q2's handlers, which stop the cluster inside the handler
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -52,7 +67,7 @@ class Command(BaseCommand):
         interval = settings.Q_SCHEDULER_SECONDS
         next_tick = time.monotonic()
         while not stopping.is_set() and cluster.sentinel.is_alive():
-            if time.monotonic() >= next_tick:
+            if Conf.SCHEDULER and time.monotonic() >= next_tick:
                 try:
                     scheduler(broker=cluster.broker)
                 except Exception:  # a failed tick must not stop the worker; the next one retries
