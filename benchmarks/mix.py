@@ -1,6 +1,7 @@
 """The realistic event mix: what the portal's receiver costs per callback, against `/livez`.
 
-Over the whole fleet (10,000 channels, each with its own secret; `benchmarks.fleet`), with
+Over the whole fleet (10,000 channels, each with its own secret; `benchmarks.fleet`; the ones
+present in Whapi, all made connected by `fleet_reset`), with
 `--connections` (16) connections for `--duration` seconds (15): connection i sends for channels i,
 i+N, i+2N, ... in turn, so a channel's callbacks arrive in order. Each channel walks a cycle of 20
 events, starting at its own place in it (its index), so across the fleet the mix holds from the first
@@ -30,7 +31,7 @@ from benchmarks import Result, benchmark, positive_float, positive_int
 from benchmarks import callbacks as cb
 from benchmarks.baseline import add_livez_figures, livez, measured_run, warn_if_disturbed
 from benchmarks.environment import Environment, log
-from benchmarks.fleet import Fleet, fleet_grow
+from benchmarks.fleet import Fleet, fleet_grow, fleet_reset
 
 MAX_CPU_RATIO = 6.0
 CYCLE = ["AUTH"] * 15 + ["QR", "patch", "AUTH", "users.delete", "users.post"]
@@ -47,10 +48,11 @@ class MixStream:
 
     def __init__(self, fleet: Fleet, connections: int, host: str) -> None:
         self.fleet, self.host = fleet, host
-        self.owned = [list(range(index, fleet.size, connections)) for index in range(connections)]
+        count = len(fleet.channels)
+        self.owned = [list(range(index, count, connections)) for index in range(connections)]
         self.turn = [0] * connections
-        self.step = [0] * fleet.size
-        self.uptime = [0] * fleet.size
+        self.step = [0] * count
+        self.uptime = [0] * count
         self.ready: list[deque[tuple[str, bytes]]] = [deque() for _ in range(connections)]
         self.sent: Counter[str] = Counter()
 
@@ -116,12 +118,14 @@ def run(env: Environment) -> Result:
     args = env.args
     result = Result()
     fleet = fleet_grow(env, args.fleet)
+    wait_for_follow_ups(60)
+    fleet_reset(env, fleet)
     base = livez(env, args.connections)
     stream = MixStream(fleet, args.connections, f"127.0.0.1:{env.portal_port}")
     # Enough for the warm-up and the run at a third of /livez's rate; beyond that built as sent.
     stream.prepare(round(base.load.rps / 3 * (1 + args.duration) / args.connections))
     rows_before, first_id = ledger_count(), WebhookEvent.objects.order_by("-id").values_list("id", flat=True).first()
-    log(f"mix: {args.connections} connections for {args.duration:g} s over {fleet.size:,} channels")
+    log(f"mix: {args.connections} connections for {args.duration:g} s over {len(fleet.channels):,} channels")
     mix = measured_run(env, stream.next_request, connections=args.connections, duration=args.duration, label="mix")
     sent = sum(stream.sent.values())
     time.sleep(0.2)
@@ -167,7 +171,7 @@ def run(env: Environment) -> Result:
     result.details = {
         "connections": args.connections,
         "duration_s": args.duration,
-        "channels": fleet.size,
+        "channels": len(fleet.channels),
         "cycle": CYCLE,
         "sent_by_kind": dict(stream.sent),
         "ledger_outcomes": outcomes,

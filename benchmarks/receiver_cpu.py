@@ -21,7 +21,7 @@ import time
 
 from benchmarks import Result, benchmark, positive_int
 from benchmarks.environment import Environment, log
-from benchmarks.fleet import fleet_grow
+from benchmarks.fleet import fleet_grow, fleet_reset
 from benchmarks.mix import MixStream
 
 CONNECTIONS = 16  # as many "connections" as `mix` uses: the same order of events per channel
@@ -87,7 +87,9 @@ def run(env: Environment) -> Result:
         response.close()
 
     count = args.receiver_requests
-    stream = MixStream(fleet_grow(env, args.fleet), CONNECTIONS, "127.0.0.1")
+    fleet = fleet_grow(env, args.fleet)
+    fleet_reset(env, fleet)
+    stream = MixStream(fleet, CONNECTIONS, "127.0.0.1")
     webhooks = [_environ(stream.next_request(index % CONNECTIONS)) for index in range(2 * count)]
     livez = _environ(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     for environ in webhooks[:count]:  # warm-up: connection, prepared statements, caches

@@ -30,7 +30,7 @@ from benchmarks import Result, benchmark, positive_int
 from benchmarks import callbacks as cb
 from benchmarks.baseline import add_livez_figures, livez, measured_run, warn_if_disturbed
 from benchmarks.environment import Environment, log
-from benchmarks.fleet import PREFIX, Fleet, fleet_grow, fleet_reset, sandbox_register
+from benchmarks.fleet import Fleet, fleet_grow, fleet_reset, present, sandbox_register
 from benchmarks.mix import wait_for_follow_ups
 
 MIN_RATIO = 0.2
@@ -49,14 +49,8 @@ def follow_ups_pending() -> int:
     from django.db.models import Q
     from django.utils import timezone
 
-    from channels_app.models import Channel
-
     overdue = timezone.now() - OVERDUE_GRACE
-    return (
-        Channel.objects.filter(whapi_id__startswith=PREFIX)
-        .filter(Q(disconnect_reported_at__isnull=False) | Q(health_check_due_at__lte=overdue))
-        .count()
-    )
+    return present().filter(Q(disconnect_reported_at__isnull=False) | Q(health_check_due_at__lte=overdue)).count()
 
 
 def storm(
@@ -71,23 +65,24 @@ def storm(
 ) -> dict:
     from django.db.models import Count
 
-    from channels_app.models import Channel, WebhookEvent
+    from channels_app.models import WebhookEvent
 
+    count = len(fleet.channels)
     host = f"127.0.0.1:{env.portal_port}"
-    requests = [cb.request_bytes(host, fleet.channels[index][1], payload_for(index)) for index in range(fleet.size)]
+    requests = [cb.request_bytes(host, fleet.channels[index][1], payload_for(index)) for index in range(count)]
     position = iter(range(len(requests)))
 
     def next_request(_connection: int) -> bytes:
         return requests[next(position)]
 
     first_id = WebhookEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    log(f"storm {name}: {fleet.size:,} callbacks at {connections} connections")
+    log(f"storm {name}: {count:,} callbacks at {connections} connections")
     run = measured_run(
         env,
         next_request,
         connections=connections,
         duration=600,
-        requests=fleet.size,
+        requests=count,
         label=f"storm {name}",
         warmup=False,
     )
@@ -109,10 +104,10 @@ def storm(
             else f"not finished within {WAIT_FOLLOW_UP_S:g} s"
         )
     )
-    rows = WebhookEvent.objects.filter(id__gt=first_id, whapi_channel_id__startswith=PREFIX)
+    rows = WebhookEvent.objects.filter(id__gt=first_id)
     outcomes = dict(rows.values_list("outcome").annotate(n=Count("id")).values_list("outcome", "n"))
     applied = outcomes.get(WebhookEvent.Outcome.APPLIED, 0)
-    in_state = Channel.objects.filter(whapi_id__startswith=PREFIX, state=expected_state).count()
+    in_state = present().filter(state=expected_state).count()
 
     base = livez(env, connections)
     ratio = run.load.rps / base.load.rps if base.load.rps else 0.0
@@ -130,11 +125,11 @@ def storm(
         f"{name}: stored and applied",
         applied,
         "callbacks",
-        f"= {fleet.size:,}",
-        applied == fleet.size and run.load.completed == fleet.size,
-        note=", ".join(f"{outcome} {count:,}" for outcome, count in sorted(outcomes.items())),
+        f"= {count:,}",
+        applied == count and run.load.completed == count,
+        note=", ".join(f"{outcome} {n:,}" for outcome, n in sorted(outcomes.items())),
     )
-    result.add(f"{name}: channels {expected_state}", in_state, "", f"= {fleet.size:,}", in_state == fleet.size)
+    result.add(f"{name}: channels {expected_state}", in_state, "", f"= {count:,}", in_state == count)
     result.add(
         f"{name}: follow-ups finished after",
         None if finished_after is None else round(finished_after, 1),
@@ -182,8 +177,7 @@ def run(env: Environment) -> Result:
     add_livez_figures(result, livez(env, connections), connections)
 
     # 1. Every phone logged out: the sandbox first (silently), then the callbacks.
-    fleet_reset(env, fleet)
-    sandbox_register(env, range(fleet.size), fleet, linked=False)
+    fleet_reset(env, fleet, linked=False)
     deletes = storm(
         env,
         result,
@@ -196,13 +190,13 @@ def run(env: Environment) -> Result:
 
     # 2. Whapi restarted, every channel back: a new start_at in the sandbox and in the callbacks.
     restarted_at = int(time.time() - env.options.init_delay) - 1  # the sandbox starts nothing later
-    Channel.objects.filter(whapi_id__startswith=PREFIX).update(
+    present().update(
         state=Channel.State.DISCONNECTED,
         connected_number="",
         disconnect_reported_at=None,
         health_check_due_at=timezone.now() + timedelta(days=1),
     )
-    sandbox_register(env, range(fleet.size), fleet, linked=True, started_at=restarted_at)
+    sandbox_register(env, present(), linked=True, started_at=restarted_at)
     uptime = max(1, int(time.time()) - restarted_at)
     health = storm(
         env,
@@ -218,7 +212,7 @@ def run(env: Environment) -> Result:
     fleet.started_at = restarted_at
     result.details = {
         "connections": connections,
-        "channels": fleet.size,
+        "channels": len(fleet.channels),
         "gate_delay_ms": env.options.gate_delay_ms,
         "livez": livez(env, connections).summary(),
         "users_delete": deletes,
