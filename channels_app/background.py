@@ -17,6 +17,7 @@ TASKS_MODULE = "channels_app.tasks"
 PERIODIC = {
     "create-queue": ("create_queue_pump", 1),
     "checks": ("checks_sweep", 1),  # health checks and settings read-backs that are due (checks.py)
+    "callbacks": ("callbacks_apply", 1),  # stored Whapi callbacks applied to their channels (webhooks.py)
     "retention": ("retention_prune", 60),
 }
 

@@ -330,6 +330,8 @@ class WebhookEvent(models.Model):
             models.Index(fields=["channel", "received_at"], name="ledger_channel_received"),
             models.Index(fields=["whapi_channel_id", "received_at"], name="ledger_whapi_id_received"),
             models.Index(fields=["outcome", "received_at"], name="ledger_outcome_received"),
+            # The callbacks applier's queue: the few rows still to apply, oldest first, whatever the ledger's size.
+            models.Index(fields=["id"], condition=models.Q(outcome="received"), name="ledger_to_apply"),
         ]
 
     def __str__(self) -> str:

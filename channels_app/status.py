@@ -165,12 +165,17 @@ def change_write(channel: Channel, change: Change, *, source: str) -> str:
     A check wanted soon is a due column set in the same UPDATE (the checks sweep picks it up), so a
     report that wants confirming costs no more than one that does not.
     """
+    channel_update(channel, change_fields(change), state=change.state, source=source, detail=change.note)
+    return change.outcome
+
+
+def change_fields(change: Change) -> dict[str, Any]:
+    """The columns `change` sets: its fields, and the due column of each check it wants soon."""
     fields = dict(change.fields)
     soon = timezone.now() + CHECK_SOON
     for kind in change.check_soon:
         fields[CHECK_COLUMNS[kind]] = soon
-    channel_update(channel, fields, state=change.state, source=source, detail=change.note)
-    return change.outcome
+    return fields
 
 
 def _confirmed(now: datetime) -> dict[str, Any]:

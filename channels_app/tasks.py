@@ -5,7 +5,7 @@ Each task has the name of the function it calls, so a schedule's `func` names th
 
 from django.contrib.auth import get_user_model
 
-from channels_app import actions, bulk_jobs, checks, configure, pipeline, retention, status
+from channels_app import actions, bulk_jobs, checks, configure, pipeline, retention, status, webhooks
 from channels_app.models import Channel
 
 
@@ -33,6 +33,10 @@ def channel_settings_verify(channel_id: int) -> bool:
 
 def checks_sweep() -> int:
     return checks.checks_sweep()
+
+
+def callbacks_apply() -> int:
+    return webhooks.callbacks_apply()
 
 
 def bulk_job_run(job_id: int) -> None:

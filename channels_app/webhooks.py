@@ -5,11 +5,14 @@ Contract (Whapi's side of it: docs/whapi.md §3):
 - malformed JSON, a non-object, a missing or wrong-typed `channel_id`/`event` → 400;
 - authenticated by the channel's secret in the WEBHOOK_SECRET_HEADER header *and* bound to the body's
   `channel_id` (the secret of channel A cannot move channel B); missing or wrong → 401, nothing stored;
-- every authenticated callback is stored raw in the ledger, committed together with its effects
-  before the answer;
-- handled events are applied (idempotently); unknown event types are stored and answered 200;
-- no Whapi call inside the request: a report that wants confirming sets the channel's due check
-  (`health_check_due_at`) in the same UPDATE, and the checks sweep asks Whapi;
+- every authenticated callback is stored raw in the ledger, committed before the answer: the
+  receiver checks the event's shape (its handler's parse step) and stores the row as `received`, one
+  INSERT with no transaction and no lock, and answers 200 `{"ok": true, "outcome": "received"}`;
+- the applier (`callbacks_apply`, the periodic "callbacks" schedule, polling every APPLY_IDLE_SECONDS)
+  applies the stored callbacks, per channel in the order they were stored, idempotently, and records
+  each one's outcome; unknown event types are stored, answered 200 and marked ignored;
+- no Whapi call in the request or the applier: a report that wants confirming sets the channel's due
+  check (`health_check_due_at`) in the channel's UPDATE, and the checks sweep asks Whapi;
 - a stored callback can be applied again with `replay` (the webhook ledger in the admin).
 Answers other than 200 make Whapi retry, so everything Whapi should not retry gets 200 — except an
 authenticated callback whose payload lacks what its type needs, which the contract answers with 400
@@ -22,7 +25,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
 
 from django.db import DataError, transaction
 from django.http import HttpRequest, JsonResponse
@@ -33,11 +37,12 @@ from django.views.decorators.http import require_POST
 from channels_app.models import WEBHOOK_SECRET_HEADER, Channel, ChannelEvent, WebhookEvent
 from channels_app.status import (
     Change,
+    change_fields,
     change_for_health,
     change_for_user_connected,
     change_for_user_disconnected,
-    change_write,
     channel_lock,
+    channel_update,
     phone_digits,
 )
 from channels_app.whapi import Health, WhapiError
@@ -94,18 +99,14 @@ def _noted(change: Change, notes: list[str]) -> Change:
     return replace(change, detail="; ".join(filter(None, [change.detail, "made safe: " + ", ".join(notes)])))
 
 
-def _user(payload: dict, notes: list[str]) -> tuple[str, str]:
-    user = payload.get("user")
-    if not isinstance(user, dict) or not isinstance(user.get("id"), str | int) or str(user.get("id")) == "":
-        raise Malformed("`user` must be an object with an `id`")
-    number = phone_digits(user["id"])
-    if not number:
-        raise Malformed("`user.id` holds no phone number")
-    name = user.get("name") if isinstance(user.get("name"), str) else ""
-    return _fit_number(number, notes), _fit(name, NAME_LENGTH, "user name", notes)
+class User(NamedTuple):
+    """The account a `users` event is about."""
+
+    number: str
+    name: str
 
 
-def handle_channel_post(channel: Channel, payload: dict) -> Change:
+def parse_channel_post(payload: dict, notes: list[str]) -> Health:
     health = payload.get("health")
     if not isinstance(health, dict):
         raise Malformed("`health` must be an object")
@@ -113,7 +114,6 @@ def handle_channel_post(channel: Channel, payload: dict) -> Change:
         parsed = Health.from_payload(health)
     except (WhapiError, ValueError, TypeError) as exc:
         raise Malformed(f"`health` is malformed: {exc}") from exc
-    notes: list[str] = []
     code = parsed.status_code
     if code is not None and code not in INT_RANGE:
         code = None
@@ -122,7 +122,7 @@ def handle_channel_post(channel: Channel, payload: dict) -> Change:
     start_at, uptime = (min(max(value, 0), BIGINT_MAX) for value in (parsed.start_at, parsed.uptime))
     if (start_at, uptime) != (parsed.start_at, parsed.uptime):
         notes.append("start_at or uptime out of range, clamped")
-    parsed = replace(
+    return replace(
         parsed,
         start_at=start_at,
         uptime=uptime,
@@ -131,43 +131,67 @@ def handle_channel_post(channel: Channel, payload: dict) -> Change:
         user_id=user_id or parsed.user_id,
         user_name=parsed.user_name and _fit(parsed.user_name, NAME_LENGTH, "user name", notes),
     )
-    return _noted(change_for_health(channel, parsed, source=WEBHOOK), notes)
 
 
-def handle_users_post(channel: Channel, payload: dict) -> Change:
-    notes: list[str] = []
-    number, name = _user(payload, notes)
-    change = change_for_user_connected(channel, number=number, name=name)
+def decide_channel_post(channel: Channel, health: Health) -> Change:
+    return change_for_health(channel, health, source=WEBHOOK)
+
+
+def parse_users(payload: dict, notes: list[str]) -> User:
+    user = payload.get("user")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str | int) or str(user.get("id")) == "":
+        raise Malformed("`user` must be an object with an `id`")
+    number = phone_digits(user["id"])
+    if not number:
+        raise Malformed("`user.id` holds no phone number")
+    name = user.get("name") if isinstance(user.get("name"), str) else ""
+    return User(_fit_number(number, notes), _fit(name, NAME_LENGTH, "user name", notes))
+
+
+def decide_users_post(channel: Channel, user: User) -> Change:
+    change = change_for_user_connected(channel, number=user.number, name=user.name)
     if change.outcome == Outcome.APPLIED:
         # Let Whapi confirm, and make sure a reconnect finds our webhooks still in place.
         change = replace(change, check_soon=("health", "settings"))
-    return _noted(change, notes)
+    return change
 
 
-def handle_users_delete(channel: Channel, payload: dict) -> Change:
-    notes: list[str] = []
-    number, _ = _user(payload, notes)
-    change = change_for_user_disconnected(channel, number=number)
+def decide_users_delete(channel: Channel, user: User) -> Change:
+    change = change_for_user_disconnected(channel, number=user.number)
     if change.outcome == Outcome.APPLIED or channel.disconnect_checking:
         # Ask Whapi's health (again, if an earlier check did not get through).
         change = replace(change, check_soon=("health",))
-    return _noted(change, notes)
+    return change
 
 
-def handle_channel_patch(channel: Channel, payload: dict) -> Change:
-    # A QR refresh pushed by Whapi: the pages fetch the QR from the gate themselves; nothing to change.
+def parse_channel_patch(payload: dict, notes: list[str]) -> dict:
     if not isinstance(payload.get("qr"), dict):
         raise Malformed("`qr` must be an object")
+    return payload["qr"]
+
+
+def decide_channel_patch(channel: Channel, qr: dict) -> Change:
+    # A QR refresh pushed by Whapi: the pages fetch the QR from the gate themselves; nothing to change.
     return Change(Outcome.IGNORED)
 
 
-# Each handler gets the locked channel and decides what the callback changes (status.Change), writing
-# nothing; it raises Malformed when the payload lacks what its event type needs.
-EVENT_HANDLERS: dict[tuple[str, str], Callable[[Channel, dict], Change]] = {
-    ("channel", "post"): handle_channel_post,
-    ("channel", "patch"): handle_channel_patch,
-    ("users", "post"): handle_users_post,
-    ("users", "delete"): handle_users_delete,
+@dataclass(frozen=True)
+class EventHandler:
+    """How one event type is handled, in two steps. `parse` reads the payload into a typed value,
+    without the channel (the receiver runs it to refuse a malformed callback with 400), raising
+    Malformed when the payload lacks what the event type needs, and appending to `notes` what it had
+    to make safe; `decide` gets the locked channel and that value and decides what the callback
+    changes (status.Change), writing nothing."""
+
+    parse: Callable[[dict, list[str]], Any]
+    decide: Callable[[Channel, Any], Change]
+
+
+EVENT_HANDLERS: dict[tuple[str, str], EventHandler] = {
+    ("channel", "post"): EventHandler(parse_channel_post, decide_channel_post),
+    ("channel", "patch"): EventHandler(parse_channel_patch, decide_channel_patch),
+    ("users", "post"): EventHandler(parse_users, decide_users_post),
+    ("users", "delete"): EventHandler(parse_users, decide_users_delete),
 }
 
 
@@ -260,27 +284,26 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
     if channel is None:
         return _refused()
     ledger.channel = channel
+    handler = EVENT_HANDLERS.get((ledger.event_type, ledger.event_method))
     try:
-        # One transaction: the channel locked, the change decided and written, the ledger row added.
-        # It commits before the answer, so an answered callback is never lost.
-        with transaction.atomic():
-            change = _noted(_apply(channel.pk, ledger, payload), notes)
-            ledger.outcome, ledger.detail = change.outcome, change.detail
-            ledger.save()
-    except Channel.DoesNotExist:
-        return _refused()  # removed since it was authenticated
+        if handler is not None:
+            handler.parse(payload, [])  # the shape only: the applier parses the stored body again
     except Malformed as exc:
         # Whapi would resend the same body forever; say why once, and keep it in the ledger.
         return _store_failed(ledger, str(exc), 400)
-    except (DataError, OverflowError, UnicodeError) as exc:
-        # The database refuses a value of this callback, and would on every retry: keep it for replay
-        # after a fix, and tell Whapi it was taken.
-        logger.exception("webhook for channel %r could not be applied", channel_id)
-        return _store_failed(ledger, f"a value the database refuses: {type(exc).__name__}", 200)
     except Exception as exc:
         # A bug must not lose an authenticated callback: it is in the ledger for replay.
         logger.exception("webhook for channel %r failed", channel_id)
         return _store_failed(ledger, f"internal error: {type(exc).__name__}", 503)
+    # One INSERT, committed before the answer, so an answered callback is never lost; the applier
+    # (callbacks_apply) applies it within a fraction of a second.
+    ledger.outcome, ledger.detail = Outcome.RECEIVED, _made_safe(notes)
+    try:
+        ledger.save()
+    except Exception:
+        # The database refuses the row (down, the channel removed meanwhile): Whapi retries; never a 500.
+        logger.exception("webhook for channel %r could not be stored", channel_id)
+        return _error(503, "Temporarily unable to take callbacks.")
     return JsonResponse({"ok": True, "outcome": ledger.outcome})
 
 
@@ -297,17 +320,8 @@ def _authenticated_channel(whapi_id: str, secret: str) -> Channel | None:
     return channel if any(matches) else None
 
 
-def _apply(channel_id: int, ledger: WebhookEvent, payload: dict) -> Change:
-    """Lock the channel (in the caller's transaction), decide what the callback changes and write it;
-    returns the change. Raises Channel.DoesNotExist, and what the handler raises.
-
-    Deciding under the lock is what makes concurrent callbacks safe: a newer report stored by another
-    worker since the channel was authenticated is seen here, so it is never rolled back.
-    """
-    channel = channel_lock(channel_id)
-    change = _decide(channel, ledger, payload)
-    change_write(channel, change, source=WEBHOOK)
-    return change
+def _made_safe(notes: list[str]) -> str:
+    return "made safe: " + ", ".join(notes) if notes else ""
 
 
 def _refused() -> JsonResponse:
@@ -327,31 +341,149 @@ def _store_failed(ledger: WebhookEvent, detail: str, status: int) -> JsonRespons
     return _error(status, detail)
 
 
-def _decide(channel: Channel, ledger: WebhookEvent, payload: dict) -> Change:
-    """What the callback changes, by the handler of its event type. Raises what the handler raises."""
+# ------------------------------------------------------------------------------------------------
+# The applier: stored callbacks → the channels
+# ------------------------------------------------------------------------------------------------
+# One applier run lasts this long; the "callbacks" schedule starts the next one a minute after the
+# last (django-q2's task timeout is 120 s).
+APPLY_SECONDS = 50.0
+# Stored callbacks one round claims at most.
+APPLY_BATCH = 200
+# A round that found nothing to apply waits this long before it looks again: a callback's change is
+# on its channel about this soon after the answer.
+APPLY_IDLE_SECONDS = 0.3
+
+
+def _decide(channel: Channel, ledger: WebhookEvent) -> Change:
+    """What a stored callback changes on `channel` (locked; as the callbacks before it left it), by
+    the two steps of its event type's handler. Raises Malformed, and what the handler raises."""
     if channel.state == Channel.State.DELETED:
         return Change(Outcome.IGNORED, detail="channel is deleted")
     handler = EVENT_HANDLERS.get((ledger.event_type, ledger.event_method))
     if handler is None:
         return Change(Outcome.IGNORED, detail="event type not handled")
-    return handler(channel, payload)
+    try:
+        payload = json.loads(ledger.body)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise Malformed("the stored body is not a JSON object")
+    notes: list[str] = []
+    value = handler.parse(payload, notes)
+    return _noted(handler.decide(channel, value), notes)
 
 
-def _dispatch(ledger: WebhookEvent, channel: Channel, payload: dict) -> tuple[str, str, int]:
-    """Apply one stored callback in its own savepoint; returns (outcome, detail, HTTP status for Whapi)."""
+def _apply_events(channel: Channel, events: list[WebhookEvent]) -> None:
+    """Apply `events` (stored callbacks of `channel`, oldest first) to the channel, which the caller
+    locked in the current transaction; sets each event's outcome and detail, and saves nothing of
+    the ledger. Raises what writing the channel raises.
+
+    Each callback is decided from the channel as the one before it left it (its fields set in memory);
+    the channel is written once, through `status.channel_update`, and once more before each state
+    move, so every move has its own timeline row, as if the callbacks had been applied one by one.
+    """
+    pending: dict[str, Any] = {}
+    for event in events:
+        try:
+            change = _decide(channel, event)
+        except Malformed as exc:
+            event.outcome, event.detail = Outcome.FAILED, str(exc)
+            continue
+        fields = change_fields(change)
+        if change.state:
+            channel_update(channel, {**pending, **fields}, state=change.state, source=WEBHOOK, detail=change.note)
+            pending = {}
+        else:
+            pending.update(fields)
+            for name, value in fields.items():
+                setattr(channel, name, value)
+        received = event.detail if event.outcome == Outcome.RECEIVED else ""
+        event.outcome, event.detail = change.outcome, "; ".join(filter(None, [change.detail, received]))[:4000]
+    if pending:
+        channel_update(channel, pending)
+
+
+def _failure(exc: Exception) -> str:
+    if isinstance(exc, DataError | OverflowError | UnicodeError):
+        return f"a value the database refuses: {type(exc).__name__}"
+    return f"internal error: {type(exc).__name__}"
+
+
+def _apply_channel(channel: Channel, events: list[WebhookEvent]) -> None:
+    """`_apply_events` in a savepoint. When it fails (a bug, a value the database refuses), the
+    callbacks are applied again one by one, each in its own savepoint, so only those that fail are
+    marked failed (replayable from the admin) and the rest of the batch goes on."""
+    received = [(event.outcome, event.detail) for event in events]
     try:
         with transaction.atomic():
-            change = _apply(channel.pk, ledger, payload)
-            return change.outcome, change.detail, 200
-    except Malformed as exc:
-        return Outcome.FAILED, str(exc), 400
+            _apply_events(channel, events)
+        return
     except Exception as exc:
-        logger.exception("webhook %s for channel %s failed", ledger.pk, ledger.whapi_channel_id)
-        return Outcome.FAILED, f"internal error: {type(exc).__name__}", 503
+        for event, (outcome, detail) in zip(events, received, strict=True):
+            event.outcome, event.detail = outcome, detail
+        if len(events) == 1:
+            logger.exception("webhook %s for channel %s failed", events[0].pk, events[0].whapi_channel_id)
+            events[0].outcome, events[0].detail = Outcome.FAILED, _failure(exc)
+            return
+    for event in events:
+        _apply_channel(channel_lock(channel.pk), [event])  # read again: the failed savepoint left nothing
+
+
+def callbacks_apply_batch(limit: int = APPLY_BATCH) -> int:
+    """Apply up to `limit` stored callbacks (outcome RECEIVED), oldest first; returns how many were
+    given an outcome.
+
+    One transaction. The channels of the oldest callbacks are locked with SKIP LOCKED (one SELECT),
+    so a channel another applier holds is left to it; then the pending callbacks of the channels
+    locked here are read again, oldest first by ledger id. Whoever holds a channel's lock therefore
+    applies that channel's oldest pending callbacks, and callbacks are applied per channel in the
+    order they were stored, also with several appliers at once (two worker clusters). The outcomes
+    are written with one `bulk_update`. An applier that dies leaves its callbacks RECEIVED for the
+    next one: re-applying them is safe, the handlers are idempotent.
+    """
+    oldest = WebhookEvent.objects.filter(outcome=Outcome.RECEIVED).order_by("pk")[:limit]
+    channel_ids = set(oldest.values_list("channel_id", flat=True))
+    if not channel_ids:
+        return 0  # nothing stored since the last round: one SELECT, no transaction
+    with transaction.atomic():
+        if None in channel_ids:  # the channel row was removed after its callback was stored
+            channel_ids.discard(None)
+            WebhookEvent.objects.filter(outcome=Outcome.RECEIVED, channel__isnull=True).update(
+                outcome=Outcome.UNKNOWN_CHANNEL, detail="the channel was removed before the callback was applied"
+            )
+        channels = {
+            channel.pk: channel
+            for channel in Channel.objects.select_for_update(skip_locked=True).filter(pk__in=channel_ids).order_by("pk")
+        }
+        events = list(
+            WebhookEvent.objects.filter(outcome=Outcome.RECEIVED, channel_id__in=list(channels)).order_by("pk")[:limit]
+        )
+        by_channel: dict[int, list[WebhookEvent]] = {}
+        for event in events:
+            by_channel.setdefault(event.channel_id, []).append(event)
+        for channel_id, its_events in by_channel.items():
+            _apply_channel(channels[channel_id], its_events)
+        WebhookEvent.objects.bulk_update(events, ["outcome", "detail"])
+    return len(events)
+
+
+def callbacks_apply(*, seconds: float = APPLY_SECONDS, limit: int = APPLY_BATCH) -> int:
+    """Periodic: apply stored callbacks for `seconds`, a batch at a time, looking again every
+    APPLY_IDLE_SECONDS when there are none; at least one round. Returns how many were applied."""
+    deadline = time.monotonic() + seconds
+    done = 0
+    while True:
+        applied = callbacks_apply_batch(limit)
+        done += applied
+        if time.monotonic() >= deadline:
+            return done
+        if not applied:
+            time.sleep(min(APPLY_IDLE_SECONDS, max(0.0, deadline - time.monotonic())))
 
 
 def replay(event: WebhookEvent) -> str:
-    """Apply a stored callback again through EVENT_HANDLERS (e.g. one that failed before a fix).
+    """Apply a stored callback again through EVENT_HANDLERS (e.g. one that failed before a fix), as
+    the applier does.
 
     Records the new outcome on the ledger row, with the previous one in `detail`, and returns it.
     Handlers are idempotent, so replaying a callback that was applied changes nothing (DUPLICATE or
@@ -359,17 +491,19 @@ def replay(event: WebhookEvent) -> str:
     """
     previous = f"{event.outcome}: {event.detail}" if event.detail else event.outcome
     channel = event.channel or Channel.objects.filter(whapi_id=event.whapi_channel_id).first()
-    try:
-        payload = json.loads(event.body)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
-        outcome, detail = Outcome.FAILED, "the stored body is not a JSON object"
-    elif channel is None:
-        outcome, detail = Outcome.UNKNOWN_CHANNEL, "no channel with this Whapi id"
+    if channel is None:
+        event.outcome, event.detail = Outcome.UNKNOWN_CHANNEL, "no channel with this Whapi id"
     else:
-        outcome, detail, _status = _dispatch(event, channel, payload)
+        event.channel, event.outcome, event.detail = channel, Outcome.RECEIVED, ""
+        with transaction.atomic():
+            try:
+                locked = channel_lock(channel.pk)
+            except Channel.DoesNotExist:
+                event.outcome, event.detail = Outcome.UNKNOWN_CHANNEL, "no channel with this Whapi id"
+            else:
+                _apply_channel(locked, [event])
+    detail = event.detail
     detail = f"replayed at {timezone.now():%Y-%m-%d %H:%M:%S} UTC{f': {detail}' if detail else ''} (was {previous})"
-    WebhookEvent.objects.filter(pk=event.pk).update(outcome=outcome, detail=detail[:4000], channel=channel)
-    event.outcome, event.detail, event.channel = outcome, detail[:4000], channel
-    return outcome
+    WebhookEvent.objects.filter(pk=event.pk).update(outcome=event.outcome, detail=detail[:4000], channel=channel)
+    event.detail = detail[:4000]
+    return event.outcome

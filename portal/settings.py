@@ -354,8 +354,9 @@ for _name, _value in (
 Q_CLUSTER = {
     "name": "portal",
     "orm": "default",
-    # One worker is mostly busy with the checks sweep (it runs ~50 s of every minute): keep 3 for the rest.
-    "workers": _read("Q_WORKERS", env.int, 4),
+    # Two workers are mostly busy, with the checks sweep and the callbacks applier (each runs ~50 s of
+    # every minute): four are left for creations, configurations, bulk jobs and the rest.
+    "workers": _read("Q_WORKERS", env.int, 6),
     # A task is killed after `timeout` seconds and handed out again after `retry` seconds, so
     # timeout < retry is what keeps one task from running twice at the same time.
     "timeout": 120,

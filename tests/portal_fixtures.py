@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
-from channels_app import checks, mirror
+from channels_app import checks, mirror, webhooks
 from channels_app.models import Customer, Project
 
 INIT_DELAY = 1.5
@@ -30,8 +30,8 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
 class Worker:
-    """Plays the django-q2 cluster: runs enqueued tasks, one-off schedules that came due and the
-    periodic checks sweep (one round, in this thread)."""
+    """Plays the django-q2 cluster: runs enqueued tasks, one-off schedules that came due, and one
+    round of the periodic callbacks applier and checks sweep (in this thread)."""
 
     def __init__(self, enqueued: list):
         self.enqueued = enqueued
@@ -44,6 +44,7 @@ class Worker:
             args = ast.literal_eval(schedule.args) if schedule.args else ()
             if Schedule.objects.filter(pk=schedule.pk).delete()[0]:
                 import_string(schedule.func)(*(args if isinstance(args, tuple) else (args,)))
+        webhooks.callbacks_apply(seconds=0)
         checks.checks_sweep(seconds=0, concurrency=1)
 
     def run_until(self, condition, timeout: float = 15.0, what: str = "condition"):
