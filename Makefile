@@ -37,9 +37,9 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-## bench: the benchmarks (see docs/benchmarks.md)
+## bench: the benchmarks, about 15-20 minutes (see docs/benchmarks.md); BENCH_ARGS=--quick for smaller sizes
 bench: $(VENV)/.dev-installed
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -20,8 +20,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from benchmarks.environment import Environment
 
-# Modules that register benchmarks, in the order they run.
-MODULES = ("benchmarks.webhooks", "benchmarks.receiver_cpu", "benchmarks.provisioning", "benchmarks.admin_changelist")
+# Modules that register benchmarks, in the order they run: the small-sandbox ones first (provisioning,
+# stall), then pages (which grows the fleet from 100 to its full size), then what needs the full fleet.
+MODULES = (
+    "benchmarks.provisioning",
+    "benchmarks.stall",
+    "benchmarks.pages",
+    "benchmarks.mix",
+    "benchmarks.receiver_cpu",
+    "benchmarks.storms",
+    "benchmarks.coverage",
+)
 
 
 @dataclass

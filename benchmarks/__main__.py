@@ -1,5 +1,6 @@
 """`python -m benchmarks` (`make bench`): start the environment, run the benchmarks, print the report
-and write var/bench.json. Exits 1 when a target is missed or something failed, 130 on Ctrl-C."""
+and write var/bench/summary.json (every figure: value, target, pass) and var/bench.json (the details).
+Exits 1 when a target is missed or something failed, 130 on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -13,7 +14,17 @@ from pathlib import Path
 
 from benchmarks import Result, load, positive_float, positive_int
 from benchmarks.environment import DEFAULT_DATABASE_URL, VAR_DIR, Environment, Options, SetupError, dump_json, log
-from benchmarks.report import as_json, markdown_table, table, warnings
+from benchmarks.report import as_json, markdown_table, summary, table, warnings
+
+# --quick: smaller sizes for iterating on the harness (figures not comparable with a full run).
+QUICK = {
+    "fleet": 1_000,
+    "ledger_small": 10_000,
+    "ledger_large": 100_000,
+    "duration": 8.0,
+    "coverage_health_every": 30,
+    "coverage_settings_every": 60,
+}
 
 
 def parser_with(benchmarks) -> argparse.ArgumentParser:
@@ -35,6 +46,16 @@ def parser_with(benchmarks) -> argparse.ArgumentParser:
         default=20.0,
         help="the sandbox's channel init seconds, also the portal's WHAPI_INIT_DELAY (20)",
     )
+    parser.add_argument(
+        "--gate-delay-ms",
+        type=float,
+        default=200.0,
+        help="the sandbox's latency of every gate call, as a remote gate has (200)",
+    )
+    parser.add_argument(
+        "--fleet", type=positive_int, default=10_000, help="channels of the fleet the scale benchmarks share (10,000)"
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller sizes for iterating: " + str(QUICK))
     parser.add_argument("--workers", type=positive_int, default=4, help="gunicorn worker processes (4)")
     parser.add_argument(
         "--threads",
@@ -42,7 +63,10 @@ def parser_with(benchmarks) -> argparse.ArgumentParser:
         default=1,
         help="threads per gunicorn worker; more than 1 selects gthread (1: sync)",
     )
-    parser.add_argument("--json", type=Path, default=VAR_DIR / "bench.json", help="where to write the figures")
+    parser.add_argument("--json", type=Path, default=VAR_DIR / "bench.json", help="where to write the details")
+    parser.add_argument(
+        "--summary", type=Path, default=VAR_DIR / "bench" / "summary.json", help="where to write the figures"
+    )
     parser.add_argument("--keep-db", action="store_true", help="keep the bench database afterwards for inspection")
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     parser.add_argument("-v", "--verbose", action="store_true", help="show the commands started")
@@ -54,7 +78,12 @@ def parser_with(benchmarks) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     benchmarks = load()
-    args = parser_with(benchmarks).parse_args(argv)
+    parser = parser_with(benchmarks)
+    args = parser.parse_args(argv)
+    if args.quick:
+        for name, value in QUICK.items():
+            if getattr(args, name) == parser.get_default(name):
+                setattr(args, name, value)
     if args.list:
         for item in benchmarks.values():
             print(f"{item.name:14} {item.title}")
@@ -63,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     options = Options(
         database_url=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL,
         init_delay=args.init_delay,
+        gate_delay_ms=args.gate_delay_ms,
         gunicorn_workers=args.workers,
         gunicorn_threads=args.threads,
         worker=any(item.needs_worker for item in selected),
@@ -110,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     report["results"] = as_json(results)
     report["passed"] = status == 0 and bool(results) and all(result.passed for result in results.values())
     dump_json(args.json, report)
+    dump_json(args.summary, summary(report, results))
 
     if results:
         print()
@@ -120,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             print()
             print(markdown_table(results))
     verdict = "PASS" if report["passed"] else "FAIL"
-    print(f"\n{verdict} in {report['total_s']:.0f} s; figures in {args.json}")
+    print(f"\n{verdict} in {report['total_s']:.0f} s; figures in {args.summary}, details in {args.json}")
     if status:
         return status
     return 0 if report["passed"] else 1

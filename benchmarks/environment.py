@@ -45,6 +45,7 @@ class Options:
 
     database_url: str = DEFAULT_DATABASE_URL
     init_delay: float = 20.0
+    gate_delay_ms: float = 200.0  # the sandbox's standing latency of every gate call
     gunicorn_workers: int = 4
     gunicorn_threads: int = 1
     worker: bool = True
@@ -117,6 +118,8 @@ class Environment:
     db_created: bool = False
     django_ready: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    # What one benchmark measured or seeded for the next ones (the /livez baseline, the fleet).
+    shared: dict[str, Any] = field(default_factory=dict)
 
     # ---- addresses ---------------------------------------------------------------------------------
     @property
@@ -161,6 +164,8 @@ class Environment:
     def start(self) -> None:
         started = time.monotonic()
         LOG_DIR.mkdir(parents=True, exist_ok=True)
+        for old_log in LOG_DIR.glob("*.log"):
+            old_log.unlink()
         self.sandbox_port, self.portal_port = free_port(), free_port()
         while self.portal_port == self.sandbox_port:
             self.portal_port = free_port()
@@ -179,6 +184,8 @@ class Environment:
                 f"{self.options.init_delay:g}",
                 "--partner-token",
                 SANDBOX_TOKEN,
+                "--gate-delay-ms",
+                f"{self.options.gate_delay_ms:g}",
             ),
         )
         self._spawn("gunicorn", self._gunicorn_command())
@@ -187,9 +194,44 @@ class Environment:
         self.setup_django()
         if self.options.worker:
             self._manage("setup_schedules")
-            self._spawn("qcluster", self._manage_command("worker"))
-            self._wait_worker()
+            self.start_worker()
         self.timings["setup_s"] = time.monotonic() - started
+
+    # ---- the worker, stopped and started by benchmarks ----------------------------------------------
+    def start_worker(self, extra_env: dict[str, str] | None = None) -> float:
+        """Start `manage.py worker` (with `extra_env` on top of the portal's environment) and wait until
+        it has run a task; returns the seconds that took. The previous worker must be gone."""
+        started = time.monotonic()
+        self._spawn("qcluster", self._manage_command("worker"), extra_env=extra_env)
+        self._wait_worker()
+        return time.monotonic() - started
+
+    def kill_worker(self) -> float:
+        """SIGKILL the worker's whole process group (cluster, its workers, the pump mid-call), as a
+        crash would; returns `time.monotonic()` of the kill."""
+        process = self.processes.pop("qcluster")
+        killed_at = time.monotonic()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.popen.pid, signal.SIGKILL)
+        process.popen.wait(timeout=10)
+        process.log_file.close()
+        return killed_at
+
+    def restart_worker(self, extra_env: dict[str, str] | None = None) -> float:
+        """Stop the worker (SIGTERM, as a deploy would) and start it again with `extra_env`."""
+        process = self.processes.pop("qcluster")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.popen.pid, signal.SIGTERM)
+        try:
+            process.popen.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.popen.pid, signal.SIGKILL)
+            process.popen.wait(timeout=5)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.popen.pid, signal.SIGKILL)
+        process.log_file.close()
+        return self.start_worker(extra_env)
 
     def stop(self) -> None:
         """Stop every process group and drop the database; a second Ctrl-C does not cut this short."""
@@ -349,12 +391,12 @@ class Environment:
             command += ["--worker-tmp-dir", config["worker_tmp_dir"]]
         return command
 
-    def _spawn(self, name: str, command: list[str]) -> Process:
+    def _spawn(self, name: str, command: list[str], *, extra_env: dict[str, str] | None = None) -> Process:
         log_path = LOG_DIR / f"{name}.log"
-        log_file = log_path.open("w")
+        log_file = log_path.open("a")  # a restarted worker keeps the log of the one before
         popen = subprocess.Popen(  # noqa: S603 (our own interpreter)
             command,
-            env=self.env,
+            env={**self.env, **(extra_env or {})},
             cwd=BASE_DIR,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
@@ -442,6 +484,7 @@ class Environment:
             "gunicorn_config": self.gunicorn_config,
             "database_url": _redact(self.options.database_url),
             "init_delay_s": self.options.init_delay,
+            "gate_delay_ms": self.options.gate_delay_ms,
             "code": code_version(),
         }
         if self.django_ready:

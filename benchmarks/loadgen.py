@@ -134,8 +134,12 @@ def run_load(
     connections: int,
     duration: float,
     drain_timeout: float = 15.0,
+    requests: int | None = None,
 ) -> LoadResult:
-    """Keep `connections` requests in flight for `duration` seconds, then wait for the last answers."""
+    """Keep `connections` requests in flight for `duration` seconds, then wait for the last answers.
+
+    With `requests`, stop sending once that many are sent (a storm of a fixed size): `duration` is then
+    the longest it may take."""
     selector = selectors.DefaultSelector()
     result = LoadResult(connections=connections, duration_s=0.0)
     conns = [_Connection(index) for index in range(connections)]
@@ -157,6 +161,9 @@ def run_load(
             selector.unregister(conn.sock)
             conn.sock.close()
             conn.sock = None
+
+    def more() -> bool:
+        return clock() < deadline and (requests is None or result.sent < requests)
 
     def send(conn: _Connection) -> None:
         request = next_request(conn.index)
@@ -191,9 +198,12 @@ def run_load(
 
     start = clock()
     deadline = start + duration
+    in_flight = 0
     for conn in conns:
+        if requests is not None and result.sent >= requests:
+            break
         send(conn)
-    in_flight = connections
+        in_flight += 1
     hard_stop = deadline + drain_timeout
     last_response = start
 
@@ -218,7 +228,7 @@ def run_load(
                     result.errors += 1
                     conn.pending = False
                 close_socket(conn)
-                if now < deadline:
+                if more():
                     send(conn)
                 else:
                     in_flight -= 1
@@ -243,7 +253,7 @@ def run_load(
             last_response = now
             if conn.close_after:
                 close_socket(conn)
-            if now < deadline:
+            if more():
                 send(conn)
             else:
                 in_flight -= 1

@@ -1,10 +1,10 @@
 """CPU per callback inside the portal: the WSGI application called in a loop in this process, with no
 HTTP server, network or load generator around it, against the bench database (PostgreSQL).
 
-It takes the same event mix as `webhooks` (channels seeded as `CPU-0000`, ...) and reports the CPU
+It takes the same event mix as `mix`, over the same fleet (`benchmarks.fleet`), and reports the CPU
 this process used per request for `/livez` and for the webhook, and the CPU of this connection's
 PostgreSQL backend per webhook (read from `/proc`, so only when PostgreSQL runs on this machine).
-No targets: these figures say where a webhook's time goes when the `webhooks` ratio moves, and
+No targets: these figures say where a callback's time goes when the `mix` figure moves, and
 `--receiver-profile N` adds the N functions with the most own time (cProfile, which slows the run
 down) to the log and to var/bench.json.
 """
@@ -21,10 +21,10 @@ import time
 
 from benchmarks import Result, benchmark, positive_int
 from benchmarks.environment import Environment, log
-from benchmarks.webhooks import EventStream, seed_channels
+from benchmarks.fleet import fleet_grow, fleet_reset
+from benchmarks.mix import MixStream
 
-PREFIX = "CPU-"
-CONNECTIONS = 16  # as many "connections" as `webhooks` uses: the same order of events per channel
+CONNECTIONS = 16  # as many "connections" as `mix` uses: the same order of events per channel
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,7 +87,9 @@ def run(env: Environment) -> Result:
         response.close()
 
     count = args.receiver_requests
-    stream = EventStream(seed_channels(env, 48, PREFIX), CONNECTIONS, "127.0.0.1")
+    fleet = fleet_grow(env, args.fleet)
+    fleet_reset(env, fleet)
+    stream = MixStream(fleet, CONNECTIONS, "127.0.0.1")
     webhooks = [_environ(stream.next_request(index % CONNECTIONS)) for index in range(2 * count)]
     livez = _environ(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     for environ in webhooks[:count]:  # warm-up: connection, prepared statements, caches
@@ -120,7 +122,7 @@ def run(env: Environment) -> Result:
     result.add("PostgreSQL CPU per webhook", None if db_us is None else round(db_us), "µs", note="this backend")
     failed = sum(n for status, n in statuses.items() if not status.startswith("2"))
     result.add("non-2xx answers", failed, "", "0", failed == 0)
-    result.details = {"requests": count, "statuses": statuses, "events_by_kind": stream.sent_by_kind}
+    result.details = {"requests": count, "statuses": statuses, "events_by_kind": dict(stream.sent)}
     if profile:
         text = io.StringIO()
         pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(args.receiver_profile)

@@ -1,4 +1,5 @@
-"""The report: a plain-text table of every figure with its target and PASS/FAIL, and var/bench.json."""
+"""The report: a plain-text table of every figure with its target and PASS/FAIL, var/bench/summary.json
+(the figures) and var/bench.json (the figures with every benchmark's details)."""
 
 from __future__ import annotations
 
@@ -62,4 +63,43 @@ def as_json(results: dict[str, Result]) -> dict[str, Any]:
             "details": result.details,
         }
         for name, result in results.items()
+    }
+
+
+def summary(report: dict[str, Any], results: dict[str, Result]) -> dict[str, Any]:
+    """var/bench/summary.json: each figure's value, unit, target and pass (null: no target), by benchmark."""
+    figures = []
+    for name, result in results.items():
+        for figure in result.figures:
+            figures.append(
+                {
+                    "benchmark": name,
+                    "figure": figure.name,
+                    "value": figure.value,
+                    "unit": figure.unit,
+                    "target": figure.target or None,
+                    "pass": figure.passed,
+                    "note": figure.note,
+                }
+            )
+        if result.error:
+            figures.append(
+                {
+                    "benchmark": name,
+                    "figure": "error",
+                    "value": None,
+                    "unit": "",
+                    "target": None,
+                    "pass": False,
+                    "note": result.error,
+                }
+            )
+    return {
+        "passed": report.get("passed"),
+        "started_at": report.get("started_at"),
+        "command": report.get("command"),
+        "total_s": report.get("total_s"),
+        "code": report.get("machine", {}).get("code"),
+        "failed": [f"{item['benchmark']}: {item['figure']}" for item in figures if item["pass"] is False],
+        "figures": figures,
     }

@@ -15,8 +15,8 @@ class SandboxConfig:
     """Knobs of the sandbox. The defaults mimic real Whapi; tests shorten the timings.
 
     Times are seconds of the sandbox clock (which `POST /_sandbox/clock` can move forward), except
-    `webhook_retry_seconds`, `webhook_timeout` and `reorder_hold_seconds`, which are real seconds:
-    webhook delivery talks to real sockets.
+    `webhook_retry_seconds`, `webhook_timeout`, `reorder_hold_seconds` and `gate_delay_seconds`, which
+    are real seconds: webhook delivery and gate answers talk to real sockets.
     """
 
     #: Bearer token the partner API accepts (any other token answers 401).
@@ -41,6 +41,9 @@ class SandboxConfig:
     tick_seconds: float = 0.25
     #: A `webhook_reorder` fault releases what it holds after this long even if fewer arrived.
     reorder_hold_seconds: float = 5.0
+    #: Every gate API call waits this long before it is answered (Whapi's gate is a remote service;
+    #: the benchmarks simulate its latency). 0: answer at once. The `delay` fault is the one-shot kind.
+    gate_delay_seconds: float = 0.0
     #: JSON file the state is saved to on every change and loaded from at start; None keeps it in memory.
     state_file: str | os.PathLike[str] | None = None
 
@@ -67,7 +70,10 @@ _RUNTIME_FIELDS: dict[str, tuple[type, float]] = {
     "balance_days": (int, 0),
     "tick_seconds": (float, 0.005),
     "reorder_hold_seconds": (float, 0),
+    "gate_delay_seconds": (float, 0),
 }
+# Highest values, where one is needed (a gate call that waits longer than any client would is a mistake).
+_HIGHEST = {"gate_delay_seconds": 60.0}
 
 
 def config_as_dict(config: SandboxConfig) -> dict[str, Any]:
@@ -98,6 +104,8 @@ def validate_config_changes(changes: Any) -> dict[str, Any]:
             raise ApiError(400, f"{name} must be an integer")
         if value < lowest:
             raise ApiError(400, f"{name} must be at least {lowest}")
+        if name in _HIGHEST and value > _HIGHEST[name]:
+            raise ApiError(400, f"{name} must be at most {_HIGHEST[name]:g}")
         if name == "launch_fraction" and value > 1:
             raise ApiError(400, "launch_fraction must be between 0 and 1")
         clean[name] = kind(value)

@@ -26,6 +26,7 @@ _MAX_WAIT_SECONDS = 30.0
 ENDPOINTS = (
     ("GET", "/_sandbox/", "HTML overview of the channels, with scan links"),
     ("GET", "/_sandbox/state", "everything: config, clock, balance, projects, channels (tokens included)"),
+    ("POST", "/_sandbox/channels", 'register channels as they are, silently: {"channels": [{"id", "token", ...}]}'),
     ("GET", "/_sandbox/channels/{id}", "one channel with health, settings, QR link and its gate call log"),
     ("POST", "/_sandbox/channels/{id}/scan", 'the phone scans the QR: {"phone", "name"} (both optional)'),
     ("POST", "/_sandbox/channels/{id}/pair", 'the phone enters the pairing code: {"code", "name"?}'),
@@ -47,6 +48,11 @@ ENDPOINTS = (
 @router.route("GET", r"/_sandbox/state")
 def state(server: SandboxServer, request: Request) -> Response:
     return json_response(server.state.snapshot())
+
+
+@router.route("POST", r"/_sandbox/channels")
+def register_channels(server: SandboxServer, request: Request) -> Response:
+    return json_response(server.state.register_channels(request.json_object().get("channels")))
 
 
 @router.route("GET", rf"/_sandbox/channels/{_CHANNEL}")

@@ -263,7 +263,8 @@ class SandboxServer:
     def respond(self, request: Request) -> Response | None:
         """Answer one request, applying armed request faults; None means "send nothing" (lost response).
 
-        The control API is never faulted. Gate calls are logged per channel with the status answered.
+        The control API is never faulted. Gate calls wait `config.gate_delay_seconds` first (a standing
+        latency) and are logged per channel with the status answered.
         """
         if request.path == _CONTROL_PREFIX or request.path.startswith(_CONTROL_PREFIX + "/"):
             return control.router.dispatch(self, request)
@@ -271,6 +272,8 @@ class SandboxServer:
         gate_call = None
         if request.path.startswith("/gate/"):
             gate_call = (self.state.now(), self.state.gate_call_context(request.bearer_token()))
+        if gate_call is not None and self.config.gate_delay_seconds:
+            self._stopping.wait(self.config.gate_delay_seconds)
         if "delay" in fired:
             self._stopping.wait(fired["delay"]["seconds"])
         if "status" in fired:

@@ -32,11 +32,13 @@ from .config import SandboxConfig, config_as_dict, validate_config_changes
 from .errors import ApiError
 from .faults import FaultBook
 from .gate import GateMixin
+from .gate_settings import default_settings, merge_settings, validate_settings_patch
 from .qr import qr_seconds_left
 from .records import (
     ALNUM,
     CHANNEL_ID_RE,
     DAY_MS,
+    FORCEABLE,
     FREE_DAYS,
     INITIALIZING,
     MODES,
@@ -55,6 +57,10 @@ from .records import (
 from .webhooks import WebhookDispatcher
 
 STATE_FILE_VERSION = 1
+# What an item of `register_channels` may give.
+_REGISTER_FIELDS = {
+    *("id", "token", "name", "project_id", "mode", "user", "settings", "forced_status", "active_till", "started_at")
+}
 
 
 class SandboxStateError(Exception):
@@ -498,6 +504,96 @@ class SandboxState(GateMixin):
             self._refresh(channel, now)
             self._changed()
             return {"success": True}
+
+    # ---- bulk registration (control API) ------------------------------------------------------------
+
+    def register_channels(self, items: Any) -> dict[str, Any]:
+        """Make channels exist as they are, silently: `POST /_sandbox/channels` (benchmarks, demos).
+
+        Each item gives `id` and `token` (required; a channel of that id is replaced) and optionally
+        `name`, `project_id` (default: the default project), `mode` (default live), `user`
+        (`{"id": digits, "name"}`: linked, health AUTH; null: QR), `settings` (a PATCH /settings body,
+        applied over the defaults), `forced_status`, `active_till` (ms; default a year from now) and
+        `started_at` (the health's `start_at`, epoch seconds; default one start-up ago, and never
+        later than that). A registered channel is past its start-up already, and its status counts as announced: no
+        webhook is sent for it, so re-registering a channel with `user: null` logs it out without a
+        users.delete. All items are checked before any is applied; ApiError(400) names the first bad one.
+        """
+        if not isinstance(items, list) or not items:
+            raise ApiError(400, 'Expected {"channels": [...]} with at least one channel')
+        with self.lock:
+            now = self.now()
+            now_ms = int(now * 1000)
+            channels = [self._registered_channel(index, item, now, now_ms) for index, item in enumerate(items)]
+            if len({channel.id for channel in channels}) != len(channels):
+                raise ApiError(400, "A channel id appears twice")
+            if len({channel.token for channel in channels}) != len(channels):
+                raise ApiError(400, "A token appears twice")
+            for channel in channels:
+                if self._by_token.get(channel.token, channel.id) != channel.id:
+                    raise ApiError(400, f"The token of {channel.id} belongs to another channel")
+            for channel in channels:
+                previous = self.channels.get(channel.id)
+                if previous is not None:
+                    self._by_token.pop(previous.token, None)
+                self.channels[channel.id] = channel
+                self._by_token[channel.token] = channel.id
+                channel.notified_status = self._status(channel, now)
+            self._changed()
+            return {"registered": len(channels), "channels": len(self.channels)}
+
+    def _registered_channel(self, index: int, item: Any, now: float, now_ms: int) -> Channel:
+        """A Channel from one `register_channels` item; ApiError(400) when the item is not valid."""
+        where = f"channels[{index}]"
+        if not isinstance(item, dict):
+            raise ApiError(400, f"{where} must be an object")
+        unknown = set(item) - _REGISTER_FIELDS
+        if unknown:
+            raise ApiError(400, f"{where} has unknown fields: {', '.join(sorted(unknown))}")
+        channel_id, token = item.get("id"), item.get("token")
+        if not isinstance(channel_id, str) or not CHANNEL_ID_RE.match(channel_id):
+            raise ApiError(400, f"{where}.id is not a Whapi channel id")
+        if not isinstance(token, str) or not token:
+            raise ApiError(400, f"{where}.token is required")
+        project = self._project(item.get("project_id") or "default")
+        mode = item.get("mode", "live")
+        if mode not in MODES:
+            raise ApiError(400, f"{where}.mode must be one of {', '.join(MODES)}")
+        user = item.get("user")
+        if user is not None:
+            if not isinstance(user, dict) or not PHONE_RE.match(str(user.get("id", ""))):
+                raise ApiError(400, f"{where}.user must be {{'id': 7 to 15 digits, 'name'}} or null")
+            user = {"id": str(user["id"]), "name": str(user.get("name") or "Sandbox User")}
+        forced = item.get("forced_status")
+        if forced not in (None, "") and forced not in FORCEABLE:
+            raise ApiError(400, f"{where}.forced_status must be one of {', '.join(FORCEABLE)}, or null")
+        active_till = item.get("active_till", now_ms + 365 * DAY_MS)
+        if isinstance(active_till, bool) or not isinstance(active_till, int):
+            raise ApiError(400, f"{where}.active_till must be milliseconds since the epoch")
+        started_at = item.get("started_at", now - self.config.init_seconds)
+        if isinstance(started_at, bool) or not isinstance(started_at, int | float):
+            raise ApiError(400, f"{where}.started_at must be seconds since the epoch")
+        settings = default_settings()
+        if item.get("settings") is not None:
+            settings, _changes = merge_settings(settings, validate_settings_patch(item["settings"]))
+        return Channel(
+            id=channel_id,
+            name=str(item.get("name") or channel_id),
+            token=token,
+            project_id=project.id,
+            owner_id=self.owner_id,
+            server=1,
+            creation_ts=now_ms,
+            active_till=active_till,
+            trial=None,
+            free_until=now_ms,
+            started_at=min(float(started_at), now - self.config.init_seconds),
+            qr_secret=secrets.token_hex(16),
+            mode=mode,
+            settings=settings,
+            user=user,
+            forced_status=forced or None,
+        )
 
     # ---- inspection --------------------------------------------------------------------------------
 

@@ -51,6 +51,13 @@ class Command(BaseCommand):
             "--create-window", type=float, default=1800.0, help="Creation-limit window in seconds (default 1800)."
         )
         parser.add_argument(
+            "--gate-delay-ms",
+            type=float,
+            default=0.0,
+            help="Every gate API call waits this many milliseconds before it is answered, like a remote "
+            "gate would (default 0; changeable at run time as gate_delay_seconds in /_sandbox/config).",
+        )
+        parser.add_argument(
             "--state-file",
             default=None,
             help="JSON file to keep the state in across restarts (e.g. var/sandbox.json); memory only if absent.",
@@ -63,6 +70,7 @@ class Command(BaseCommand):
                 init_seconds=options["init_seconds"],
                 create_limit=options["create_limit"],
                 create_window=options["create_window"],
+                gate_delay_seconds=options["gate_delay_ms"] / 1000,
                 state_file=options["state_file"],
             )
         except ValueError as exc:
@@ -102,6 +110,8 @@ class Command(BaseCommand):
         write(f"  gate API    : {server.url}/gate/")
         write(f"  channel init: {config.init_seconds:g} s")
         write(f"  create limit: {config.create_limit} channels per {config.create_window:g} s")
+        if config.gate_delay_seconds:
+            write(f"  gate delay  : {config.gate_delay_seconds * 1000:g} ms per call")
         write(f"  state file  : {config.state_file or '(none, in memory)'}")
         write("  control API (no auth):")
         for method, path, text in ENDPOINTS:
