@@ -243,8 +243,8 @@ class Channel(models.Model):
         ordering = ["-requested_at"]
         indexes = [
             models.Index(fields=["state", "requested_at"], name="channel_state_requested"),
-            # A customer's dashboard: its projects' channels, oldest request first, a page at a time.
-            models.Index(fields=["project", "requested_at"], name="channel_project_requested"),
+            # A customer's dashboard: its projects' channels, oldest request first (id breaks ties), a page at a time.
+            models.Index(fields=["project", "requested_at", "id"], name="channel_project_requested"),
             models.Index(fields=["health_check_due_at"], name="channel_health_check_due"),
             models.Index(fields=["settings_check_due_at"], name="channel_settings_check_due"),
             # The admin channel list's "needs a look" counts (admin/channels.attention_counts).

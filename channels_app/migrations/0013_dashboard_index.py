@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name="channel",
-            index=models.Index(fields=["project", "requested_at"], name="channel_project_requested"),
+            index=models.Index(fields=["project", "requested_at", "id"], name="channel_project_requested"),
         ),
     ]
