@@ -41,17 +41,16 @@ MAX_BATCHES = 20  # per record and run: 100,000 rows, against about 4,000 new ca
 CREATE_ATTEMPTS_SHOWN = 100
 
 
-def _older_than_days(setting: str, model, field: str) -> Callable[[datetime], QuerySet | None]:
-    def expired(now: datetime) -> QuerySet | None:
-        days = getattr(settings, setting)
-        if not days:
-            return None
+def _older_than(model, field: str) -> Callable[[datetime, int | None], QuerySet]:
+    """The rows of `model` whose `field` is more than the given days before now, oldest first."""
+
+    def expired(now: datetime, days: int | None) -> QuerySet:
         return model.objects.filter(**{f"{field}__lt": now - timedelta(days=days)}).order_by(field)
 
     return expired
 
 
-def _expired_create_attempts(now: datetime) -> QuerySet:
+def _expired_create_attempts(now: datetime, _days: int | None) -> QuerySet:
     shown = CreateAttempt.objects.order_by("-at", "-id").values("pk")[:CREATE_ATTEMPTS_SHOWN]
     return (
         CreateAttempt.objects.filter(at__lt=now - timedelta(seconds=settings.WHAPI_CREATE_WINDOW))
@@ -64,18 +63,23 @@ def _expired_create_attempts(now: datetime) -> QuerySet:
 @dataclass(frozen=True)
 class Policy:
     """One kind of record: what it is called, the setting that says how long it is kept, and
-    `expired(now)`, the rows past it, oldest first (None while the setting keeps them forever)."""
+    `rows_past(now, days)`, the rows that setting no longer keeps, oldest first."""
 
     name: str
     label: str
     setting: str
-    expired: Callable[[datetime], QuerySet | None]
+    rows_past: Callable[[datetime, int | None], QuerySet]
     by_days: bool = True  # the setting is a number of days (not so for create attempts)
 
     @property
     def days(self) -> int | None:
         """The days kept (0: forever); None for a record kept by another rule."""
         return getattr(settings, self.setting) if self.by_days else None
+
+    def expired(self, now: datetime) -> QuerySet | None:
+        """The rows past the setting, oldest first; None while it keeps them forever."""
+        days = self.days
+        return None if days == 0 else self.rows_past(now, days)
 
     def describe(self) -> str:
         """One line for the admin: how long the rows are kept and when older ones go."""
@@ -94,25 +98,12 @@ class Policy:
 POLICIES = {
     policy.name: policy
     for policy in (
-        Policy(
-            "ledger",
-            "webhook ledger",
-            "RETENTION_LEDGER_DAYS",
-            _older_than_days("RETENTION_LEDGER_DAYS", WebhookEvent, "received_at"),
-        ),
-        Policy(
-            "timeline",
-            "timeline",
-            "RETENTION_TIMELINE_DAYS",
-            _older_than_days("RETENTION_TIMELINE_DAYS", ChannelEvent, "at"),
-        ),
-        Policy("audit", "audit log", "RETENTION_AUDIT_DAYS", _older_than_days("RETENTION_AUDIT_DAYS", AuditLog, "at")),
+        Policy("ledger", "webhook ledger", "RETENTION_LEDGER_DAYS", _older_than(WebhookEvent, "received_at")),
+        Policy("timeline", "timeline", "RETENTION_TIMELINE_DAYS", _older_than(ChannelEvent, "at")),
+        Policy("audit", "audit log", "RETENTION_AUDIT_DAYS", _older_than(AuditLog, "at")),
         Policy("create_attempts", "create attempts", "WHAPI_CREATE_WINDOW", _expired_create_attempts, by_days=False),
         Policy(
-            "failed_tasks",
-            "failed background tasks",
-            "RETENTION_FAILED_TASK_DAYS",
-            _older_than_days("RETENTION_FAILED_TASK_DAYS", Failure, "stopped"),
+            "failed_tasks", "failed background tasks", "RETENTION_FAILED_TASK_DAYS", _older_than(Failure, "stopped")
         ),
     )
 }
