@@ -96,7 +96,7 @@ def _noted(change: Change, notes: list[str]) -> Change:
     """`change` with what was made safe added to its ledger detail."""
     if not notes:
         return change
-    return replace(change, detail="; ".join(filter(None, [change.detail, "made safe: " + ", ".join(notes)])))
+    return replace(change, detail="; ".join(filter(None, [change.detail, _made_safe(notes)])))
 
 
 class User(NamedTuple):
