@@ -459,7 +459,9 @@ class Fleet:
     def _channel(self, project: Project, index: int, number: int, state: str) -> Channel:
         rng, now = self.rng, self.now
         name = f"{rng.choice(LINE_NAMES)} {number}"
-        requested = max(project.created_at, self._ago(timedelta(days=2), timedelta(days=700)))
+        # Some time after its project was made (at least two days ago): spread out, as real requests are,
+        # not clamped to the project's creation, which gave many channels one request time.
+        requested = self._ago(timedelta(days=2), max(self.now - project.created_at, timedelta(days=2)))
         if state == State.QUEUED:
             requested = self._ago(timedelta(0), timedelta(hours=1))
             return Channel(
