@@ -40,6 +40,13 @@ WAIT_FOLLOW_UP_S = 180.0  # how long to keep looking, to say how long a missed t
 OVERDUE_GRACE = timedelta(seconds=5)
 
 
+# What the log and var/bench.json show of channels whose follow-up did not finish.
+STUCK_FIELDS = (
+    "id", "whapi_id", "state", "health_status", "health_start_at", "health_uptime", "connected_number",
+    "disconnect_reported_at", "health_check_due_at", "last_confirmed_at", "status_stale", "last_error",
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("storms")
     group.add_argument("--storm-connections", type=positive_int, default=64, help="concurrent connections (64)")
@@ -68,7 +75,8 @@ def storm(
     expected_state: str,
     connections: int,
 ) -> dict:
-    from django.db.models import Count
+    from django.db.models import Count, Q
+    from django.utils import timezone
 
     from channels_app.models import WebhookEvent
 
@@ -109,6 +117,13 @@ def storm(
             else f"not finished within {WAIT_FOLLOW_UP_S:g} s"
         )
     )
+    stuck = list(
+        present()
+        .filter(Q(disconnect_reported_at__isnull=False) | Q(health_check_due_at__lte=timezone.now() - OVERDUE_GRACE))
+        .values(*STUCK_FIELDS)[:10]
+    )
+    if stuck:
+        log(f"storm {name}: channels still pending, first {len(stuck)}: {stuck}")
     rows = WebhookEvent.objects.filter(id__gt=first_id)
     outcomes = dict(rows.values_list("outcome").annotate(n=Count("id")).values_list("outcome", "n"))
     applied = outcomes.get(WebhookEvent.Outcome.APPLIED, 0)
@@ -160,6 +175,7 @@ def storm(
         "channels_in_expected_state": in_state,
         "follow_ups_finished_after_s": finished_after,
         "follow_ups_pending_over_time": pending_samples,
+        "channels_pending_at_the_end": stuck,
     }
 
 

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import requests
 from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import Count, Min
@@ -29,6 +30,7 @@ from django.utils import timezone
 from channels_app.configure import SETTINGS_RETRY, channel_settings_verify
 from channels_app.models import Channel
 from channels_app.status import CHECK_COLUMNS, CHECK_RETRY, channel_health_check
+from channels_app.whapi.transport import reusable_session
 
 logger = logging.getLogger(__name__)
 
@@ -67,25 +69,28 @@ def checks_claim(limit: int = CLAIM_BATCH) -> list[tuple[str, int]]:
     return claimed
 
 
-def _check(kind: str, channel_id: int) -> None:
+def _check(kind: str, channel_id: int, session: requests.Session) -> None:
     try:
-        CHECKS[kind](channel_id)
+        CHECKS[kind](channel_id, session=session)
     except Exception:  # one channel's failure must not stop the sweep; its claim runs out and it is tried again
         logger.exception("%s check of channel %s failed", kind, channel_id)
 
 
 def _sweep_loop(deadline: float) -> int:
-    """Claim and check until `deadline` (time.monotonic()); at least one round. Returns the checks made."""
+    """Claim and check until `deadline` (time.monotonic()); at least one round. Returns the checks made.
+
+    The loop's gate calls share one session, so calls to the same gate host reuse a connection."""
     done = 0
-    while True:
-        claimed = checks_claim()
-        for kind, channel_id in claimed:
-            _check(kind, channel_id)
-        done += len(claimed)
-        if time.monotonic() >= deadline:
-            return done
-        if not claimed:
-            time.sleep(min(IDLE_SECONDS, max(0.0, deadline - time.monotonic())))
+    with reusable_session() as session:
+        while True:
+            claimed = checks_claim()
+            for kind, channel_id in claimed:
+                _check(kind, channel_id, session)
+            done += len(claimed)
+            if time.monotonic() >= deadline:
+                return done
+            if not claimed:
+                time.sleep(min(IDLE_SECONDS, max(0.0, deadline - time.monotonic())))
 
 
 def _sweep_loop_in_thread(deadline: float) -> int:

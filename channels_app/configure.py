@@ -9,6 +9,7 @@ Failures are retried with backoff (bounded) and left on the channel for staff.
 
 from datetime import datetime, timedelta
 
+import requests
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
@@ -190,10 +191,10 @@ def _configure_failed(channel: Channel, reason: str, *, permanent: bool = False)
         background.channel_task_schedule("channel_configure", channel.pk, retry_at)
 
 
-def channel_settings_verify(channel_id: int) -> bool:
-    """Re-read a live channel's settings and re-apply them when someone changed them; True when they
-    were fine. Plans the next read-back (`settings_check_due_at`): none while the channel is not live
-    (a configuration sets it), SETTINGS_RETRY after a failed read."""
+def channel_settings_verify(channel_id: int, *, session: requests.Session | None = None) -> bool:
+    """Re-read a live channel's settings (on `session`, when given) and re-apply them when someone
+    changed them; True when they were fine. Plans the next read-back (`settings_check_due_at`): none
+    while the channel is not live (a configuration sets it), SETTINGS_RETRY after a failed read."""
     channel = Channel.objects.filter(pk=channel_id).first()
     if channel is None:
         return False
@@ -202,7 +203,7 @@ def channel_settings_verify(channel_id: int) -> bool:
             channel_update(channel, {"settings_check_due_at": None})
         return False
     try:
-        actual = gate_client(channel.api_url, channel.token).get_settings()
+        actual = gate_client(channel.api_url, channel.token, session=session).get_settings()
     except WhapiError as exc:
         channel_record_error(
             channel,

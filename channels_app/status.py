@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import requests
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -305,9 +306,11 @@ def health_apply(channel_id: int, health: Health, *, source: str) -> str:
         return change_write(channel, change_for_health(channel, health, source=source), source=source)
 
 
-def channel_health_check(channel_id: int, *, source: str = ChannelEvent.Source.POLL) -> str | None:
-    """Ask the channel's gate for `/health` and apply it; returns the ledger-style outcome, or None
-    when there was nothing to ask or Whapi could not be reached.
+def channel_health_check(
+    channel_id: int, *, source: str = ChannelEvent.Source.POLL, session: requests.Session | None = None
+) -> str | None:
+    """Ask the channel's gate for `/health` (on `session`, when given) and apply it; returns the
+    ledger-style outcome, or None when there was nothing to ask or Whapi could not be reached.
 
     Also plans the channel's next check (`health_check_due_at`): none for a channel that is not in
     Whapi, the end of the init delay for one still starting up, CHECK_RETRY after a failure.
@@ -324,7 +327,7 @@ def channel_health_check(channel_id: int, *, source: str = ChannelEvent.Source.P
         channel_update(channel, {"health_check_due_at": channel.init_until})
         return None
     try:
-        health = gate_client(channel.api_url, channel.token).health(wakeup=False)
+        health = gate_client(channel.api_url, channel.token, session=session).health(wakeup=False)
     except WhapiError as exc:
         retry = {"status_stale": True, "health_check_due_at": timezone.now() + CHECK_RETRY}
         if channel.error_source in Channel.ERRORS_HEALTH_CLEARS:

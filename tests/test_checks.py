@@ -1,7 +1,9 @@
 """The checks sweep: every due health check and settings read-back made, once, by however many sweeps."""
 
+import json
 import threading
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import responses
@@ -55,6 +57,51 @@ def test_a_sweep_confirms_every_due_channel_and_plans_the_next_check(project, wh
     assert sweep() == 0
 
 
+class CountingGate(ThreadingHTTPServer):
+    """A gate on a real socket that answers every /health with AUTH, keeps connections alive and
+    counts the connections it accepted."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.connections = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(handler) -> None:
+                body = json.dumps(HEALTH_AUTH).encode()
+                handler.send_response(200)
+                handler.send_header("Content-Type", "application/json")
+                handler.send_header("Content-Length", str(len(body)))
+                handler.end_headers()
+                handler.wfile.write(body)
+
+            def log_message(handler, *args) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    def process_request(self, request, client_address) -> None:
+        self.connections += 1
+        super().process_request(request, client_address)
+
+
+def test_a_sweep_loop_asks_one_gate_host_over_one_connection(project):
+    gate = CountingGate()
+    threading.Thread(target=gate.serve_forever, daemon=True).start()
+    try:
+        api_url = f"http://127.0.0.1:{gate.server_address[1]}/"
+        channels = fleet(project, 3, api_url=api_url, health_check_due_at=timezone.now() - timedelta(seconds=1))
+        assert sweep() == 3
+    finally:
+        gate.shutdown()
+        gate.server_close()
+    assert all(Channel.objects.get(pk=channel.pk).state == "connected" for channel in channels)
+    # One TCP (and, with Whapi's HTTPS gate, TLS) handshake for the loop, not one per check.
+    assert gate.connections == 1
+
+
 def test_a_channel_not_in_whapi_is_dropped_from_the_sweep(project, whapi):
     gone = make_channel(
         project, state="deleted", health_check_due_at=timezone.now(), settings_check_due_at=timezone.now()
@@ -79,10 +126,10 @@ def test_one_failing_check_does_not_stop_the_others(project, whapi, monkeypatch)
     broken, fine = fleet(project, 2, health_check_due_at=timezone.now())
     real = checks.CHECKS["health"]
 
-    def check(channel_id):
+    def check(channel_id, session):
         if channel_id == broken.pk:
             raise RuntimeError("bug")
-        return real(channel_id)
+        return real(channel_id, session=session)
 
     monkeypatch.setitem(checks.CHECKS, "health", check)
     whapi.add(responses.GET, f"{GATE}/health", json=HEALTH_AUTH)

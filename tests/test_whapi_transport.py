@@ -12,6 +12,7 @@ import requests
 import urllib3.exceptions
 
 from channels_app.whapi import GateClient, WhapiError
+from channels_app.whapi.transport import reusable_session
 from tests.conftest import whapi_fixture
 from tests.whapi_support import GATE, GATE_TOKEN, PARTNER, PARTNER_TOKEN, refused, reset
 
@@ -28,6 +29,24 @@ def test_every_request_sends_bearer_token_and_accept_json(mocked, partner):
     assert headers["Authorization"] == f"Bearer {PARTNER_TOKEN}"
     assert headers["Accept"] == "application/json"
     assert headers["Content-Type"] == "application/json"
+
+
+def test_a_reusable_session_sends_each_channel_its_own_token_and_no_cookie_from_another(mocked):
+    mocked.add(
+        "GET",
+        f"{GATE}/health",
+        json={"start_at": 1, "uptime": 5, "status": {"text": "AUTH"}},
+        headers={"Set-Cookie": "route=node-7; Path=/"},
+    )
+    with reusable_session() as session:
+        GateClient(GATE, "token-of-channel-a", session=session).health()
+        GateClient(GATE, "token-of-channel-b", session=session).health()
+    first, second = (call.request.headers for call in mocked.calls)
+    assert (first["Authorization"], second["Authorization"]) == (
+        "Bearer token-of-channel-a",
+        "Bearer token-of-channel-b",
+    )
+    assert "Cookie" not in second
 
 
 def test_timeout_is_passed_to_requests_as_connect_and_read(mocked, partner):

@@ -112,14 +112,17 @@ class GateClient(BaseClient):
         return self._call("GET", "/users/profile", parse=expect_object)
 
 
-def gate_client(api_url: str, token: str, *, interactive: bool = False) -> GateClient:
-    """A GateClient for one channel, with the WHAPI_TIMEOUT timeout.
+def gate_client(
+    api_url: str, token: str, *, interactive: bool = False, session: requests.Session | None = None
+) -> GateClient:
+    """A GateClient for one channel, with the WHAPI_TIMEOUT timeout; on `session` when given (e.g. the
+    checks sweep's transport.reusable_session), else on a session of its own.
 
     `interactive=True` (a page waiting for the answer): at most INTERACTIVE_TIMEOUT seconds and no
     retries, so a gate that is down shows an error in seconds instead of holding the request.
     """
     if not interactive:
-        return GateClient(api_url, token, timeout=settings.WHAPI_TIMEOUT)
+        return GateClient(api_url, token, timeout=settings.WHAPI_TIMEOUT, session=session)
     client = GateClient(api_url, token, timeout=min(settings.WHAPI_TIMEOUT, INTERACTIVE_TIMEOUT))
     client.retry_delays = ()
     return client

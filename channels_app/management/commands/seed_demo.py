@@ -468,6 +468,7 @@ class Fleet:
                 project=project,
                 name=name,
                 requested_at=requested,
+                whapi_project_id=project.whapi_id,  # as request_channel queues one
                 state=state,
                 state_changed_at=requested,
                 webhook_secret=new_webhook_secret(),
