@@ -42,8 +42,18 @@ OVERDUE_GRACE = timedelta(seconds=5)
 
 # What the log and var/bench.json show of channels whose follow-up did not finish.
 STUCK_FIELDS = (
-    "id", "whapi_id", "state", "health_status", "health_start_at", "health_uptime", "connected_number",
-    "disconnect_reported_at", "health_check_due_at", "last_confirmed_at", "status_stale", "last_error",
+    "id",
+    "whapi_id",
+    "state",
+    "health_status",
+    "health_start_at",
+    "health_uptime",
+    "connected_number",
+    "disconnect_reported_at",
+    "health_check_due_at",
+    "last_confirmed_at",
+    "status_stale",
+    "last_error",
 )
 
 

@@ -152,7 +152,10 @@ class Channel(models.Model):
         LIVE = "live", "Live"
 
     code = models.UUIDField("public id", default=uuid.uuid4, unique=True, editable=False)
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, null=True, blank=True, related_name="channels")
+    # Indexed with state (Meta.indexes), which also serves the foreign key.
+    project = models.ForeignKey(
+        Project, on_delete=models.PROTECT, null=True, blank=True, related_name="channels", db_index=False
+    )
     name = models.CharField(max_length=200)
 
     # The creation request.
@@ -245,6 +248,9 @@ class Channel(models.Model):
             models.Index(fields=["state", "requested_at"], name="channel_state_requested"),
             # A customer's dashboard: its projects' channels, oldest request first (id breaks ties), a page at a time.
             models.Index(fields=["project", "requested_at", "id"], name="channel_project_requested"),
+            # A customer's channels counted against its quota (all but the deleted), and filtered by state,
+            # read from the index alone.
+            models.Index(fields=["project", "state"], name="channel_project_state"),
             models.Index(fields=["health_check_due_at"], name="channel_health_check_due"),
             models.Index(fields=["settings_check_due_at"], name="channel_settings_check_due"),
             # The admin channel list's "needs a look" counts (admin/channels.attention_counts).
