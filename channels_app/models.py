@@ -187,8 +187,9 @@ class Channel(models.Model):
     active_till = models.DateTimeField(null=True, blank=True)
     trial_till = models.DateTimeField(null=True, blank=True)
 
-    # Our lifecycle.
-    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
+    # Our lifecycle. Indexed with requested_at and with project (Meta.indexes), which serve lookups by
+    # state too: every index of this table is written again by each status update that moves a due time.
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
     state_changed_at = models.DateTimeField(default=timezone.now)
 
     # Health as last seen (webhook or poll), ordered by (start_at, uptime).
