@@ -8,8 +8,8 @@ This is the only place the rules live. Every customer view starts by calling one
 - a superuser may look at every customer (as a viewer) but changes nothing through these pages.
 Child objects (projects, channels, memberships) are always fetched through the customer.
 
-Roles: owners may do everything including managing members; operators create, connect, disconnect,
-rename channels and set their own webhooks; viewers only read.
+Roles: owners may do everything, including deleting channels and managing members; operators create,
+connect, disconnect, restart and rename channels and set their own webhooks; viewers only read.
 
 Read-only: nothing here writes. Memberships are changed in members.py; hand-off links, the one way in
 without a login, live in handoff.py.
@@ -80,11 +80,14 @@ def get_customer_for_user(request: HttpRequest, code: UUID, *, rw: bool = False,
     return _check(access, rw=rw, owner=owner)
 
 
-def get_channel_for_user(request: HttpRequest, code: UUID, *, rw: bool = False) -> tuple[Channel, Access]:
+def get_channel_for_user(
+    request: HttpRequest, code: UUID, *, rw: bool = False, owner: bool = False
+) -> tuple[Channel, Access]:
     """The channel with this code and the user's access to its customer.
 
     Http404 unless the channel belongs (through its project) to a customer the user may see, or when it
-    is deleted; PermissionDenied when `rw` and the user's role is read-only.
+    is deleted; PermissionDenied when `rw` and the user's role is read-only, or `owner` and the user is
+    not an owner.
     """
     channel = (
         Channel.objects.select_related("project__customer")
@@ -95,7 +98,7 @@ def get_channel_for_user(request: HttpRequest, code: UUID, *, rw: bool = False) 
     access = _access(request.user, channel.project.customer) if channel is not None else None
     if access is None:
         raise Http404("No such channel.")
-    return channel, _check(access, rw=rw, owner=False)
+    return channel, _check(access, rw=rw, owner=owner)
 
 
 def projects_for(customer: Customer) -> QuerySet[Project]:

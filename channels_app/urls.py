@@ -48,6 +48,8 @@ customer_urlpatterns = [
     path("channels/<uuid:channel_code>/webhook/", channel.channel_webhook_post, name="channel_webhook"),
     path("channels/<uuid:channel_code>/rename/", channel.channel_rename_post, name="channel_rename"),
     path("channels/<uuid:channel_code>/disconnect/", channel.channel_disconnect_page, name="channel_disconnect"),
+    path("channels/<uuid:channel_code>/restart/", channel.channel_restart_post, name="channel_restart"),
+    path("channels/<uuid:channel_code>/delete/", channel.channel_delete_page, name="channel_delete"),
     path("channels/<uuid:channel_code>/handoff/", channel.handoff_create_post, name="handoff_create"),
     path("channels/<uuid:channel_code>/handoff/revoke/", channel.handoff_revoke_post, name="handoff_revoke"),
 ]

@@ -1,5 +1,5 @@
 """Customer pages of one channel: the live pipeline, connecting a phone (QR or pairing code), the
-hand-off link, API access, the customer's own webhook, rename and disconnect.
+hand-off link, API access, the customer's own webhook, rename, disconnect, restart and delete.
 
 Every view starts with `access.get_channel_for_user` (404 for another customer's channel, 403 for a
 viewer writing). Whapi is only called through `channels_app.actions`, whose ActionError messages are
@@ -23,6 +23,7 @@ from channels_app.forms import HandoffForm, PairingCodeForm, RenameForm, Webhook
 from channels_app.models import AuditLog, Channel
 from channels_app.views.channel_status import (
     can_connect,
+    can_restart,
     channel_status,
     channel_status_for,
     qr_response,
@@ -52,6 +53,7 @@ def _render(request: HttpRequest, channel: Channel, acc: access.Access, **contex
             else ""
         ),
         "event_labels": dict(WebhookForm.base_fields["events"].choices),
+        "can_restart": can_restart(channel),
     }
     response = page(request, "portal/channel/detail.html", acc, {**defaults, **context})
     # The page may hold a pairing code or the revealed token: never keep it in a cache.
@@ -172,6 +174,40 @@ def channel_disconnect_page(request: HttpRequest, channel_code: UUID) -> HttpRes
     else:
         messages.success(request, "The number was logged out. Scan the QR code again to connect a phone.")
     return redirect("channels_app:channel", channel.code)
+
+
+@login_required
+@require_POST
+def channel_restart_post(request: HttpRequest, channel_code: UUID) -> HttpResponse:
+    """Restart a channel Whapi reports in error (the remedy its error names); audited by the action."""
+    channel, _ = access.get_channel_for_user(request, channel_code, rw=True)
+    if not can_restart(channel):
+        messages.error(request, "Only a channel in error can be restarted from here.")
+        return redirect("channels_app:channel", channel.code)
+    try:
+        actions.channel_restart(channel, actor=request.user, source=CUSTOMER)
+    except ActionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Whapi is restarting the channel. Its status below follows as it comes back.")
+    return redirect("channels_app:channel", channel.code)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def channel_delete_page(request: HttpRequest, channel_code: UUID) -> HttpResponse:
+    """Delete a channel (owners only), after a confirmation that says what is lost."""
+    channel, acc = access.get_channel_for_user(request, channel_code, owner=True)
+    if request.method == "GET":
+        in_use = access.channels_for(acc.customer).count()
+        return page(request, "portal/channel/delete.html", acc, {"channel": channel, "in_use": in_use})
+    try:
+        actions.channel_delete(channel, actor=request.user, source=CUSTOMER)
+    except ActionError as exc:
+        messages.error(request, str(exc))
+        return redirect("channels_app:channel", channel.code)
+    messages.success(request, f"“{channel.name}” was deleted.")
+    return redirect("channels_app:dashboard", acc.customer.code)
 
 
 @login_required

@@ -29,6 +29,11 @@ def can_connect(channel: Channel, now: datetime | None = None) -> bool:
     )
 
 
+def can_restart(channel: Channel) -> bool:
+    """Whether the customer's pages offer a restart: a channel in error that exists in Whapi."""
+    return channel.state == State.ERROR and bool(channel.whapi_id)
+
+
 def _problem(channel: Channel) -> str:
     """A plain explanation of why a channel is in ERROR (the details are for staff, in the admin)."""
     if channel.error_source == Channel.ErrorSource.CREATE:
