@@ -18,6 +18,7 @@ PERIODIC = {
     "create-queue": ("create_queue_pump", 1),
     "checks": ("checks_sweep", 1),  # health checks and settings read-backs that are due (checks.py)
     "callbacks": ("callbacks_apply", 1),  # stored Whapi callbacks applied to their channels (webhooks.py)
+    "alerts": ("alerts_sweep", 1),  # disconnects told once they last, notifications sent (alerts/)
     "retention": ("retention_prune", 60),
 }
 

@@ -210,6 +210,10 @@ class Channel(models.Model):
     # A users.delete callback said the number logged out; shown as "checking" until a health report
     # confirms it (docs/whapi.md §3: a replayed or spurious callback must not flip the channel).
     disconnect_reported_at = models.DateTimeField(null=True, blank=True)
+    # Alerts (alerts/rules.py): when a disconnect of a connected channel is told if it lasts (the end of
+    # ALERT_GRACE_SECONDS, or a recheck), and when it was told (a reconnect then says "back online").
+    disconnect_alert_due_at = models.DateTimeField(null=True, blank=True)
+    disconnect_alerted_at = models.DateTimeField(null=True, blank=True)
 
     # Webhook configuration.
     webhook_secret = EncryptedTextField(default=new_webhook_secret, editable=False)
@@ -257,6 +261,12 @@ class Channel(models.Model):
             # The admin channel list's "needs a look" counts (admin/channels.attention_counts).
             models.Index(fields=["active_till"], name="channel_active_till"),
             models.Index(fields=["state"], condition=models.Q(status_stale=True), name="channel_stale"),
+            # The alerts sweep's disconnects to tell (a handful at any time).
+            models.Index(
+                fields=["disconnect_alert_due_at"],
+                condition=models.Q(disconnect_alert_due_at__isnull=False),
+                name="channel_disconnect_alert_due",
+            ),
         ]
         # Staff actions that change a channel in Whapi, each granted on its own (see channels_app.admin).
         permissions = [

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from alerts.rules import alert_fields
 from channels_app.models import Channel, ChannelEvent, WebhookEvent
 from channels_app.whapi import Health, WhapiError, gate_client
 
@@ -74,6 +75,7 @@ def channel_update(
     now = timezone.now()
     if moves:
         fields.update(state=state, state_changed_at=now)
+        fields.update(alert_fields(channel, previous, state, now))
     for name, value in fields.items():
         setattr(channel, name, value)
     if fields:

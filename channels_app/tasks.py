@@ -5,6 +5,7 @@ Each task has the name of the function it calls, so a schedule's `func` names th
 
 from django.contrib.auth import get_user_model
 
+from alerts import sweep
 from channels_app import actions, bulk_jobs, checks, configure, pipeline, retention, status, webhooks
 from channels_app.models import Channel
 
@@ -37,6 +38,10 @@ def checks_sweep() -> int:
 
 def callbacks_apply() -> int:
     return webhooks.callbacks_apply()
+
+
+def alerts_sweep() -> int:
+    return sweep.alerts_sweep()
 
 
 def bulk_job_run(job_id: int) -> None:

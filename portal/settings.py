@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "channels_app",
+    "alerts",
     "sandbox",
 ]
 
@@ -326,6 +327,12 @@ for _name, _value, _low, _high in (
     if not _low <= _value <= _high:
         raise _config_error(_name, f"is {_value}", f"Use a value from {_low} to {_high}.")
 
+# Alerts (alerts/): a connected channel that disconnects is told only once it has stayed so for this
+# long and Whapi confirms it (a reconnect within it tells nothing).
+ALERT_GRACE_SECONDS = _read("ALERT_GRACE_SECONDS", env.float, 120.0)
+if not 0 <= ALERT_GRACE_SECONDS <= 86400:
+    raise _config_error("ALERT_GRACE_SECONDS", f"is {ALERT_GRACE_SECONDS}", "Use a value from 0 to 86400.")
+
 # ------------------------------------------------------------------------------------------------
 # Retention: days each record is kept (0 = forever); `retention_prune` deletes older rows hourly
 # (channels_app.retention, docs/operations.md "Retention").
@@ -384,5 +391,6 @@ LOGGING = {
     "filters": {"receiver_refusals": {"()": "portal.log_filters.QuietRefusals"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["receiver_refusals"]}},
     "root": {"handlers": ["console"], "level": _read("LOG_LEVEL", env.str, "INFO")},
-    "loggers": {"urllib3": {"level": "WARNING"}},
+    # apprise's own log lines may hold a chat URL, and with it the service's token: only its worst.
+    "loggers": {"urllib3": {"level": "WARNING"}, "apprise": {"level": "CRITICAL"}},
 }

@@ -1,0 +1,63 @@
+"""Alerts in the staff console: who is told about what (partner staff's recipients and each customer's),
+and the record of every notification, read-only, newest first."""
+
+from django import forms
+from django.contrib import admin
+
+from alerts.models import Event, Notification, Recipient
+from channels_app.admin.paging import BoundedListAdmin
+
+
+class RecipientForm(forms.ModelForm):
+    events = forms.MultipleChoiceField(choices=Event.choices, widget=forms.CheckboxSelectMultiple)
+    chat_url = forms.CharField(
+        label="Chat URL",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text=Recipient._meta.get_field("chat_url").help_text + " Left empty when editing: kept as it is.",
+    )
+
+    class Meta:
+        model = Recipient
+        fields = ["customer", "name", "email", "chat_url", "events", "active"]
+
+    def clean_chat_url(self) -> str:
+        # A stored URL is never shown again: an empty field on an existing recipient keeps it.
+        return self.cleaned_data["chat_url"].strip() or (self.instance.chat_url if self.instance.pk else "")
+
+
+@admin.register(Recipient)
+class RecipientAdmin(admin.ModelAdmin):
+    form = RecipientForm
+    list_display = ["__str__", "told", "address", "event_list", "active"]
+    list_filter = ["active"]
+    list_select_related = ["customer"]
+
+    @admin.display(description="Who")
+    def told(self, obj: Recipient) -> str:
+        return obj.customer.name if obj.customer else "Partner staff"
+
+    @admin.display(description="Events")
+    def event_list(self, obj: Recipient) -> str:
+        labels = dict(Event.choices)
+        return "; ".join(labels.get(event, event) for event in obj.events)
+
+
+@admin.register(Notification)
+class NotificationAdmin(BoundedListAdmin):
+    list_display = ["created_at", "event", "to", "channel", "customer", "status", "attempts", "sent_at"]
+    list_filter = ["status", "event"]
+    list_select_related = ["channel", "customer"]
+    readonly_fields = [
+        "event", "key", "to", "recipient", "customer", "channel", "subject", "body",
+        "status", "attempts", "next_attempt_at", "last_error", "created_at", "sent_at",
+    ]  # fmt: skip
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

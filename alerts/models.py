@@ -1,0 +1,121 @@
+"""Who is told about what, and the record of every notification sent.
+
+A `Recipient` is an address that wants some kinds of events: partner staff's (no customer) hear about
+every customer's channels, a customer's only about its own. An address is an email or a chat
+service's URL in apprise's notation (slack://…, tgram://…, msteams://…, json://… for a generic
+webhook); the URL usually holds the service's token, so it is encrypted at rest and shown masked.
+
+A `Notification` is one message to one recipient about one event: created by alerts.notify, sent by
+alerts.delivery on the worker with a bounded number of attempts, and kept as the record (sent or
+failed, when, why). Its `key` names the occasion (an event of one channel in one period), unique per
+recipient, so an occasion is told once however often the sweep looks at it.
+"""
+
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from channels_app.crypto import EncryptedTextField
+from channels_app.models import Channel, Customer
+
+
+class Event(models.TextChoices):
+    DISCONNECTED = "channel.disconnected", "A connected number disconnected"
+    BACK_ONLINE = "channel.back_online", "A channel is back online after a disconnect alert"
+
+
+def chat_url_problem(url: str) -> str:
+    """Why apprise cannot send to `url` ("" when it can)."""
+    import apprise
+
+    if not apprise.Apprise().add(url):
+        return "Not a chat service URL apprise knows (e.g. slack://…, tgram://…, msteams://…, json://…)."
+    return ""
+
+
+def masked_url(url: str) -> str:
+    """A chat URL as lists show it: the service and host, never the token in it."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}/…" if parts.scheme else "…"
+
+
+class Recipient(models.Model):
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="alert_recipients",
+        help_text="Empty: partner staff, told about every customer's channels.",
+    )
+    name = models.CharField(max_length=200, blank=True, help_text="Who or what this is, for the lists.")
+    email = models.EmailField(blank=True)
+    chat_url = EncryptedTextField(
+        "chat URL",
+        blank=True,
+        help_text="A chat service in apprise's notation: slack://…, tgram://…, msteams://…, json://… "
+        "(a generic webhook). Stored encrypted; it usually holds the service's token.",
+    )
+    events = models.JSONField(default=list, help_text="The events this recipient is told about.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["customer__name", "name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name or self.address
+
+    @property
+    def address(self) -> str:
+        """Where messages go, as lists and the record show it."""
+        return self.email or masked_url(self.chat_url)
+
+    def clean(self) -> None:
+        if bool(self.email) == bool(self.chat_url):
+            message = (
+                "Give an email address or a chat URL, not both."
+                if self.email
+                else "Give an email address or a chat URL."
+            )
+            raise ValidationError({"email": message})
+        if self.chat_url and (problem := chat_url_problem(self.chat_url)):
+            raise ValidationError({"chat_url": problem})
+        unknown = [event for event in self.events if event not in Event.values]
+        if not self.events or unknown:
+            raise ValidationError({"events": "Choose at least one event."})
+
+
+class Notification(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    event = models.CharField(max_length=40, choices=Event.choices)
+    key = models.CharField(max_length=120, help_text="The occasion: told once per recipient.")
+    recipient = models.ForeignKey(Recipient, on_delete=models.SET_NULL, null=True, related_name="notifications")
+    to = models.CharField(max_length=300, help_text="The address as it was, masked for chat URLs.")
+    customer = models.ForeignKey(Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    channel = models.ForeignKey(Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["recipient", "key"], name="notification_once_per_recipient")]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=models.Q(status="pending"), name="notification_to_send"),
+            models.Index(fields=["customer", "created_at"], name="notification_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_event_display()} → {self.to}"

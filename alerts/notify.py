@@ -1,0 +1,67 @@
+"""Telling people: one Notification row per recipient that wants the event, for the customer's channel.
+
+Creating the rows is all that happens here, in the caller's transaction (a status write), so telling
+never waits for a mail server or a chat service: alerts.delivery sends them on the worker. The
+(recipient, key) pair is unique, so telling the same occasion again adds nothing.
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from alerts.models import Notification, Recipient
+from channels_app.models import Channel
+
+
+@dataclass(frozen=True)
+class Message:
+    """What an event says, in two versions of its link: the customer's channel page and the admin's."""
+
+    subject: str
+    text: str  # without the link
+    fix: str  # what the link does, e.g. "Scan the QR code again"
+
+
+def recipients_for(event: str, channel: Channel) -> list[Recipient]:
+    """Active recipients that want `event` and may hear about `channel`: partner staff's, and those of
+    the channel's customer."""
+    customer_id = channel.project.customer_id if channel.project_id else None
+    candidates = Recipient.objects.filter(active=True).filter(Q(customer__isnull=True) | Q(customer_id=customer_id))
+    # A recipient's events are a short list; filtered here so that SQLite (no JSON containment) and
+    # PostgreSQL read the same way.
+    return [recipient for recipient in candidates if event in recipient.events]
+
+
+def channel_link(channel: Channel, *, staff: bool) -> str:
+    path = (
+        reverse("admin:channels_app_channel_change", args=[channel.pk])
+        if staff
+        else reverse("channels_app:channel", args=[channel.code])
+    )
+    return settings.PORTAL_BASE_URL + path
+
+
+def notify(event: str, channel: Channel, *, key: str, message: Message) -> int:
+    """Queue `message` about `channel` for every recipient of `event`; returns how many rows are new."""
+    now = timezone.now()
+    customer = channel.project.customer if channel.project_id else None
+    rows = [
+        Notification(
+            event=event,
+            key=key,
+            recipient=recipient,
+            to=recipient.address,
+            customer=customer,
+            channel=channel,
+            subject=message.subject,
+            body=f"{message.text}\n\n{message.fix}: {channel_link(channel, staff=recipient.customer_id is None)}\n",
+            next_attempt_at=now,
+        )
+        for recipient in recipients_for(event, channel)
+    ]
+    before = Notification.objects.filter(key=key).count()
+    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    return Notification.objects.filter(key=key).count() - before

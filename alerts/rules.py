@@ -1,0 +1,139 @@
+"""When a channel's state change is worth telling, and the sweep that tells it once it has lasted.
+
+A connected channel that moves to disconnected is not told at once: phones drop and come back, and one
+restart of Whapi's can report a channel down and up again within seconds. The move sets the channel's
+`disconnect_alert_due_at` to the end of ALERT_GRACE_SECONDS, and its health check to the same moment,
+so Whapi is asked then. The sweep (`disconnect_alerts_due`) tells the disconnect when the grace is
+over and Whapi has confirmed it since (a report or an answer after the grace that left the channel
+disconnected); a reconnect before that clears the due time and nothing is told. If Whapi cannot be
+asked, the sweep asks again every RECHECK and tells the disconnect UNCONFIRMED_AFTER past the grace
+anyway, saying it is unconfirmed. A channel that was told disconnected and connects again is told
+back online.
+"""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from alerts.models import Event
+from alerts.notify import Message, notify
+from channels_app.models import Channel
+
+State = Channel.State
+
+# The health check asked at the end of the grace has answered by then, as a rule (the sweep picks it
+# up within seconds, and a gate call is bounded by WHAPI_TIMEOUT).
+ANSWER_TIME = timedelta(seconds=10)
+# Without an answer from Whapi at the end of the grace, ask again this often...
+RECHECK = timedelta(seconds=30)
+# ...and tell the disconnect anyway this long after the grace ended.
+UNCONFIRMED_AFTER = timedelta(minutes=5)
+# Channels one sweep round looks at.
+BATCH = 100
+
+
+def grace() -> timedelta:
+    return timedelta(seconds=settings.ALERT_GRACE_SECONDS)
+
+
+def alert_fields(channel: Channel, previous: str, state: str, now: datetime) -> dict:
+    """The alert columns a state move from `previous` to `state` sets (status.channel_update calls this
+    for every move, in the same UPDATE); tells "back online" when a told disconnect is over."""
+    if state == State.DISCONNECTED and previous == State.CONNECTED:
+        ask_at = now + grace()
+        return {"disconnect_alert_due_at": ask_at + ANSWER_TIME, "health_check_due_at": ask_at}
+    # A move away from disconnected within the grace needs nothing here: the sweep finds the channel
+    # no longer disconnected when its due time comes, and tells nothing.
+    if channel.disconnect_alerted_at is not None and state in (State.CONNECTED, State.DELETED):
+        if state == State.CONNECTED:
+            _tell_back_online(channel, now)
+        return {"disconnect_alerted_at": None}
+    return {}
+
+
+def _number(channel: Channel, number: str = "") -> str:
+    number = number or channel.connected_number
+    return f"+{number}" if number else "its number"
+
+
+def _customer(channel: Channel) -> str:
+    customer = channel.project.customer if channel.project_id else None
+    return f" (customer {customer.name})" if customer else ""
+
+
+def _tell_back_online(channel: Channel, now: datetime) -> None:
+    since = channel.disconnect_alerted_at
+    notify(
+        Event.BACK_ONLINE,
+        channel,
+        key=f"back-online:{channel.pk}:{since.isoformat()}",
+        message=Message(
+            subject=f"{channel.name}: back online",
+            text=(
+                f"The channel “{channel.name}”{_customer(channel)} is connected again with {_number(channel)} "
+                f"at {now:%Y-%m-%d %H:%M} UTC, after the disconnect we told you about at {since:%H:%M} UTC."
+            ),
+            fix="The channel",
+        ),
+    )
+
+
+def _tell_disconnected(channel: Channel, *, confirmed: bool) -> None:
+    since = channel.state_changed_at
+    confirmation = (
+        "Whapi confirms the channel is waiting for a new scan."
+        if confirmed
+        else "Whapi could not be asked to confirm it; the channel may be back by the time you look."
+    )
+    notify(
+        Event.DISCONNECTED,
+        channel,
+        key=f"disconnected:{channel.pk}:{since.isoformat()}",
+        message=Message(
+            subject=f"{channel.name}: the WhatsApp number disconnected",
+            text=(
+                f"The channel “{channel.name}”{_customer(channel)} has been disconnected since "
+                f"{since:%Y-%m-%d %H:%M} UTC: its WhatsApp number is no longer linked, so it sends and "
+                f"receives nothing. {confirmation}\n\n"
+                "Likely cause: the number was logged out on the phone (WhatsApp → Linked devices), the phone "
+                "was offline for a long time, or WhatsApp ended the session."
+            ),
+            fix="To connect it again, scan the QR code on the channel page",
+        ),
+    )
+
+
+def disconnect_alerts_due(now: datetime | None = None) -> int:
+    """Tell the disconnects whose grace is over and that Whapi confirmed; returns how many were told."""
+    now = now or timezone.now()
+    told = 0
+    for channel_id in Channel.objects.filter(disconnect_alert_due_at__lte=now).values_list("pk", flat=True)[:BATCH]:
+        with transaction.atomic():
+            channel = (
+                Channel.objects.select_for_update(skip_locked=True)
+                .select_related("project__customer")
+                .filter(pk=channel_id, disconnect_alert_due_at__lte=now)
+                .first()
+            )
+            if channel is None:
+                continue  # another sweep has it, or it changed meanwhile
+            told += _decide(channel, now)
+    return told
+
+
+def _decide(channel: Channel, now: datetime) -> int:
+    from channels_app.status import channel_update
+
+    if channel.state != State.DISCONNECTED:
+        channel_update(channel, {"disconnect_alert_due_at": None})
+        return 0
+    grace_over = channel.state_changed_at + grace()
+    confirmed = channel.last_confirmed_at is not None and channel.last_confirmed_at >= grace_over
+    if confirmed or now >= grace_over + UNCONFIRMED_AFTER:
+        _tell_disconnected(channel, confirmed=confirmed)
+        channel_update(channel, {"disconnect_alert_due_at": None, "disconnect_alerted_at": now})
+        return 1
+    channel_update(channel, {"disconnect_alert_due_at": now + RECHECK, "health_check_due_at": now})
+    return 0

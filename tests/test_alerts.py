@@ -1,0 +1,251 @@
+"""Alerts people act on: a disconnect told once it has lasted ALERT_GRACE_SECONDS and Whapi confirms
+it, never for a flap within the grace, "back online" after a told disconnect; sent by email and to
+chat services on the worker, each occasion once per recipient, a failed send retried a bounded number
+of times and recorded. Mail is Django's test outbox; chat services are mocked with `responses`."""
+
+import logging
+from datetime import timedelta
+
+import pytest
+import responses
+import time_machine
+from django.core import mail
+from django.utils import timezone
+
+from alerts import delivery
+from alerts.models import Event, Notification, Recipient
+from alerts.sweep import alerts_sweep
+from channels_app.models import Channel
+from channels_app.status import health_apply
+from channels_app.whapi import Health
+from tests.conftest import make_channel
+
+pytest_plugins = ["tests.admin_fixtures"]
+
+CHAT = "https://chat.example.test/hooks/alerts"
+CHAT_URL = "jsons://chat.example.test/hooks/alerts?secret-token=Xq81"
+PHONE = "14155550123"
+ALL = [Event.DISCONNECTED, Event.BACK_ONLINE]
+
+
+def report(channel: Channel, text: str, *, uptime: int) -> None:
+    """Whapi tells the channel's health (a callback or an answer to a check)."""
+    user = {"id": PHONE} if text == "AUTH" else None
+    health = Health(
+        start_at=1000, uptime=uptime, status_code=None, status_text=text, user_id=user and PHONE, user_name=None, raw={}
+    )
+    health_apply(channel.pk, health, source="poll")
+
+
+@pytest.fixture
+def recipients(customer):
+    staff = Recipient.objects.create(name="On call", email="oncall@partner.example", events=ALL)
+    own = Recipient.objects.create(customer=customer, name="Acme IT", email="it@acme.example", events=ALL)
+    Recipient.objects.create(
+        name="Other customers only", customer=None, email="x@partner.example", events=[], active=False
+    )
+    return staff, own
+
+
+@pytest.fixture
+def connected(project, settings):
+    settings.ALERT_GRACE_SECONDS = 120
+    settings.PORTAL_BASE_URL = "https://portal.example.test"
+    channel = make_channel(project, state=Channel.State.CONNECTED, connected_number=PHONE)
+    report(channel, "AUTH", uptime=10)
+    return channel
+
+
+def sweep() -> None:
+    alerts_sweep()
+
+
+def test_a_disconnect_that_lasts_is_told_once_to_staff_and_the_customer(connected, recipients, customer):
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        report(connected, "QR", uptime=20)
+        connected.refresh_from_db()
+        assert connected.state == Channel.State.DISCONNECTED
+        # The end of the grace is when Whapi is asked again.
+        assert connected.health_check_due_at == connected.state_changed_at + timedelta(seconds=120)
+        clock.shift(timedelta(seconds=60))
+        sweep()
+        assert mail.outbox == []  # within the grace
+
+        clock.shift(timedelta(seconds=61))
+        report(connected, "QR", uptime=141)  # the check at the end of the grace: still not linked
+        clock.shift(timedelta(seconds=10))
+        sweep()
+        sweep()
+    assert sorted(message.to[0] for message in mail.outbox) == ["it@acme.example", "oncall@partner.example"]
+    by_address = {message.to[0]: message for message in mail.outbox}
+    customer_mail, staff_mail = by_address["it@acme.example"], by_address["oncall@partner.example"]
+    assert customer_mail.subject == "Shop bot: the WhatsApp number disconnected"
+    assert "Acme Corp" in customer_mail.body and "Linked devices" in customer_mail.body
+    assert "Whapi confirms" in customer_mail.body
+    assert f"https://portal.example.test/app/channels/{connected.code}/" in customer_mail.body
+    assert f"https://portal.example.test/admin/channels_app/channel/{connected.pk}/change/" in staff_mail.body
+    assert Notification.objects.filter(status=Notification.Status.SENT).count() == 2
+
+
+def test_a_reconnect_within_the_grace_tells_nothing(connected, recipients):
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        report(connected, "QR", uptime=20)
+        clock.shift(timedelta(seconds=30))
+        report(connected, "AUTH", uptime=50)
+        clock.shift(timedelta(minutes=10))
+        sweep()
+    connected.refresh_from_db()
+    assert connected.state == Channel.State.CONNECTED
+    assert connected.disconnect_alert_due_at is None
+    assert mail.outbox == [] and not Notification.objects.exists()
+
+
+def test_back_online_is_told_after_a_told_disconnect_and_only_then(connected, recipients):
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        report(connected, "QR", uptime=20)
+        clock.shift(timedelta(seconds=121))
+        report(connected, "QR", uptime=141)
+        clock.shift(timedelta(seconds=10))
+        sweep()
+        assert len(mail.outbox) == 2
+        clock.shift(timedelta(minutes=3))
+        report(connected, "AUTH", uptime=400)
+        sweep()
+        report(connected, "AUTH", uptime=500)  # a later report changes nothing more
+        sweep()
+    back = [message for message in mail.outbox if "back online" in message.subject]
+    assert sorted(message.to[0] for message in back) == ["it@acme.example", "oncall@partner.example"]
+    connected.refresh_from_db()
+    assert connected.disconnect_alerted_at is None
+
+
+def test_without_an_answer_from_whapi_the_check_is_asked_again_then_told_unconfirmed(connected, recipients):
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        report(connected, "QR", uptime=20)
+        clock.shift(timedelta(seconds=131))
+        sweep()
+        connected.refresh_from_db()
+        assert mail.outbox == []
+        assert connected.health_check_due_at <= timezone.now()  # asked again at once
+        clock.shift(timedelta(minutes=6))
+        sweep()
+    assert len(mail.outbox) == 2
+    assert "could not be asked to confirm" in mail.outbox[0].body
+
+
+@responses.activate
+def test_a_chat_service_gets_the_message_and_a_refusal_is_retried_then_recorded(connected, customer, caplog):
+    recipient = Recipient.objects.create(customer=customer, name="Team chat", chat_url=CHAT_URL, events=ALL)
+    responses.add(responses.POST, CHAT, status=500)
+    responses.add(responses.POST, CHAT, status=500)
+    responses.add(responses.POST, CHAT, status=200, json={})
+    caplog.set_level(logging.DEBUG)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        report(connected, "QR", uptime=20)
+        clock.shift(timedelta(seconds=121))
+        report(connected, "QR", uptime=141)
+        clock.shift(timedelta(seconds=10))
+        sweep()
+        notification = Notification.objects.get(recipient=recipient)
+        assert (notification.status, notification.attempts) == (Notification.Status.PENDING, 1)
+        assert notification.last_error == "the chat service did not accept the message"
+        sweep()  # not yet: the retry waits a minute
+        assert Notification.objects.get(pk=notification.pk).attempts == 1
+        clock.shift(delivery.RETRY_DELAYS[0])
+        sweep()
+        clock.shift(delivery.RETRY_DELAYS[1])
+        sweep()
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == (Notification.Status.SENT, 3)
+    assert len(responses.calls) == 3
+    assert "Shop bot" in responses.calls[0].request.body
+    assert "Xq81" not in caplog.text
+    assert notification.to == "jsons://chat.example.test/…"
+
+
+def test_a_send_that_keeps_failing_stops_after_three_attempts(connected, customer, settings):
+    settings.EMAIL_BACKEND = "tests.test_alerts.RefusingBackend"
+    Recipient.objects.create(customer=customer, email="it@acme.example", events=ALL)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        report(connected, "QR", uptime=20)
+        clock.shift(timedelta(seconds=121))
+        report(connected, "QR", uptime=141)
+        for _ in range(6):
+            clock.shift(timedelta(minutes=10))
+            sweep()
+    notification = Notification.objects.get()
+    assert (notification.status, notification.attempts) == (Notification.Status.FAILED, 3)
+    assert notification.last_error == "ConnectionRefusedError while sending"
+
+
+class RefusingBackend:
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def send_messages(self, messages):
+        raise ConnectionRefusedError("smtp.example.test:25")
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({}, "email", "Give an email address or a chat URL."),
+        ({"email": "a@b.example", "chat_url": "json://x.example"}, "email", "not both"),
+        ({"chat_url": "nonsense://nowhere"}, "chat_url", "Not a chat service URL"),
+        ({"email": "a@b.example", "events": []}, "events", "Choose at least one event."),
+    ],
+)
+def test_a_recipient_is_refused_with_the_reason_next_to_the_field(db, fields, field, message):
+    from alerts.admin import RecipientForm
+
+    data = {"name": "x", "events": ALL, "active": True, **fields}
+    form = RecipientForm(data={key: value for key, value in data.items() if value is not None})
+    assert not form.is_valid()
+    assert message in " ".join(form.errors[field])
+
+
+# ------------------------------------------------------------------------------------------------
+# The staff console
+# ------------------------------------------------------------------------------------------------
+def test_staff_see_recipients_and_the_record_without_chat_tokens(staff_client, connected, customer):
+    from django.urls import reverse
+
+    Recipient.objects.create(customer=customer, name="Team chat", chat_url=CHAT_URL, events=ALL)
+    Recipient.objects.create(name="On call", email="oncall@partner.example", events=[Event.DISCONNECTED])
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        report(connected, "QR", uptime=20)
+        clock.shift(timedelta(seconds=131))
+        report(connected, "QR", uptime=151)
+        from alerts.rules import disconnect_alerts_due
+
+        disconnect_alerts_due()
+    recipients = staff_client.get(reverse("admin:alerts_recipient_changelist")).content.decode()
+    assert "Partner staff" in recipients and "Acme Corp" in recipients
+    assert "jsons://chat.example.test/…" in recipients
+    record = staff_client.get(reverse("admin:alerts_notification_changelist")).content.decode()
+    assert "oncall@partner.example" in record and "Waiting to be sent" in record
+    chat = Notification.objects.get(recipient__name="Team chat")
+    detail = staff_client.get(reverse("admin:alerts_notification_change", args=[chat.pk])).content.decode()
+    edit = staff_client.get(reverse("admin:alerts_recipient_change", args=[chat.recipient_id])).content.decode()
+    for page in (recipients, record, detail, edit):
+        assert "Xq81" not in page
+
+
+def test_editing_a_recipient_keeps_its_chat_url_when_the_field_is_left_empty(staff_client, customer):
+    from django.urls import reverse
+
+    recipient = Recipient.objects.create(customer=customer, name="Team chat", chat_url=CHAT_URL, events=ALL)
+    response = staff_client.post(
+        reverse("admin:alerts_recipient_change", args=[recipient.pk]),
+        {
+            "customer": customer.pk,
+            "name": "Team chat (renamed)",
+            "email": "",
+            "chat_url": "",
+            "events": ALL,
+            "active": "on",
+        },
+    )
+    assert response.status_code == 302
+    recipient.refresh_from_db()
+    assert (recipient.name, recipient.chat_url) == ("Team chat (renamed)", CHAT_URL)
