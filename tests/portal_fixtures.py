@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
+from alerts.sweep import alerts_sweep
 from channels_app import checks, mirror, webhooks
 from channels_app.models import Customer, Project
 
@@ -31,7 +32,7 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 class Worker:
     """Plays the django-q2 cluster: runs enqueued tasks, one-off schedules that came due, and one
-    round of the periodic callbacks applier and checks sweep (in this thread)."""
+    round of the periodic callbacks applier, checks sweep and alerts sweep (in this thread)."""
 
     def __init__(self, enqueued: list):
         self.enqueued = enqueued
@@ -46,6 +47,7 @@ class Worker:
                 import_string(schedule.func)(*(args if isinstance(args, tuple) else (args,)))
         webhooks.callbacks_apply(seconds=0)
         checks.checks_sweep(seconds=0, concurrency=1)
+        alerts_sweep()
 
     def run_until(self, condition, timeout: float = 15.0, what: str = "condition"):
         deadline = time.monotonic() + timeout
