@@ -24,6 +24,8 @@ from channels_app.models import Channel, Customer
 class Event(models.TextChoices):
     DISCONNECTED = "channel.disconnected", "A connected number disconnected"
     BACK_ONLINE = "channel.back_online", "A channel is back online after a disconnect alert"
+    EXPIRING = "channel.expiring", "A channel's paid days are running out"
+    EXPIRED = "channel.expired", "A channel expired or was stopped"
 
 
 def chat_url_problem(url: str) -> str:

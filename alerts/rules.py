@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from alerts.models import Event
@@ -44,6 +45,8 @@ def alert_fields(channel: Channel, previous: str, state: str, now: datetime) -> 
     if state == State.DISCONNECTED and previous == State.CONNECTED:
         ask_at = now + grace()
         return {"disconnect_alert_due_at": ask_at + ANSWER_TIME, "health_check_due_at": ask_at}
+    if state in (State.EXPIRED, State.STOPPED):
+        _tell_ended(channel, state)
     # A move away from disconnected within the grace needs nothing here: the sweep finds the channel
     # no longer disconnected when its due time comes, and tells nothing.
     if channel.disconnect_alerted_at is not None and state in (State.CONNECTED, State.DELETED):
@@ -101,6 +104,80 @@ def _tell_disconnected(channel: Channel, *, confirmed: bool) -> None:
                 "was offline for a long time, or WhatsApp ended the session."
             ),
             fix="To connect it again, scan the QR code on the channel page",
+        ),
+    )
+
+
+def _period(channel: Channel) -> str:
+    return channel.active_till.isoformat() if channel.active_till else "none"
+
+
+def _paid_time(channel: Channel) -> str:
+    return "trial" if channel.mode == Channel.Mode.TRIAL else "paid time"
+
+
+def _tell_ended(channel: Channel, state: str) -> None:
+    expired = state == State.EXPIRED
+    what = f"its {_paid_time(channel)} ran out" if expired else "it was stopped in Whapi"
+    notify(
+        Event.EXPIRED,
+        channel,
+        key=f"{state}:{channel.pk}:{_period(channel)}",
+        message=Message(
+            subject=f"{channel.name}: {'expired' if expired else 'stopped'}",
+            text=(
+                f"The channel “{channel.name}”{_customer(channel)} no longer sends or receives messages: {what}."
+                + (" Extending it with days brings it back." if expired else " It has to be started again.")
+            ),
+            fix="The channel",
+        ),
+    )
+
+
+def expiry_reminders_due(now: datetime | None = None) -> int:
+    """Remind of channels whose paid time ends within an EXPIRY_REMINDER_DAYS threshold not yet told
+    for this period (the smallest threshold reached, once); returns how many channels were told."""
+    now = now or timezone.now()
+    told = 0
+    for (
+        threshold
+    ) in settings.EXPIRY_REMINDER_DAYS:  # smallest first: a channel first seen at 2 days left hears "2 days" once
+        not_told = (
+            Q(expiry_reminded_for__isnull=True)
+            | ~Q(expiry_reminded_for=F("active_till"))
+            | Q(expiry_reminded_days__gt=threshold)
+        )
+        due = (
+            Channel.objects.filter(active_till__gt=now, active_till__lte=now + timedelta(days=threshold))
+            .filter(state__in=Channel.PRESENT_IN_WHAPI)
+            .exclude(state__in=(State.EXPIRED, State.STOPPED))
+            .filter(not_told)
+            .select_related("project__customer")
+            .order_by("active_till")[:BATCH]
+        )
+        for channel in due:
+            _tell_expiring(channel, threshold, now)
+            Channel.objects.filter(pk=channel.pk, active_till=channel.active_till).update(
+                expiry_reminded_for=channel.active_till, expiry_reminded_days=threshold
+            )
+            told += 1
+    return told
+
+
+def _tell_expiring(channel: Channel, threshold: int, now: datetime) -> None:
+    days = channel.days_left(now)
+    notify(
+        Event.EXPIRING,
+        channel,
+        key=f"expiring:{channel.pk}:{_period(channel)}:{threshold}",
+        message=Message(
+            subject=f"{channel.name}: {days} day{'s' if days != 1 else ''} left",
+            text=(
+                f"The {_paid_time(channel)} of the channel “{channel.name}”{_customer(channel)} ends on "
+                f"{channel.active_till:%Y-%m-%d %H:%M} UTC, in {days} day{'s' if days != 1 else ''}. "
+                "Then it stops sending and receiving messages until it is extended."
+            ),
+            fix="The channel",
         ),
     )
 

@@ -214,6 +214,10 @@ class Channel(models.Model):
     # ALERT_GRACE_SECONDS, or a recheck), and when it was told (a reconnect then says "back online").
     disconnect_alert_due_at = models.DateTimeField(null=True, blank=True)
     disconnect_alerted_at = models.DateTimeField(null=True, blank=True)
+    # The smallest EXPIRY_REMINDER_DAYS threshold told for the paid period ending at `active_till`
+    # (`expiry_reminded_for`): each threshold once per period; an extension starts a new one.
+    expiry_reminded_for = models.DateTimeField(null=True, blank=True)
+    expiry_reminded_days = models.PositiveSmallIntegerField(null=True, blank=True)
 
     # Webhook configuration.
     webhook_secret = EncryptedTextField(default=new_webhook_secret, editable=False)

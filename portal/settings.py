@@ -332,6 +332,13 @@ for _name, _value, _low, _high in (
 ALERT_GRACE_SECONDS = _read("ALERT_GRACE_SECONDS", env.float, 120.0)
 if not 0 <= ALERT_GRACE_SECONDS <= 86400:
     raise _config_error("ALERT_GRACE_SECONDS", f"is {ALERT_GRACE_SECONDS}", "Use a value from 0 to 86400.")
+# Days before a channel's paid time ends (activeTill) at which its reminders go out, each once per period.
+try:
+    EXPIRY_REMINDER_DAYS = sorted({int(day) for day in env.list("EXPIRY_REMINDER_DAYS", default=["7", "3", "1"])})
+except ValueError as exc:
+    raise _config_error("EXPIRY_REMINDER_DAYS", "is not a list of whole days", "Use e.g. 7,3,1.") from exc
+if any(not 1 <= day <= 365 for day in EXPIRY_REMINDER_DAYS):
+    raise _config_error("EXPIRY_REMINDER_DAYS", f"is {EXPIRY_REMINDER_DAYS}", "Use days from 1 to 365, e.g. 7,3,1.")
 
 # ------------------------------------------------------------------------------------------------
 # Retention: days each record is kept (0 = forever); `retention_prune` deletes older rows hourly

@@ -25,7 +25,7 @@ pytest_plugins = ["tests.admin_fixtures"]
 CHAT = "https://chat.example.test/hooks/alerts"
 CHAT_URL = "jsons://chat.example.test/hooks/alerts?secret-token=Xq81"
 PHONE = "14155550123"
-ALL = [Event.DISCONNECTED, Event.BACK_ONLINE]
+ALL = list(Event.values)
 
 
 def report(channel: Channel, text: str, *, uptime: int) -> None:
@@ -51,7 +51,9 @@ def recipients(customer):
 def connected(project, settings):
     settings.ALERT_GRACE_SECONDS = 120
     settings.PORTAL_BASE_URL = "https://portal.example.test"
-    channel = make_channel(project, state=Channel.State.CONNECTED, connected_number=PHONE)
+    channel = make_channel(
+        project, state=Channel.State.CONNECTED, connected_number=PHONE, active_till=timezone.now() + timedelta(days=60)
+    )
     report(channel, "AUTH", uptime=10)
     return channel
 
@@ -249,3 +251,60 @@ def test_editing_a_recipient_keeps_its_chat_url_when_the_field_is_left_empty(sta
     assert response.status_code == 302
     recipient.refresh_from_db()
     assert (recipient.name, recipient.chat_url) == ("Team chat (renamed)", CHAT_URL)
+
+
+# ------------------------------------------------------------------------------------------------
+# Paid time running out
+# ------------------------------------------------------------------------------------------------
+def subjects() -> list[str]:
+    return sorted({message.subject for message in mail.outbox})
+
+
+def test_each_expiry_threshold_is_told_once_per_period(project, recipients, settings):
+    settings.EXPIRY_REMINDER_DAYS = [1, 3, 7]
+    start = timezone.now()
+    channel = make_channel(
+        project, state=Channel.State.CONNECTED, connected_number=PHONE, active_till=start + timedelta(days=10)
+    )
+    with time_machine.travel(start, tick=False) as clock:
+        sweep()
+        assert mail.outbox == []  # 10 days left: nothing yet
+        clock.shift(timedelta(days=3, hours=1))  # 6 days 23 h left
+        sweep()
+        sweep()
+        assert subjects() == ["Shop bot: 7 days left"]
+        clock.shift(timedelta(days=4))  # 2 days 23 h left
+        sweep()
+        assert subjects() == ["Shop bot: 3 days left", "Shop bot: 7 days left"]
+        clock.shift(timedelta(days=2))  # 23 h left
+        sweep()
+        sweep()
+    assert subjects() == ["Shop bot: 1 day left", "Shop bot: 3 days left", "Shop bot: 7 days left"]
+    assert len(mail.outbox) == 6  # three reminders, to staff and to the customer
+    assert "Acme Corp" in mail.outbox[-1].body and "until it is extended" in mail.outbox[-1].body
+
+    # Extended: a new period, told again from its first threshold on.
+    mail.outbox.clear()
+    Channel.objects.filter(pk=channel.pk).update(active_till=start + timedelta(days=12))
+    with time_machine.travel(start + timedelta(days=9, hours=2), tick=False):
+        sweep()
+    assert subjects() == ["Shop bot: 3 days left"]
+
+
+def test_a_channel_first_seen_close_to_its_end_gets_one_reminder(project, recipients, settings):
+    settings.EXPIRY_REMINDER_DAYS = [1, 3, 7]
+    make_channel(project, state=Channel.State.CONNECTED, active_till=timezone.now() + timedelta(hours=40))
+    sweep()
+    sweep()
+    assert subjects() == ["Shop bot: 2 days left"]
+
+
+def test_expired_and_stopped_are_told_once(connected, recipients):
+    report(connected, "STOP", uptime=20)  # active_till is in 60 days: stopped by hand
+    connected.refresh_from_db()
+    assert connected.state == Channel.State.STOPPED
+    report(connected, "STOP", uptime=30)
+    sweep()
+    assert subjects() == ["Shop bot: stopped"]
+    assert "has to be started again" in mail.outbox[0].body
+    assert len(mail.outbox) == 2
