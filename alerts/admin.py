@@ -4,11 +4,12 @@ and the record of every notification, read-only, newest first."""
 from django import forms
 from django.contrib import admin
 
-from alerts.models import Event, Notification, Recipient
+from alerts.forms import RecipientFormBase
+from alerts.models import Event, Notification, Recipient, chat_url_problem
 from channels_app.admin.paging import BoundedListAdmin
 
 
-class RecipientForm(forms.ModelForm):
+class RecipientForm(RecipientFormBase):
     events = forms.MultipleChoiceField(choices=Event.choices, widget=forms.CheckboxSelectMultiple)
     chat_url = forms.CharField(
         label="Chat URL",
@@ -19,16 +20,20 @@ class RecipientForm(forms.ModelForm):
 
     class Meta:
         model = Recipient
-        fields = ["customer", "name", "email", "chat_url", "events", "active"]
+        fields = ["customer", "name", "user", "email", "chat_url", "events", "active"]
 
     def clean_chat_url(self) -> str:
+        url = self.cleaned_data["chat_url"].strip()
+        if url and (problem := chat_url_problem(url)):
+            raise forms.ValidationError(problem)
         # A stored URL is never shown again: an empty field on an existing recipient keeps it.
-        return self.cleaned_data["chat_url"].strip() or (self.instance.chat_url if self.instance.pk else "")
+        return url or (self.instance.chat_url if self.instance.pk else "")
 
 
 @admin.register(Recipient)
 class RecipientAdmin(admin.ModelAdmin):
     form = RecipientForm
+    raw_id_fields = ["user"]
     list_display = ["__str__", "told", "address", "event_list", "active"]
     list_filter = ["active"]
     list_select_related = ["customer"]
@@ -39,8 +44,7 @@ class RecipientAdmin(admin.ModelAdmin):
 
     @admin.display(description="Events")
     def event_list(self, obj: Recipient) -> str:
-        labels = dict(Event.choices)
-        return "; ".join(labels.get(event, event) for event in obj.events)
+        return "; ".join(obj.event_labels)
 
 
 @admin.register(Notification)

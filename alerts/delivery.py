@@ -48,10 +48,12 @@ def send(notification: Notification) -> None:
     recipient = notification.recipient
     if recipient is None or not recipient.active:
         raise SendFailed("the recipient was removed or switched off")
-    if recipient.email:
-        send_mail(notification.subject, notification.body, None, [recipient.email])  # EMAIL_TIMEOUT bounds it
-    else:
+    if recipient.chat_url:
         _send_chat(recipient.chat_url, notification.subject, notification.body)
+    elif recipient.email_address:
+        send_mail(notification.subject, notification.body, None, [recipient.email_address])  # EMAIL_TIMEOUT bounds it
+    else:
+        raise SendFailed("the member has no email address")
 
 
 def _claim(limit: int) -> list[Notification]:
@@ -71,7 +73,7 @@ def notifications_send_due(limit: int = BATCH) -> int:
     tried = 0
     for notification in _claim(limit):
         tried += 1
-        notification = Notification.objects.select_related("recipient").get(pk=notification.pk)
+        notification = Notification.objects.select_related("recipient__user").get(pk=notification.pk)
         attempts = notification.attempts + 1
         try:
             send(notification)

@@ -13,7 +13,7 @@ recipient, so an occasion is told once however often the sweep looks at it.
 
 from urllib.parse import urlsplit
 
-from django.core.exceptions import ValidationError
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -53,6 +53,10 @@ class Recipient(models.Model):
         help_text="Empty: partner staff, told about every customer's channels.",
     )
     name = models.CharField(max_length=200, blank=True, help_text="Who or what this is, for the lists.")
+    # A member of the customer, told at the address their account has when a message goes out.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="alert_recipients"
+    )
     email = models.EmailField(blank=True)
     chat_url = EncryptedTextField(
         "chat URL",
@@ -71,23 +75,21 @@ class Recipient(models.Model):
         return self.name or self.address
 
     @property
+    def event_labels(self) -> list[str]:
+        labels = dict(Event.choices)
+        return [labels.get(event, event) for event in self.events]
+
+    @property
+    def email_address(self) -> str:
+        """The address mail goes to: the member's own, or the one given."""
+        return self.user.email if self.user_id else self.email
+
+    @property
     def address(self) -> str:
         """Where messages go, as lists and the record show it."""
+        if self.user_id:
+            return f"{self.user.get_username()} <{self.user.email}>"
         return self.email or masked_url(self.chat_url)
-
-    def clean(self) -> None:
-        if bool(self.email) == bool(self.chat_url):
-            message = (
-                "Give an email address or a chat URL, not both."
-                if self.email
-                else "Give an email address or a chat URL."
-            )
-            raise ValidationError({"email": message})
-        if self.chat_url and (problem := chat_url_problem(self.chat_url)):
-            raise ValidationError({"chat_url": problem})
-        unknown = [event for event in self.events if event not in Event.values]
-        if not self.events or unknown:
-            raise ValidationError({"events": "Choose at least one event."})
 
 
 class Notification(models.Model):

@@ -1,5 +1,6 @@
 from django.urls import include, path
 
+from alerts import views as alert_views
 from channels_app import webhooks
 from channels_app.views import accounts, channel, common, customer, handoff, members
 
@@ -26,6 +27,13 @@ customer_urlpatterns = [
     path("c/<uuid:customer_code>/", customer.dashboard_page, name="dashboard"),
     path("c/<uuid:customer_code>/status.json", customer.dashboard_status_json, name="dashboard_status"),
     path("c/<uuid:customer_code>/channels/new/", customer.channel_request_page, name="channel_create"),
+    path("c/<uuid:customer_code>/alerts/", alert_views.alerts_page, name="alerts"),
+    path("c/<uuid:customer_code>/alerts/add/", alert_views.alert_recipient_add_post, name="alert_recipient_add"),
+    path(
+        "c/<uuid:customer_code>/alerts/<int:recipient_id>/remove/",
+        alert_views.alert_recipient_remove_post,
+        name="alert_recipient_remove",
+    ),
     path("c/<uuid:customer_code>/members/", members.members_page, name="members"),
     path("c/<uuid:customer_code>/members/invite/", members.member_invite_post, name="member_invite"),
     path(

@@ -192,9 +192,9 @@ class RefusingBackend:
     ("fields", "field", "message"),
     [
         ({}, "email", "Give an email address or a chat URL."),
-        ({"email": "a@b.example", "chat_url": "json://x.example"}, "email", "not both"),
+        ({"email": "a@b.example", "chat_url": "json://x.example"}, "chat_url", "Give only one of"),
         ({"chat_url": "nonsense://nowhere"}, "chat_url", "Not a chat service URL"),
-        ({"email": "a@b.example", "events": []}, "events", "Choose at least one event."),
+        ({"email": "a@b.example", "events": []}, "events", "This field is required."),
     ],
 )
 def test_a_recipient_is_refused_with_the_reason_next_to_the_field(db, fields, field, message):

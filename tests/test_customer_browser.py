@@ -48,10 +48,10 @@ def log_in(page, live_server, username: str = "alice", password: str = "alice-pa
     expect(page.get_by_role("heading", name="Channels")).to_be_visible()
 
 
-def screenshot(page, name: str) -> None:
+def screenshot(page, name: str, *, full_page: bool = False) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size(VIEWPORT)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
 def request_channel(page, name: str) -> Channel:
