@@ -28,9 +28,9 @@ run: $(VENV)/.runtime-installed
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-## screenshots: retake docs/screenshots/*.png with the browser tests
+## screenshots: retake docs/screenshots/*.png with the browser tests (every test marked browser)
 screenshots: $(VENV)/.dev-installed
-	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_customer_browser.py
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -m browser
 
 ## lint: ruff's checks and format check
 lint: $(VENV)/.dev-installed

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from django import forms
 from django.contrib.auth import get_user_model
 
-from alerts.models import Event, Recipient
+from alerts.models import CUSTOMER_EVENTS, Recipient
 from channels_app import webhook_urls
 
 # Chat services whose URL names the service, not a host: apprise sends to the service's own public
@@ -58,7 +58,10 @@ class CustomerRecipientForm(RecipientFormBase):
     email = forms.EmailField(label="Or an email address", required=False)
     chat_url = forms.CharField(label="Or a chat service", required=False, help_text=SCHEMES_HELP)
     events = forms.MultipleChoiceField(
-        label="Tell about", choices=Event.choices, widget=forms.CheckboxSelectMultiple, initial=Event.values
+        label="Tell about",
+        choices=CUSTOMER_EVENTS,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[value for value, _ in CUSTOMER_EVENTS],
     )
 
     class Meta:

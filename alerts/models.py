@@ -26,6 +26,11 @@ class Event(models.TextChoices):
     BACK_ONLINE = "channel.back_online", "A channel is back online after a disconnect alert"
     EXPIRING = "channel.expiring", "A channel's paid days are running out"
     EXPIRED = "channel.expired", "A channel expired or was stopped"
+    PARTNER_DAYS_LOW = "partner.days_low", "The partner's day balance is low (staff only)"
+
+
+# What customers may be told (the partner's own matters are for staff).
+CUSTOMER_EVENTS = [(value, label) for value, label in Event.choices if not value.startswith("partner.")]
 
 
 def chat_url_problem(url: str) -> str:

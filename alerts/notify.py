@@ -25,10 +25,9 @@ class Message:
     fix: str  # what the link does, e.g. "Scan the QR code again"
 
 
-def recipients_for(event: str, channel: Channel) -> list[Recipient]:
-    """Active recipients that want `event` and may hear about `channel`: partner staff's, and those of
-    the channel's customer."""
-    customer_id = channel.project.customer_id if channel.project_id else None
+def recipients_for(event: str, customer_id: int | None) -> list[Recipient]:
+    """Active recipients that want `event` and may hear about the customer's channels: partner staff's,
+    and the customer's own (none of a customer's when `customer_id` is None: a partner matter)."""
     candidates = Recipient.objects.filter(active=True).filter(Q(customer__isnull=True) | Q(customer_id=customer_id))
     # A recipient's events are a short list; filtered here so that SQLite (no JSON containment) and
     # PostgreSQL read the same way.
@@ -44,10 +43,11 @@ def channel_link(channel: Channel, *, staff: bool) -> str:
     return settings.PORTAL_BASE_URL + path
 
 
-def notify(event: str, channel: Channel, *, key: str, message: Message) -> int:
-    """Queue `message` about `channel` for every recipient of `event`; returns how many rows are new."""
+def notify(event: str, channel: Channel | None, *, key: str, message: Message, link: str = "") -> int:
+    """Queue `message` for every recipient of `event`: about `channel` (its page is the link), or, with
+    no channel, a partner matter for staff (`link`, an admin page). Returns how many rows are new."""
     now = timezone.now()
-    customer = channel.project.customer if channel.project_id else None
+    customer = channel.project.customer if channel is not None and channel.project_id else None
     rows = [
         Notification(
             event=event,
@@ -57,10 +57,11 @@ def notify(event: str, channel: Channel, *, key: str, message: Message) -> int:
             customer=customer,
             channel=channel,
             subject=message.subject,
-            body=f"{message.text}\n\n{message.fix}: {channel_link(channel, staff=recipient.customer_id is None)}\n",
+            body=f"{message.text}\n\n{message.fix}: "
+            f"{channel_link(channel, staff=recipient.customer_id is None) if channel is not None else link}\n",
             next_attempt_at=now,
         )
-        for recipient in recipients_for(event, channel)
+        for recipient in recipients_for(event, customer.pk if customer else None)
     ]
     before = Notification.objects.filter(key=key).count()
     Notification.objects.bulk_create(rows, ignore_conflicts=True)

@@ -1,5 +1,6 @@
 from django.urls import include, path
 
+from alerts import partner
 from alerts import views as alert_views
 from channels_app import webhooks
 from channels_app.views import accounts, channel, common, customer, handoff, members
@@ -77,6 +78,7 @@ urlpatterns = [
     path("livez", common.livez, name="livez"),
     path("healthz", common.healthz, name="healthz"),
     path("whapi/webhook", webhooks.whapi_webhook, name="whapi_webhook"),
+    path("whapi/partner/<str:token>", partner.partner_webhook, name="partner_webhook"),
     path("app/", include(account_urlpatterns)),
     path("app/", include(customer_urlpatterns)),
     path("connect/", include(handoff_urlpatterns)),

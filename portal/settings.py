@@ -274,6 +274,9 @@ if not WHAPI_PARTNER_URL.startswith(("http://", "https://")):
         f"{WHAPI_PARTNER_URL!r} is not an http(s) URL",
         "Use https://manager.whapi.cloud, or the built-in sandbox's address (e.g. http://127.0.0.1:8765).",
     )
+# The partner account's name in Whapi's partner API paths (/partners/{name}/settings): only the `days`
+# webhook's set-up uses it (`manage.py partner_webhook`).
+WHAPI_PARTNER_NAME = env.str("WHAPI_PARTNER_NAME", default="whapicloud")
 WHAPI_PARTNER_TOKEN = env.str("WHAPI_PARTNER_TOKEN", default="")
 if not WHAPI_PARTNER_TOKEN:
     raise _config_error(

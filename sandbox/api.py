@@ -146,6 +146,18 @@ def extend_channel(server: SandboxServer, request: Request, channel_id: str) -> 
     return server.state.extend_channel(channel_id, request.json())
 
 
+@router.route("GET", r"/partners/(?P<name>[A-Za-z0-9_.-]{1,64})/settings")
+@_partner
+def get_partner_settings(server: SandboxServer, request: Request, name: str) -> dict[str, Any]:
+    return server.state.get_partner_settings()
+
+
+@router.route("PATCH", r"/partners/(?P<name>[A-Za-z0-9_.-]{1,64})/settings")
+@_partner
+def patch_partner_settings(server: SandboxServer, request: Request, name: str) -> dict[str, Any]:
+    return server.state.patch_partner_settings(request.json())
+
+
 @router.route("PATCH", rf"/channels/{_CHANNEL}/mode")
 @_partner
 def set_mode(server: SandboxServer, request: Request, channel_id: str) -> dict[str, Any]:

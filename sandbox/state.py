@@ -93,6 +93,9 @@ class SandboxState(GateMixin):
         self.clock_offset = 0.0
         self.owner_id = random_string(ALNUM, 28)
         self.balance_days = self.config.balance_days
+        # PartnerSettings (docs/whapi.md §1.2, §1.4): the `days` webhook fires when the balance falls
+        # below `days_limit`.
+        self.partner_settings: dict[str, Any] = {"webhooks": [], "days_limit": 30, "noChat": False}
         self.create_times: list[float] = []
         self.projects: dict[str, Project] = {}
         self.channels: dict[str, Channel] = {}
@@ -464,6 +467,49 @@ class SandboxState(GateMixin):
             self._changed()
             return {"success": True}
 
+    # ---- partner API: settings and the days webhook ---------------------------------------------------
+
+    def get_partner_settings(self) -> dict[str, Any]:
+        """`GET /partners/{name}/settings`."""
+        with self.lock:
+            return copy.deepcopy(self.partner_settings)
+
+    def patch_partner_settings(self, body: Any) -> dict[str, Any]:
+        """`PATCH /partners/{name}/settings`: the top-level fields given replace the stored ones."""
+        body = require_object(body)
+        unknown = set(body) - set(self.partner_settings)
+        if unknown:
+            raise ApiError(400, f"Unknown settings: {', '.join(sorted(unknown))}")
+        if "webhooks" in body:
+            hooks = body["webhooks"]
+            if not isinstance(hooks, list) or not all(
+                isinstance(hook, dict) and isinstance(hook.get("url"), str) and isinstance(hook.get("events"), list)
+                for hook in hooks
+            ):
+                raise ApiError(400, "webhooks must be a list of {url, events, mode}")
+        if "days_limit" in body and (isinstance(body["days_limit"], bool) or not isinstance(body["days_limit"], int)):
+            raise ApiError(400, "days_limit must be a whole number")
+        with self.lock:
+            self.partner_settings.update(copy.deepcopy(body))
+            self._changed()
+            return copy.deepcopy(self.partner_settings)
+
+    def _balance_set(self, balance: int) -> None:
+        """Change the balance; falling below `days_limit` posts the partner's `days` webhook (its real
+        payload is not documented: the sandbox sends the balance and the limit)."""
+        limit = self.partner_settings.get("days_limit") or 0
+        crossed = self.balance_days >= limit > balance
+        self.balance_days = balance
+        if crossed and self.webhooks is not None and self.partner_settings["webhooks"]:
+            self.webhooks.enqueue(
+                channel_id="",
+                event_type="days",
+                event_method="post",
+                data_key="days",
+                data={"balance": balance, "days_limit": limit},
+                webhooks=copy.deepcopy(self.partner_settings["webhooks"]),
+            )
+
     def extend_channel(self, channel_id: str, body: Any) -> dict[str, Any]:
         """Move `days` from the balance to the channel: activeTill += days (from now if already past).
 
@@ -482,7 +528,7 @@ class SandboxState(GateMixin):
                 raise ApiError(503, "Not enough days on the partner balance", details=f"{self.balance_days} days left")
             now = self.now()
             was_expired = channel.expired(now)
-            self.balance_days -= int(days)
+            self._balance_set(self.balance_days - int(days))
             channel.active_till = max(channel.active_till, int(now * 1000)) + int(days) * DAY_MS
             if was_expired and not channel.manually_stopped:
                 self._restart(channel, now)

@@ -135,3 +135,33 @@ def test_a_recovery_after_an_alert_gives_one_back_online_email(portal, connected
     time.sleep(1.5)
     assert len(inbox.messages) == 2
     assert inbox.messages[1]["Subject"] == "Shop bot: back online"
+
+
+def test_the_partners_days_webhook_gives_staff_an_alert(portal, connected, inbox, background_worker):
+    from django.core.management import call_command
+
+    from channels_app.models import WebhookEvent
+    from channels_app.whapi import partner_client
+
+    sandbox, _ = portal
+    Recipient.objects.create(name="Billing", email="billing@partner.example", events=[Event.PARTNER_DAYS_LOW])
+    call_command("partner_webhook", days_limit=100)
+    control(sandbox, "/config", balance_days=103)
+    partner_client().extend_channel(connected.whapi_id, days=2, comment="still above the limit")
+    partner_client().extend_channel(connected.whapi_id, days=5, comment="below it now: 96 left")
+    wait_for(lambda: inbox.messages, what="the balance alert")
+    time.sleep(1.5)
+    assert [message["To"] for message in inbox.messages] == ["billing@partner.example"]  # not the customer
+    message = inbox.messages[0]
+    assert message["Subject"] == "Whapi: the partner day balance is low (96 days left)"
+    assert "partner panel" in message.get_payload()
+    assert WebhookEvent.objects.filter(event_type="days").count() == 1
+
+
+def test_a_wrong_partner_webhook_token_is_a_404_and_tells_nobody(client, db):
+    from django.urls import reverse
+
+    Recipient.objects.create(name="Billing", email="billing@partner.example", events=[Event.PARTNER_DAYS_LOW])
+    url = reverse("channels_app:partner_webhook", args=["0" * 40])
+    assert client.post(url, {"days": 3}, content_type="application/json").status_code == 404
+    assert not Notification.objects.exists()

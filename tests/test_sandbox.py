@@ -717,6 +717,21 @@ def test_extend_spends_the_balance_and_delete_refunds_unused_paid_days(sandbox):
     assert control(sandbox, "GET", "/state").json()["balance_days"] == balance
 
 
+def test_partner_settings_keep_what_is_patched_and_refuse_unknown_fields(sandbox):
+    assert partner(sandbox, "GET", "/partners/whapicloud/settings").json() == {
+        "webhooks": [],
+        "days_limit": 30,
+        "noChat": False,
+    }
+    hook = {"url": "https://portal.example/days", "events": [{"type": "days", "method": "post"}], "mode": "body"}
+    assert partner(sandbox, "PATCH", "/partners/whapicloud/settings", json={"webhooks": [hook]}).status_code == 200
+    stored = partner(sandbox, "GET", "/partners/whapicloud/settings").json()
+    assert (stored["webhooks"], stored["days_limit"]) == ([hook], 30)
+    for body in ({"colour": "red"}, {"webhooks": "x"}, {"days_limit": "7"}):
+        assert partner(sandbox, "PATCH", "/partners/whapicloud/settings", json=body).status_code == 400
+    assert partner(sandbox, "GET", "/partners/whapicloud/settings", token="wrong").status_code == 401
+
+
 def test_delete_refunds_only_whole_unused_days(sandbox):
     free = create_channel(sandbox, "Free")
     paid = create_channel(sandbox, "Paid")

@@ -13,6 +13,8 @@
     restart_channel    POST    /channels/{id}/restart
     extend_channel     POST    /channels/{id}/extend
     change_mode        PATCH   /channels/{id}/mode
+    get_partner_settings    GET    /partners/{name}/settings
+    patch_partner_settings  PATCH  /partners/{name}/settings
 
 Each method's docstring cites the sections of docs/whapi.md it follows.
 """
@@ -196,6 +198,14 @@ class PartnerClient(BaseClient):
         if mode not in CHANNEL_MODES:
             raise ValueError(f"mode must be one of {', '.join(sorted(CHANNEL_MODES))}, got {mode!r}")
         self._call("PATCH", self._channel_path(channel_id, "mode"), body={"mode": mode})
+
+    def get_partner_settings(self, name: str) -> dict[str, Any]:
+        """The partner's settings: the `days` webhook, `days_limit`, `noChat` (docs/whapi.md §1.2, §1.4)."""
+        return self._call("GET", f"/partners/{_segment(name, 'partner name')}/settings", parse=expect_object)
+
+    def patch_partner_settings(self, name: str, changes: dict[str, Any]) -> None:
+        """Change top-level partner settings (PATCH /partners/{name}/settings; docs/whapi.md §1.4)."""
+        self._call("PATCH", f"/partners/{_segment(name, 'partner name')}/settings", body=changes)
 
     def _channel_path(self, channel_id: str, action: str | None = None) -> str:
         path = f"/channels/{_segment(channel_id, 'channel_id')}"
