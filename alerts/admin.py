@@ -1,11 +1,14 @@
 """Alerts in the staff console: who is told about what (partner staff's recipients and each customer's),
-and the record of every notification, read-only, newest first."""
+the record of every notification, the renewal rules, and the record of automatic extensions (the
+records read-only, newest first)."""
 
 from django import forms
 from django.contrib import admin
+from django.utils import timezone
 
 from alerts.forms import RecipientFormBase
-from alerts.models import Event, Notification, Recipient, chat_url_problem
+from alerts.models import Event, Notification, Recipient, Renewal, RenewalRule, chat_url_problem
+from alerts.renewals import days_used
 from channels_app.admin.paging import BoundedListAdmin
 
 
@@ -56,6 +59,37 @@ class NotificationAdmin(BoundedListAdmin):
         "event", "key", "to", "recipient", "customer", "channel", "subject", "body",
         "status", "attempts", "next_attempt_at", "last_error", "created_at", "sent_at",
     ]  # fmt: skip
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(RenewalRule)
+class RenewalRuleAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "customer", "extend_days", "when_days_left", "monthly_cap_days", "used", "active"]
+    list_filter = ["active"]
+    list_select_related = ["customer", "project"]
+    raw_id_fields = ["project"]
+
+    @admin.display(description="Used this month (days)")
+    def used(self, obj: RenewalRule) -> int:
+        return days_used(obj.customer_id, timezone.now())
+
+
+@admin.register(Renewal)
+class RenewalAdmin(BoundedListAdmin):
+    """The record of automatic extensions: evidence, read-only."""
+
+    list_display = ["created_at", "channel", "customer", "days", "period_end", "status"]
+    list_filter = ["status"]
+    list_select_related = ["channel", "customer"]
+    readonly_fields = ["rule", "channel", "customer", "period_end", "days", "status", "detail", "created_at"]
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

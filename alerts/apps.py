@@ -4,4 +4,4 @@ from django.apps import AppConfig
 class AlertsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "alerts"
-    verbose_name = "Alerts"
+    verbose_name = "Alerts and renewals"

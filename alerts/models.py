@@ -14,11 +14,13 @@ recipient, so an occasion is told once however often the sweep looks at it.
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
 from channels_app.crypto import EncryptedTextField
-from channels_app.models import Channel, Customer
+from channels_app.models import Channel, Customer, Project
 
 
 class Event(models.TextChoices):
@@ -27,6 +29,7 @@ class Event(models.TextChoices):
     EXPIRING = "channel.expiring", "A channel's paid days are running out"
     EXPIRED = "channel.expired", "A channel expired or was stopped"
     PARTNER_DAYS_LOW = "partner.days_low", "The partner's day balance is low (staff only)"
+    RENEWAL_PROBLEM = "partner.renewal_problem", "An automatic renewal failed or reached its cap (staff only)"
 
 
 # What customers may be told (the partner's own matters are for staff).
@@ -128,3 +131,72 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_event_display()} → {self.to}"
+
+
+class RenewalRule(models.Model):
+    """Extend a customer's channels (or one project's) by `extend_days` once `when_days_left` or fewer
+    days are left, at most `monthly_cap_days` a calendar month (UTC) for the customer (alerts/renewals.py)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="renewal_rules")
+    project = models.ForeignKey(
+        Project,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="renewal_rules",
+        help_text="Only this project's channels; empty: all of the customer's.",
+    )
+    extend_days = models.PositiveSmallIntegerField(
+        "extend by (days)", validators=[MinValueValidator(1), MaxValueValidator(365)]
+    )
+    when_days_left = models.PositiveSmallIntegerField(
+        "when days left are at most", validators=[MinValueValidator(1), MaxValueValidator(60)]
+    )
+    monthly_cap_days = models.PositiveIntegerField(
+        "cap (days a month)",
+        validators=[MinValueValidator(1)],
+        help_text="Automatic extensions of this customer stop for the month once they would pass this many days.",
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["customer__name", "pk"]
+
+    def __str__(self) -> str:
+        scope = self.project.name if self.project_id else self.customer.name
+        return f"{scope}: +{self.extend_days} days at {self.when_days_left} or fewer left"
+
+    def clean(self) -> None:
+        if self.project_id and self.customer_id and self.project.customer_id != self.customer_id:
+            raise ValidationError({"project": "This project belongs to another customer."})
+        if self.extend_days and self.monthly_cap_days and self.extend_days > self.monthly_cap_days:
+            raise ValidationError({"monthly_cap_days": "The cap is smaller than one extension."})
+
+
+class Renewal(models.Model):
+    """One automatic extension, recorded before Whapi is asked: unique per channel and paid period
+    (the `active_till` it was decided on), so a period is never paid for twice, whatever Whapi answers."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Asking Whapi"
+        DONE = "done", "Extended"
+        FAILED = "failed", "Refused by Whapi"
+        UNKNOWN = "unknown", "Answer lost: check in Whapi"
+
+    rule = models.ForeignKey(RenewalRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="renewals")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="renewals")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="renewals")
+    period_end = models.DateTimeField(help_text="The channel's paid time end the renewal was decided on.")
+    days = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["channel", "period_end"], name="renewal_once_per_period")]
+        indexes = [models.Index(fields=["customer", "created_at"], name="renewal_customer_month")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} +{self.days} days ({self.get_status_display()})"

@@ -165,3 +165,39 @@ def test_a_wrong_partner_webhook_token_is_a_404_and_tells_nobody(client, db):
     url = reverse("channels_app:partner_webhook", args=["0" * 40])
     assert client.post(url, {"days": 3}, content_type="application/json").status_code == 404
     assert not Notification.objects.exists()
+
+
+def test_a_renewal_rule_extends_once_per_period_within_the_cap(portal, connected, inbox, background_worker):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from alerts.models import Renewal, RenewalRule
+
+    sandbox, project = portal
+    Recipient.objects.create(name="Billing", email="billing@partner.example", events=[Event.RENEWAL_PROBLEM])
+    ends = timezone.now() + timedelta(days=2)
+    item = {
+        "id": connected.whapi_id,
+        "token": connected.token,
+        "user": {"id": PHONE, "name": "Alice"},
+        "settings": desired_settings(connected),
+        "project_id": project.whapi_id,
+        "active_till": int(ends.timestamp() * 1000),
+    }
+    control(sandbox, "/channels", channels=[item])
+    Channel.objects.filter(pk=connected.pk).update(active_till=ends)
+    balance = requests.get(f"{sandbox.url}/_sandbox/state", timeout=5).json()["balance_days"]
+    RenewalRule.objects.create(customer=project.customer, extend_days=30, when_days_left=3, monthly_cap_days=30)
+
+    wait_for(lambda: Renewal.objects.filter(status=Renewal.Status.DONE).exists(), what="the renewal")
+    time.sleep(1.5)  # more sweeps: the period is renewed once
+    assert requests.get(f"{sandbox.url}/_sandbox/state", timeout=5).json()["balance_days"] == balance - 30
+    channel = Channel.objects.get(pk=connected.pk)
+    assert abs((channel.active_till - ends) - timedelta(days=30)) < timedelta(seconds=2)
+
+    # The next period comes close within the same month: the cap (30 days) stops it, and staff hear.
+    Channel.objects.filter(pk=connected.pk).update(active_till=timezone.now() + timedelta(days=1))
+    wait_for(lambda: inbox.messages, what="the cap alert")
+    assert "cap reached" in inbox.messages[0]["Subject"]
+    assert Renewal.objects.count() == 1

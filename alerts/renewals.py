@@ -1,0 +1,143 @@
+"""Renewal rules: channels extended automatically before their paid time ends, within a monthly cap.
+
+Each round (the alerts sweep) looks, per active rule, for the rule's channels that exist in Whapi
+and have `when_days_left` or fewer days left, with no renewal yet for their current period (their
+`active_till`). Before Whapi is asked, a Renewal row is written for that channel and period; its
+uniqueness is the guarantee that a period is paid for once: a lost answer from Whapi is recorded as
+unknown and never retried into a second payment (staff are told to check), a refusal as failed.
+Staff are told of both, and once a month when a customer's cap stops its renewals. Each extension
+goes through `actions.channel_extend`, audited like a staff one.
+"""
+
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.urls import reverse
+from django.utils import timezone
+
+from alerts.models import Event, Renewal, RenewalRule
+from alerts.notify import Message, notify
+from channels_app import actions
+from channels_app.actions import ActionError
+from channels_app.models import AuditLog, Channel
+
+State = Channel.State
+# States a renewal applies to: present in Whapi, including expired (days bring it back); not stopped
+# by hand and not deleted.
+RENEWABLE = tuple(state for state in Channel.PRESENT_IN_WHAPI if state != State.STOPPED)
+# Channels one rule renews per round.
+BATCH = 20
+
+
+def month_start(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def days_used(customer_id: int, now: datetime) -> int:
+    """Days renewed automatically for the customer this calendar month (refusals do not count)."""
+    renewals = Renewal.objects.filter(customer_id=customer_id, created_at__gte=month_start(now))
+    return renewals.exclude(status=Renewal.Status.FAILED).aggregate(days=Sum("days"))["days"] or 0
+
+
+def renewals_due(now: datetime | None = None) -> int:
+    """Renew what the active rules say is due; returns how many extensions Whapi confirmed."""
+    now = now or timezone.now()
+    done = 0
+    for rule in RenewalRule.objects.filter(active=True).select_related("customer", "project"):
+        channels = Channel.objects.filter(
+            project__customer=rule.customer,
+            state__in=RENEWABLE,
+            whapi_id__isnull=False,
+            active_till__isnull=False,
+            active_till__lte=now + timedelta(days=rule.when_days_left),
+        ).exclude(renewals__period_end=F("active_till"))
+        if rule.project_id:
+            channels = channels.filter(project=rule.project)
+        for channel in channels.select_related("project__customer").order_by("active_till")[:BATCH]:
+            if days_used(rule.customer_id, now) + rule.extend_days > rule.monthly_cap_days:
+                _tell_cap_reached(rule, channel, now)
+                break
+            done += _renew(rule, channel)
+    return done
+
+
+def _renew(rule: RenewalRule, channel: Channel) -> int:
+    try:
+        with transaction.atomic():
+            renewal = Renewal.objects.create(
+                rule=rule,
+                channel=channel,
+                customer=rule.customer,
+                period_end=channel.active_till,
+                days=rule.extend_days,
+            )
+    except IntegrityError:
+        return 0  # another round decided this period already
+    try:
+        actions.channel_extend(
+            channel,
+            days=rule.extend_days,
+            comment=f"automatic renewal ({rule.when_days_left} or fewer days left)",
+            actor=None,
+            source=AuditLog.Source.SYSTEM,
+        )
+    except ActionError as exc:
+        renewal.status = Renewal.Status.UNKNOWN if exc.outcome_unknown else Renewal.Status.FAILED
+        renewal.detail = str(exc)[:2000]
+        renewal.save(update_fields=["status", "detail"])
+        _tell_problem(renewal)
+        return 0
+    renewal.status = Renewal.Status.DONE
+    renewal.save(update_fields=["status"])
+    return 1
+
+
+def _renewals_link(channel: Channel) -> str:
+    from django.conf import settings
+
+    return settings.PORTAL_BASE_URL + reverse("admin:channels_app_channel_change", args=[channel.pk])
+
+
+def _tell_problem(renewal: Renewal) -> None:
+    channel = renewal.channel
+    unknown = renewal.status == Renewal.Status.UNKNOWN
+    notify(
+        Event.RENEWAL_PROBLEM,
+        None,
+        key=f"renewal:{renewal.pk}",
+        message=Message(
+            subject=f"{channel.name}: the automatic renewal {'may not have happened' if unknown else 'was refused'}",
+            text=(
+                f"The automatic renewal of “{channel.name}” (customer {renewal.customer.name}) by {renewal.days} days "
+                + (
+                    "got no clear answer from Whapi: it may or may not have been made. It is not tried again, so "
+                    "that the days are never paid twice: check the channel's days in Whapi and extend it by hand "
+                    "if they were not added."
+                    if unknown
+                    else "was refused by Whapi. It is not tried again for this period: extend it by hand."
+                )
+                + f"\n\nWhapi said: {renewal.detail}"
+            ),
+            fix="The channel",
+        ),
+        link=_renewals_link(channel),
+    )
+
+
+def _tell_cap_reached(rule: RenewalRule, channel: Channel, now: datetime) -> None:
+    notify(
+        Event.RENEWAL_PROBLEM,
+        None,
+        key=f"renewal-cap:{rule.customer_id}:{now:%Y-%m}",
+        message=Message(
+            subject=f"{rule.customer.name}: automatic renewals stopped for {now:%B} (cap reached)",
+            text=(
+                f"Renewing “{channel.name}” by {rule.extend_days} days would pass {rule.customer.name}'s cap of "
+                f"{rule.monthly_cap_days} days this month ({days_used(rule.customer_id, now)} used). Its channels "
+                "are not renewed automatically until next month: extend them by hand, or raise the cap."
+            ),
+            fix="The channel",
+        ),
+        link=_renewals_link(channel),
+    )

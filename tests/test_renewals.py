@@ -1,0 +1,149 @@
+"""Renewal rules: a customer's channels extended automatically once few days are left, each paid
+period once whatever Whapi answers, within a monthly cap; every extension audited; a refusal, a lost
+answer or the cap tells staff. Whapi's partner API is mocked with `responses`."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+import responses
+import time_machine
+from django.core import mail
+
+from alerts.models import Event, Recipient, Renewal, RenewalRule
+from alerts.sweep import alerts_sweep
+from channels_app.models import AuditLog, Channel
+from tests.conftest import make_channel, remote_channel
+
+PARTNER = "https://manager.whapi.test"
+NOW = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def staff(db):
+    return Recipient.objects.create(name="Billing", email="billing@partner.example", events=[Event.RENEWAL_PROBLEM])
+
+
+@pytest.fixture
+def rule(customer):
+    return RenewalRule.objects.create(customer=customer, extend_days=30, when_days_left=3, monthly_cap_days=60)
+
+
+def channel_ending(project, days: float, whapi_id: str = "MANTIS-M72HC") -> Channel:
+    return make_channel(
+        project, whapi_id=whapi_id, state=Channel.State.CONNECTED, active_till=NOW + timedelta(days=days)
+    )
+
+
+def whapi_extends(whapi, channel: Channel, *, status: int = 200, body=None) -> None:
+    whapi.add(
+        responses.POST, f"{PARTNER}/channels/{channel.whapi_id}/extend", status=status, json=body or {"success": True}
+    )
+    extended = channel.active_till + timedelta(days=30)
+    whapi.add(
+        responses.GET,
+        f"{PARTNER}/channels/{channel.whapi_id}",
+        json=remote_channel(channel.name, channel.whapi_id, activeTill=int(extended.timestamp() * 1000)),
+    )
+
+
+def extend_calls(whapi) -> list:
+    return [call for call in whapi.calls if call.request.url.endswith("/extend")]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_channel_within_the_rule_is_extended_once_and_audited(project, rule, staff, whapi):
+    channel = channel_ending(project, 2.5)
+    later = channel_ending(project, 10, whapi_id="LATERB-00001")
+    whapi_extends(whapi, channel)
+    alerts_sweep()
+    alerts_sweep()
+    assert len(extend_calls(whapi)) == 1
+    assert b'"days": 30' in extend_calls(whapi)[0].request.body
+    channel.refresh_from_db()
+    assert channel.active_till == NOW + timedelta(days=32, hours=12)
+    renewal = Renewal.objects.get()
+    assert (renewal.channel, renewal.status, renewal.days) == (channel, Renewal.Status.DONE, 30)
+    audit = AuditLog.objects.get(action="channel.extend")
+    assert audit.ok and "automatic renewal" in audit.detail and audit.source == AuditLog.Source.SYSTEM
+    assert not Renewal.objects.filter(channel=later).exists()
+    assert mail.outbox == []
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_period_is_never_paid_twice_even_when_the_new_end_is_not_read_back(project, rule, staff, whapi):
+    channel = channel_ending(project, 1)
+    whapi.add(responses.POST, f"{PARTNER}/channels/{channel.whapi_id}/extend", json={"success": True})
+    whapi.add(responses.GET, f"{PARTNER}/channels/{channel.whapi_id}", status=503, json={"error": "busy"})
+    for _ in range(3):
+        alerts_sweep()
+    assert len(extend_calls(whapi)) == 1
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_lost_answer_is_not_retried_and_staff_are_told_to_check(project, rule, staff, whapi):
+    channel = channel_ending(project, 1)
+    whapi.add(
+        responses.POST,
+        f"{PARTNER}/channels/{channel.whapi_id}/extend",
+        body=requests.exceptions.ReadTimeout("read timed out"),
+    )
+    alerts_sweep()
+    alerts_sweep()
+    assert len(extend_calls(whapi)) == 1
+    assert Renewal.objects.get().status == Renewal.Status.UNKNOWN
+    assert [message.subject for message in mail.outbox] == ["Shop bot: the automatic renewal may not have happened"]
+    assert "never paid twice" in mail.outbox[0].body
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_refusal_is_recorded_and_told(project, rule, staff, whapi):
+    channel = channel_ending(project, 1)
+    whapi.add(
+        responses.POST, f"{PARTNER}/channels/{channel.whapi_id}/extend", status=400, json={"error": "wrong request"}
+    )
+    alerts_sweep()
+    assert Renewal.objects.get().status == Renewal.Status.FAILED
+    assert mail.outbox[0].subject == "Shop bot: the automatic renewal was refused"
+
+
+def test_the_monthly_cap_stops_renewals_and_tells_staff_once(project, customer, staff, whapi):
+    RenewalRule.objects.create(customer=customer, extend_days=30, when_days_left=3, monthly_cap_days=60)
+    with time_machine.travel(NOW, tick=False):
+        channels = [channel_ending(project, 1 + n / 10, whapi_id=f"CHANNL-0000{n}") for n in range(3)]
+        for channel in channels:
+            whapi_extends(whapi, channel)
+        alerts_sweep()
+        alerts_sweep()
+    assert len(extend_calls(whapi)) == 2  # two renewals of 30 days fit the cap of 60
+    assert not Renewal.objects.filter(channel=channels[2]).exists()
+    assert [message.subject for message in mail.outbox] == [
+        "Acme Corp: automatic renewals stopped for November (cap reached)"
+    ]
+    with time_machine.travel(datetime(2026, 12, 1, 0, 5, tzinfo=UTC), tick=False):
+        alerts_sweep()  # a new month: room again
+    assert Renewal.objects.filter(channel=channels[2], status=Renewal.Status.DONE).exists()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_rule_for_one_project_leaves_the_customers_other_projects_alone(project, customer, whapi):
+    from channels_app.models import Project
+
+    other = Project.objects.create(whapi_id="otherProject00000001", name="Other", customer=customer)
+    RenewalRule.objects.create(customer=customer, project=other, extend_days=30, when_days_left=3, monthly_cap_days=90)
+    channel_ending(project, 1)
+    alerts_sweep()
+    assert not extend_calls(whapi) and not Renewal.objects.exists()
+
+
+def test_a_rule_is_refused_when_its_project_is_another_customers(customer, charlie):
+    from django.core.exceptions import ValidationError
+
+    from channels_app.models import Customer, Project
+
+    other = Project.objects.create(
+        whapi_id="otherProject00000002", name="Other", customer=Customer.objects.get(name="Other Inc")
+    )
+    rule = RenewalRule(customer=customer, project=other, extend_days=30, when_days_left=3, monthly_cap_days=90)
+    with pytest.raises(ValidationError, match="another customer"):
+        rule.full_clean()
