@@ -2,14 +2,21 @@
 the record of every notification, the renewal rules, and the record of automatic extensions (the
 records read-only, newest first)."""
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
 from django.utils import timezone
 
+from alerts.billing import billing_csv, parse_month
 from alerts.forms import RecipientFormBase
 from alerts.models import Event, Notification, Recipient, Renewal, RenewalRule, chat_url_problem
 from alerts.renewals import days_used
 from channels_app.admin.paging import BoundedListAdmin
+from channels_app.models import Customer
 
 
 class RecipientForm(RecipientFormBase):
@@ -84,7 +91,34 @@ class RenewalRuleAdmin(admin.ModelAdmin):
 
 @admin.register(Renewal)
 class RenewalAdmin(BoundedListAdmin):
-    """The record of automatic extensions: evidence, read-only."""
+    """The record of automatic extensions: evidence, read-only; and the monthly billing CSV."""
+
+    change_list_template = "admin/alerts/renewal/change_list.html"
+
+    def get_urls(self):
+        billing = path("billing.csv", self.admin_site.admin_view(self.billing_csv_view), name="alerts_billing_csv")
+        return [billing, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        this_month = timezone.now().date().replace(day=1)
+        last_month = (this_month - timedelta(days=1)).replace(day=1)
+        months = [(f"{month:%Y-%m}", f"{month:%B %Y}") for month in (this_month, last_month)]
+        return super().changelist_view(request, {"billing_months": months, **(extra_context or {})})
+
+    def billing_csv_view(self, request: HttpRequest) -> HttpResponse:
+        """The billing CSV of `?month=YYYY-MM` for every customer, or `&customer=<id>`."""
+        if not request.user.has_perm("alerts.view_renewal"):
+            raise PermissionDenied
+        try:
+            month = parse_month(request.GET.get("month", ""))
+        except ValueError as exc:
+            return HttpResponse(str(exc), status=400, content_type="text/plain")
+        customers = Customer.objects.order_by("name", "pk")
+        if request.GET.get("customer"):
+            customers = customers.filter(pk=request.GET["customer"]) if request.GET["customer"].isdigit() else []
+        response = HttpResponse(billing_csv(customers, month), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="billing-{month:%Y-%m}.csv"'
+        return response
 
     list_display = ["created_at", "channel", "customer", "days", "period_end", "status"]
     list_filter = ["status"]

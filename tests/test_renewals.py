@@ -15,6 +15,8 @@ from alerts.sweep import alerts_sweep
 from channels_app.models import AuditLog, Channel
 from tests.conftest import make_channel, remote_channel
 
+pytest_plugins = ["tests.admin_fixtures"]
+
 PARTNER = "https://manager.whapi.test"
 NOW = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
 
@@ -147,3 +149,48 @@ def test_a_rule_is_refused_when_its_project_is_another_customers(customer, charl
     rule = RenewalRule(customer=customer, project=other, extend_days=30, when_days_left=3, monthly_cap_days=90)
     with pytest.raises(ValidationError, match="another customer"):
         rule.full_clean()
+
+
+# ------------------------------------------------------------------------------------------------
+# The monthly billing CSV
+# ------------------------------------------------------------------------------------------------
+def test_the_billing_csv_counts_days_by_hand_and_automatically_in_the_month(project, customer, whapi, staff_client):
+    import csv
+    import io
+
+    from django.core.management import call_command
+    from django.urls import reverse
+
+    from channels_app import actions
+
+    with time_machine.travel(NOW, tick=False):
+        renewed = channel_ending(project, 1)
+        by_hand = channel_ending(project, 40, whapi_id="BYHAND-00001")
+        RenewalRule.objects.create(customer=customer, extend_days=30, when_days_left=3, monthly_cap_days=60)
+        whapi_extends(whapi, renewed)
+        alerts_sweep()
+        whapi_extends(whapi, by_hand)
+        actions.channel_extend(by_hand, days=7, comment="goodwill", actor=None, source=AuditLog.Source.STAFF)
+    with time_machine.travel(datetime(2026, 12, 2, tzinfo=UTC), tick=False):
+        actions.channel_extend(by_hand, days=5, comment="next month", actor=None, source=AuditLog.Source.STAFF)
+
+    out = io.StringIO()
+    call_command("billing_csv", month="2026-11", customer=str(customer.code), stdout=out)
+    rows = {row["whapi_id"]: row for row in csv.DictReader(io.StringIO(out.getvalue()))}
+    assert (rows["MANTIS-M72HC"]["days_extended_automatically"], rows["MANTIS-M72HC"]["days_extended_by_hand"]) == (
+        "30",
+        "0",
+    )
+    assert (rows["BYHAND-00001"]["days_extended_automatically"], rows["BYHAND-00001"]["days_extended_by_hand"]) == (
+        "0",
+        "7",
+    )
+    assert rows["MANTIS-M72HC"]["customer"] == "Acme Corp" and rows["MANTIS-M72HC"]["active_till_utc"]
+
+    response = staff_client.get(reverse("admin:alerts_billing_csv") + "?month=2026-12")
+    assert response["Content-Disposition"] == 'attachment; filename="billing-2026-12.csv"'
+    december = {row["whapi_id"]: row for row in csv.DictReader(io.StringIO(response.content.decode()))}
+    assert december["BYHAND-00001"]["days_extended_by_hand"] == "5"
+    assert staff_client.get(reverse("admin:alerts_billing_csv") + "?month=soon").status_code == 400
+    changelist = staff_client.get(reverse("admin:alerts_renewal_changelist")).content.decode()
+    assert "Billing CSV," in changelist
