@@ -26,14 +26,18 @@ from channels_app.models import Channel, Customer, Project
 class Event(models.TextChoices):
     DISCONNECTED = "channel.disconnected", "A connected number disconnected"
     BACK_ONLINE = "channel.back_online", "A channel is back online after a disconnect alert"
+    NOT_SCANNED = "channel.not_scanned", "A channel is ready but nobody scanned it"
+    ERROR = "channel.error", "A channel is in error, or its webhook settings drifted"
     EXPIRING = "channel.expiring", "A channel's paid days are running out"
     EXPIRED = "channel.expired", "A channel expired or was stopped"
+    STILL_DOWN = "partner.still_down", "A told disconnect still lasts (staff escalation)"
     PARTNER_DAYS_LOW = "partner.days_low", "The partner's day balance is low (staff only)"
     RENEWAL_PROBLEM = "partner.renewal_problem", "An automatic renewal failed or reached its cap (staff only)"
 
 
-# What customers may be told (the partner's own matters are for staff).
-CUSTOMER_EVENTS = [(value, label) for value, label in Event.choices if not value.startswith("partner.")]
+# The partner's own matters, told to staff only; customers may be told the rest.
+STAFF_EVENTS = {value for value in Event.values if value.startswith("partner.")}
+CUSTOMER_EVENTS = [(value, label) for value, label in Event.choices if value not in STAFF_EVENTS]
 
 
 def chat_url_problem(url: str) -> str:

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from alerts.models import Notification, Recipient
+from alerts.models import STAFF_EVENTS, Notification, Recipient
 from channels_app.models import Channel
 
 
@@ -28,6 +28,8 @@ class Message:
 def recipients_for(event: str, customer_id: int | None) -> list[Recipient]:
     """Active recipients that want `event` and may hear about the customer's channels: partner staff's,
     and the customer's own (none of a customer's when `customer_id` is None: a partner matter)."""
+    if event in STAFF_EVENTS:
+        customer_id = None  # the partner's own matters are never told to customers
     candidates = Recipient.objects.filter(active=True).filter(Q(customer__isnull=True) | Q(customer_id=customer_id))
     # A recipient's events are a short list; filtered here so that SQLite (no JSON containment) and
     # PostgreSQL read the same way.

@@ -47,6 +47,8 @@ def alert_fields(channel: Channel, previous: str, state: str, now: datetime) -> 
         return {"disconnect_alert_due_at": ask_at + ANSWER_TIME, "health_check_due_at": ask_at}
     if state in (State.EXPIRED, State.STOPPED):
         _tell_ended(channel, state)
+    if state == State.ERROR:
+        _tell_error(channel, now)
     # A move away from disconnected within the grace needs nothing here: the sweep finds the channel
     # no longer disconnected when its due time comes, and tells nothing.
     if channel.disconnect_alerted_at is not None and state in (State.CONNECTED, State.DELETED):
@@ -81,6 +83,103 @@ def _tell_back_online(channel: Channel, now: datetime) -> None:
             fix="The channel",
         ),
     )
+
+
+ERROR_CAUSES = {
+    Channel.ErrorSource.CREATE: "Whapi could not create the channel.",
+    Channel.ErrorSource.CONFIGURE: "The channel exists, but its webhook settings could not be set.",
+    Channel.ErrorSource.HEALTH: "Whapi reports the channel in error; restarting it usually helps.",
+    Channel.ErrorSource.ACTION: "An action on the channel failed in Whapi.",
+}
+
+
+def _tell_error(channel: Channel, now: datetime) -> None:
+    cause = ERROR_CAUSES.get(channel.error_source, "Something went wrong with the channel.")
+    notify(
+        Event.ERROR,
+        channel,
+        key=f"error:{channel.pk}:{now.isoformat()}",
+        message=Message(
+            subject=f"{channel.name}: in error",
+            text=(
+                f"The channel “{channel.name}”{_customer(channel)} is in error since {now:%Y-%m-%d %H:%M} UTC. " + cause
+            ),
+            fix="The channel (restart it there, or contact support)",
+        ),
+    )
+
+
+def tell_settings_drift(channel: Channel, problems: list[str]) -> None:
+    """The channel's webhook settings were changed outside the portal (configure.py re-applies them):
+    told once a day per channel, since someone keeps changing them."""
+    today = timezone.now().date().isoformat()
+    notify(
+        Event.ERROR,
+        channel,
+        key=f"settings-drift:{channel.pk}:{today}",
+        message=Message(
+            subject=f"{channel.name}: its webhook settings were changed",
+            text=(
+                f"The webhook settings of “{channel.name}”{_customer(channel)} in Whapi no longer were the "
+                "portal's (someone changed them in Whapi's panel or through the API); the portal has set them "
+                "again. Until then the portal may have missed status changes. What differed: "
+                + "; ".join(problems)[:1000]
+            ),
+            fix="The channel",
+        ),
+    )
+
+
+def _tell_still_down(channel: Channel, now: datetime) -> None:
+    since = channel.state_changed_at
+    minutes = int((now - since).total_seconds() // 60)
+    notify(
+        Event.STILL_DOWN,
+        channel,
+        key=f"still-down:{channel.pk}:{since.isoformat()}",
+        message=Message(
+            subject=f"{channel.name}: still disconnected after {minutes} minutes",
+            text=(
+                f"The channel “{channel.name}”{_customer(channel)} has been disconnected since "
+                f"{since:%Y-%m-%d %H:%M} UTC; its customer was told, and it has not been linked again."
+            ),
+            fix="The channel (make a hand-off link there for the customer)",
+        ),
+    )
+
+
+def scan_reminders_due(now: datetime | None = None) -> int:
+    """Remind customers of channels ready for their scan for SCAN_REMINDER_HOURS, once per wait."""
+    now = now or timezone.now()
+    waiting = (
+        Channel.objects.filter(
+            state=State.WAITING_SCAN, state_changed_at__lte=now - timedelta(hours=settings.SCAN_REMINDER_HOURS)
+        )
+        .exclude(scan_reminded_for=F("state_changed_at"))
+        .select_related("project__customer")
+        .order_by("state_changed_at")[:BATCH]
+    )
+    told = 0
+    for channel in waiting:
+        since = channel.state_changed_at
+        notify(
+            Event.NOT_SCANNED,
+            channel,
+            key=f"not-scanned:{channel.pk}:{since.isoformat()}",
+            message=Message(
+                subject=f"{channel.name}: waiting for its QR code to be scanned",
+                text=(
+                    f"The channel “{channel.name}”{_customer(channel)} has been ready since {since:%Y-%m-%d %H:%M} "
+                    "UTC, but no phone has been linked to it: it cannot send or receive messages until someone "
+                    "scans its QR code with WhatsApp (Linked devices → Link a device). If someone else holds the "
+                    "phone, make a hand-off link on the channel page and send it to them."
+                ),
+                fix="Scan it, or make a hand-off link, on the channel page",
+            ),
+        )
+        Channel.objects.filter(pk=channel.pk, state_changed_at=since).update(scan_reminded_for=since)
+        told += 1
+    return told
 
 
 def _tell_disconnected(channel: Channel, *, confirmed: bool) -> None:
@@ -183,7 +282,8 @@ def _tell_expiring(channel: Channel, threshold: int, now: datetime) -> None:
 
 
 def disconnect_alerts_due(now: datetime | None = None) -> int:
-    """Tell the disconnects whose grace is over and that Whapi confirmed; returns how many were told."""
+    """Tell the disconnects whose grace is over and that Whapi confirmed, and escalate to staff those
+    told that still last ALERT_ESCALATE_MINUTES after they began; returns how many were told."""
     now = now or timezone.now()
     told = 0
     for channel_id in Channel.objects.filter(disconnect_alert_due_at__lte=now).values_list("pk", flat=True)[:BATCH]:
@@ -206,11 +306,16 @@ def _decide(channel: Channel, now: datetime) -> int:
     if channel.state != State.DISCONNECTED:
         channel_update(channel, {"disconnect_alert_due_at": None})
         return 0
+    if channel.disconnect_alerted_at is not None:  # told already: this is the escalation's time
+        _tell_still_down(channel, now)
+        channel_update(channel, {"disconnect_alert_due_at": None})
+        return 1
     grace_over = channel.state_changed_at + grace()
     confirmed = channel.last_confirmed_at is not None and channel.last_confirmed_at >= grace_over
     if confirmed or now >= grace_over + UNCONFIRMED_AFTER:
         _tell_disconnected(channel, confirmed=confirmed)
-        channel_update(channel, {"disconnect_alert_due_at": None, "disconnect_alerted_at": now})
+        escalate_at = channel.state_changed_at + timedelta(minutes=settings.ALERT_ESCALATE_MINUTES)
+        channel_update(channel, {"disconnect_alert_due_at": max(escalate_at, now), "disconnect_alerted_at": now})
         return 1
     channel_update(channel, {"disconnect_alert_due_at": now + RECHECK, "health_check_due_at": now})
     return 0

@@ -5,7 +5,7 @@ grace, and a retry waits its delay plus up to a minute."""
 
 from alerts.delivery import BATCH, notifications_send_due
 from alerts.renewals import renewals_due
-from alerts.rules import disconnect_alerts_due, expiry_reminders_due
+from alerts.rules import disconnect_alerts_due, expiry_reminders_due, scan_reminders_due
 
 # Rounds of sending one run makes at most (BATCH notifications each), so a backlog after an outage
 # is worked off over a few runs instead of holding a worker.
@@ -18,6 +18,7 @@ def alerts_sweep() -> int:
     disconnect_alerts_due()
     renewals_due()  # before the reminders: a channel renewed now needs none
     expiry_reminders_due()
+    scan_reminders_due()
     tried = 0
     for _ in range(SEND_ROUNDS):
         batch = notifications_send_due()

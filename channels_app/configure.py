@@ -15,6 +15,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from alerts.rules import tell_settings_drift
 from channels_app import background
 from channels_app.models import WEBHOOK_SECRET_HEADER, Channel, ChannelEvent
 from channels_app.status import (
@@ -224,5 +225,6 @@ def channel_settings_verify(channel_id: int, *, session: requests.Session | None
         source=ChannelEvent.Source.SYSTEM,
         detail="webhook settings drifted, re-applying: " + "; ".join(problems),
     )
+    tell_settings_drift(channel, problems)
     channel_configure(channel.pk)
     return False

@@ -218,6 +218,8 @@ class Channel(models.Model):
     # (`expiry_reminded_for`): each threshold once per period; an extension starts a new one.
     expiry_reminded_for = models.DateTimeField(null=True, blank=True)
     expiry_reminded_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The waiting-for-scan period (its `state_changed_at`) whose "not scanned yet" reminder was told.
+    scan_reminded_for = models.DateTimeField(null=True, blank=True)
 
     # Webhook configuration.
     webhook_secret = EncryptedTextField(default=new_webhook_secret, editable=False)

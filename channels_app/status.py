@@ -75,9 +75,13 @@ def channel_update(
     now = timezone.now()
     if moves:
         fields.update(state=state, state_changed_at=now)
-        fields.update(alert_fields(channel, previous, state, now))
     for name, value in fields.items():
         setattr(channel, name, value)
+    if moves:
+        # Alerts decide from the channel as it is after the move (its new error, number, days).
+        for name, value in alert_fields(channel, previous, state, now).items():
+            fields[name] = value
+            setattr(channel, name, value)
     if fields:
         channel.save(update_fields=[*fields, "updated_at"])
     if moves:

@@ -335,6 +335,16 @@ for _name, _value, _low, _high in (
 ALERT_GRACE_SECONDS = _read("ALERT_GRACE_SECONDS", env.float, 120.0)
 if not 0 <= ALERT_GRACE_SECONDS <= 86400:
     raise _config_error("ALERT_GRACE_SECONDS", f"is {ALERT_GRACE_SECONDS}", "Use a value from 0 to 86400.")
+# A told disconnect that still lasts this long is escalated to staff, once.
+ALERT_ESCALATE_MINUTES = _read("ALERT_ESCALATE_MINUTES", env.int, 60)
+# A channel ready for its scan this long, and not scanned, gets one reminder to its customer.
+SCAN_REMINDER_HOURS = _read("SCAN_REMINDER_HOURS", env.float, 24.0)
+for _name, _value, _low, _high in (
+    ("ALERT_ESCALATE_MINUTES", ALERT_ESCALATE_MINUTES, 1, 7 * 24 * 60),
+    ("SCAN_REMINDER_HOURS", SCAN_REMINDER_HOURS, 0.05, 30 * 24),
+):
+    if not _low <= _value <= _high:
+        raise _config_error(_name, f"is {_value}", f"Use a value from {_low} to {_high}.")
 # Days before a channel's paid time ends (activeTill) at which its reminders go out, each once per period.
 try:
     EXPIRY_REMINDER_DAYS = sorted({int(day) for day in env.list("EXPIRY_REMINDER_DAYS", default=["7", "3", "1"])})

@@ -18,7 +18,9 @@ from alerts.sweep import alerts_sweep
 from channels_app.models import Channel
 from channels_app.status import health_apply
 from channels_app.whapi import Health
-from tests.conftest import make_channel
+from tests.conftest import GATE_URL, make_channel
+
+GATE = GATE_URL.rstrip("/")
 
 pytest_plugins = ["tests.admin_fixtures"]
 
@@ -308,3 +310,64 @@ def test_expired_and_stopped_are_told_once(connected, recipients):
     assert subjects() == ["Shop bot: stopped"]
     assert "has to be started again" in mail.outbox[0].body
     assert len(mail.outbox) == 2
+
+
+# ------------------------------------------------------------------------------------------------
+# Errors, drift, escalation, a scan that does not come
+# ------------------------------------------------------------------------------------------------
+def test_a_channel_in_error_is_told_with_a_plain_cause(connected, recipients):
+    report(connected, "ERROR", uptime=20)
+    sweep()
+    assert subjects() == ["Shop bot: in error"]
+    assert "restarting it usually helps" in mail.outbox[0].body and len(mail.outbox) == 2
+
+
+def test_drifted_webhook_settings_are_told_once_a_day(connected, recipients, whapi):
+    from channels_app.configure import channel_settings_verify
+
+    Channel.objects.filter(pk=connected.pk).update(settings_check_due_at=None)
+    whapi.add(responses.GET, f"{GATE}/settings", json={"webhooks": []})
+    whapi.add(responses.PATCH, f"{GATE}/settings", json={})
+    channel_settings_verify(connected.pk)
+    channel_settings_verify(connected.pk)
+    sweep()
+    assert subjects() == ["Shop bot: its webhook settings were changed"]
+    assert len(mail.outbox) == 2
+
+
+def test_a_told_disconnect_that_lasts_is_escalated_to_staff_once(connected, recipients, settings):
+    settings.ALERT_ESCALATE_MINUTES = 60
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        report(connected, "QR", uptime=20)
+        clock.shift(timedelta(seconds=121))
+        report(connected, "QR", uptime=141)
+        clock.shift(timedelta(seconds=10))
+        sweep()
+        assert len(mail.outbox) == 2
+        clock.shift(timedelta(minutes=30))
+        sweep()
+        assert len(mail.outbox) == 2
+        clock.shift(timedelta(minutes=30))
+        sweep()
+        sweep()
+    escalations = [message for message in mail.outbox if "still disconnected" in message.subject]
+    assert [message.to[0] for message in escalations] == ["oncall@partner.example"]  # staff only
+    assert escalations[0].subject == "Shop bot: still disconnected after 62 minutes"
+
+
+def test_a_channel_nobody_scans_gets_one_reminder(project, recipients, settings):
+    settings.SCAN_REMINDER_HOURS = 24
+    start = timezone.now()
+    channel = make_channel(
+        project, state=Channel.State.WAITING_SCAN, state_changed_at=start, active_till=start + timedelta(days=60)
+    )
+    with time_machine.travel(start, tick=False) as clock:
+        clock.shift(timedelta(hours=23))
+        sweep()
+        assert mail.outbox == []
+        clock.shift(timedelta(hours=2))
+        sweep()
+        sweep()
+    assert subjects() == ["Shop bot: waiting for its QR code to be scanned"]
+    assert "hand-off link" in mail.outbox[0].body
+    assert f"/app/channels/{channel.code}/" in " ".join(message.body for message in mail.outbox)
