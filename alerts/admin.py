@@ -14,7 +14,7 @@ from django.utils import timezone
 from alerts.billing import billing_csv, parse_month
 from alerts.forms import RecipientFormBase
 from alerts.models import Event, Notification, Recipient, Renewal, RenewalRule, chat_url_problem
-from alerts.renewals import days_used
+from alerts.renewals import days_used, upcoming
 from channels_app.admin.paging import BoundedListAdmin
 from channels_app.models import Customer
 
@@ -103,7 +103,8 @@ class RenewalAdmin(BoundedListAdmin):
         this_month = timezone.now().date().replace(day=1)
         last_month = (this_month - timedelta(days=1)).replace(day=1)
         months = [(f"{month:%Y-%m}", f"{month:%B %Y}") for month in (this_month, last_month)]
-        return super().changelist_view(request, {"billing_months": months, **(extra_context or {})})
+        context = {"billing_months": months, "upcoming": upcoming(), **(extra_context or {})}
+        return super().changelist_view(request, context)
 
     def billing_csv_view(self, request: HttpRequest) -> HttpResponse:
         """The billing CSV of `?month=YYYY-MM` for every customer, or `&customer=<id>`."""

@@ -141,3 +141,33 @@ def _tell_cap_reached(rule: RenewalRule, channel: Channel, now: datetime) -> Non
         ),
         link=_renewals_link(channel),
     )
+
+
+def upcoming(now: datetime | None = None, *, days: int = 7, limit: int = 20) -> list[dict]:
+    """The channels whose paid time ends soonest within `days`, each with the renewal a rule will make
+    (when, by how much), or None: what staff see coming on the renewals list."""
+    now = now or timezone.now()
+    channels = list(
+        Channel.objects.filter(state__in=RENEWABLE, active_till__gt=now, active_till__lte=now + timedelta(days=days))
+        .select_related("project__customer")
+        .order_by("active_till")[:limit]
+    )
+    customer_ids = {channel.project.customer_id for channel in channels if channel.project_id}
+    rules: dict[int, list[RenewalRule]] = {}
+    for rule in RenewalRule.objects.filter(active=True, customer_id__in=customer_ids):
+        rules.setdefault(rule.customer_id, []).append(rule)
+    rows = []
+    for channel in channels:
+        customer_id = channel.project.customer_id if channel.project_id else None
+        applying = [rule for rule in rules.get(customer_id, []) if rule.project_id in (None, channel.project_id)]
+        rule = min(applying, key=lambda r: (r.project_id is None, r.pk), default=None)  # a project's rule first
+        rows.append(
+            {
+                "channel": channel,
+                "customer": channel.project.customer if customer_id else None,
+                "ends": channel.active_till,
+                "rule": rule,
+                "renews_at": max(now, channel.active_till - timedelta(days=rule.when_days_left)) if rule else None,
+            }
+        )
+    return rows

@@ -18,9 +18,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from alerts.models import Event
+from alerts.models import Event, Notification
 from alerts.notify import Message, notify
-from channels_app.models import Channel
+from channels_app.models import Channel, ChannelEvent
 
 State = Channel.State
 
@@ -33,6 +33,8 @@ RECHECK = timedelta(seconds=30)
 UNCONFIRMED_AFTER = timedelta(minutes=5)
 # Channels one sweep round looks at.
 BATCH = 100
+# A channel's disconnects are told at most once in this window; the rest together at its end.
+FLAP_WINDOW = timedelta(hours=1)
 
 
 def grace() -> timedelta:
@@ -300,12 +302,38 @@ def disconnect_alerts_due(now: datetime | None = None) -> int:
     return told
 
 
+def _last_disconnect_told(channel: Channel) -> datetime | None:
+    return (
+        Notification.objects.filter(channel=channel, event=Event.DISCONNECTED)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+
+
+def _disconnects_since(channel: Channel, since: datetime) -> int:
+    """Moves from connected to disconnected after `since` (the timeline's rows)."""
+    return ChannelEvent.objects.filter(
+        channel=channel, from_state=State.CONNECTED, to_state=State.DISCONNECTED, at__gt=since
+    ).count()
+
+
 def _decide(channel: Channel, now: datetime) -> int:
     from channels_app.status import channel_update
 
-    if channel.state != State.DISCONNECTED:
-        channel_update(channel, {"disconnect_alert_due_at": None})
+    # At most one disconnect message per channel per FLAP_WINDOW: disconnects after the last one told
+    # wait for the window's end and are told together there, with the state the channel is in by then.
+    last_told = _last_disconnect_told(channel)
+    window_end = last_told + FLAP_WINDOW if last_told else None
+    repeats = _disconnects_since(channel, last_told) if last_told else 0
+    if repeats and now < window_end:
+        channel_update(channel, {"disconnect_alert_due_at": window_end})
         return 0
+    if channel.state != State.DISCONNECTED:
+        if repeats:
+            _tell_flaps(channel, repeats, last_told, now)
+        channel_update(channel, {"disconnect_alert_due_at": None})
+        return 1 if repeats else 0
     if channel.disconnect_alerted_at is not None:  # told already: this is the escalation's time
         _tell_still_down(channel, now)
         channel_update(channel, {"disconnect_alert_due_at": None})
@@ -313,9 +341,34 @@ def _decide(channel: Channel, now: datetime) -> int:
     grace_over = channel.state_changed_at + grace()
     confirmed = channel.last_confirmed_at is not None and channel.last_confirmed_at >= grace_over
     if confirmed or now >= grace_over + UNCONFIRMED_AFTER:
-        _tell_disconnected(channel, confirmed=confirmed)
+        if repeats > 1:
+            _tell_flaps(channel, repeats, last_told, now)
+        else:
+            _tell_disconnected(channel, confirmed=confirmed)
         escalate_at = channel.state_changed_at + timedelta(minutes=settings.ALERT_ESCALATE_MINUTES)
         channel_update(channel, {"disconnect_alert_due_at": max(escalate_at, now), "disconnect_alerted_at": now})
         return 1
     channel_update(channel, {"disconnect_alert_due_at": now + RECHECK, "health_check_due_at": now})
     return 0
+
+
+def _tell_flaps(channel: Channel, times: int, since: datetime, now: datetime) -> None:
+    """One message for the disconnects after the last one told: how many, and the state now."""
+    still = channel.state == State.DISCONNECTED
+    notify(
+        Event.DISCONNECTED,
+        channel,
+        key=f"flaps:{channel.pk}:{since.isoformat()}",
+        message=Message(
+            subject=f"{channel.name}: disconnected {times} more time{'s' if times != 1 else ''} in the last hour",
+            text=(
+                f"The channel “{channel.name}”{_customer(channel)} lost its WhatsApp number {times} more "
+                f"time{'s' if times != 1 else ''} between {since:%H:%M} and {now:%H:%M} UTC, after the disconnect "
+                "we told you about. "
+                + ("It is disconnected now." if still else f"It is {channel.get_state_display().lower()} now.")
+                + "\n\nA number that keeps dropping usually means the phone loses its connection or its battery "
+                "saver stops WhatsApp; keep the phone online, with WhatsApp allowed to run in the background."
+            ),
+            fix="The channel",
+        ),
+    )

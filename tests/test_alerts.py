@@ -371,3 +371,29 @@ def test_a_channel_nobody_scans_gets_one_reminder(project, recipients, settings)
     assert subjects() == ["Shop bot: waiting for its QR code to be scanned"]
     assert "hand-off link" in mail.outbox[0].body
     assert f"/app/channels/{channel.code}/" in " ".join(message.body for message in mail.outbox)
+
+
+def test_repeated_flaps_within_an_hour_become_one_summary(connected, recipients):
+    def flap(clock, uptime: int) -> None:
+        report(connected, "QR", uptime=uptime)
+        clock.shift(timedelta(seconds=131))
+        report(connected, "QR", uptime=uptime + 131)
+        sweep()
+        clock.shift(timedelta(minutes=2))
+        report(connected, "AUTH", uptime=uptime + 300)
+        sweep()
+        clock.shift(timedelta(minutes=5))
+
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        flap(clock, 100)  # told, and told back online
+        assert subjects() == ["Shop bot: back online", "Shop bot: the WhatsApp number disconnected"]
+        flap(clock, 1000)
+        flap(clock, 2000)
+        assert len(mail.outbox) == 4  # nothing more within the hour
+        clock.shift(timedelta(minutes=45))
+        sweep()
+        sweep()
+    summaries = [message for message in mail.outbox if "more times" in message.subject]
+    assert [message.subject for message in summaries] == ["Shop bot: disconnected 2 more times in the last hour"] * 2
+    assert "It is connected now." in summaries[0].body
+    assert len(mail.outbox) == 6

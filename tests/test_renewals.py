@@ -194,3 +194,24 @@ def test_the_billing_csv_counts_days_by_hand_and_automatically_in_the_month(proj
     assert staff_client.get(reverse("admin:alerts_billing_csv") + "?month=soon").status_code == 400
     changelist = staff_client.get(reverse("admin:alerts_renewal_changelist")).content.decode()
     assert "Billing CSV," in changelist
+
+
+@time_machine.travel(NOW, tick=False)
+def test_staff_see_which_channels_end_soon_and_which_a_rule_renews(project, customer, staff_client):
+    from django.urls import reverse
+
+    RenewalRule.objects.create(customer=customer, extend_days=30, when_days_left=3, monthly_cap_days=90)
+    channel_ending(project, 5)
+    other_customer = make_channel(
+        project.__class__.objects.create(whapi_id="otherProject00000003", name="Unruled"),
+        name="Loose bot",
+        whapi_id="LOOSEB-00001",
+        state=Channel.State.CONNECTED,
+        active_till=NOW + timedelta(days=6),
+    )
+    channel_ending(project, 20, whapi_id="LATERB-00001")
+    page = staff_client.get(reverse("admin:alerts_renewal_changelist")).content.decode()
+    assert "Coming up: paid time ending within 7 days" in page
+    assert "+30 days from 2026-11-12 12:00" in page  # 5 days left, renewed at 3
+    assert other_customer.name in page and "no rule: extend by hand" in page
+    assert "LATERB" not in page
