@@ -5,18 +5,24 @@ records read-only, newest first)."""
 from datetime import timedelta
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
 
 from alerts.billing import billing_csv, parse_month
 from alerts.forms import RecipientFormBase
 from alerts.models import Event, Notification, Recipient, Renewal, RenewalRule, chat_url_problem
+from alerts.partner import partner_webhook_configure
 from alerts.renewals import days_used, upcoming
 from channels_app.admin.paging import BoundedListAdmin
-from channels_app.models import Customer
+from channels_app.audit import audit
+from channels_app.models import AuditLog, Customer
+from channels_app.whapi import WhapiError
+
+STAFF = AuditLog.Source.STAFF
 
 
 class RecipientForm(RecipientFormBase):
@@ -43,6 +49,36 @@ class RecipientForm(RecipientFormBase):
 @admin.register(Recipient)
 class RecipientAdmin(admin.ModelAdmin):
     form = RecipientForm
+    change_list_template = "admin/alerts/recipient/change_list.html"
+
+    def get_urls(self):
+        setup = path(
+            "partner-webhook/",
+            self.admin_site.admin_view(self.partner_webhook_view),
+            name="alerts_partner_webhook_setup",
+        )
+        return [setup, *super().get_urls()]
+
+    def partner_webhook_view(self, request: HttpRequest) -> HttpResponse:
+        """POST: point Whapi's partner `days` webhook at this portal (as `manage.py partner_webhook`)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm("alerts.change_recipient"):
+            raise PermissionDenied
+        try:
+            stored = partner_webhook_configure()
+        except (WhapiError, RuntimeError) as exc:
+            audit(actor=request.user, source=STAFF, action="partner.days_webhook", ok=False, detail=str(exc))
+            messages.error(request, f"The days webhook was not set: {exc}")
+        else:
+            audit(actor=request.user, source=STAFF, action="partner.days_webhook", detail="set and read back")
+            messages.success(
+                request,
+                "Whapi's days webhook points at this portal (read back); Whapi posts it when the partner "
+                f"balance reaches {stored.get('days_limit', '?')} days.",
+            )
+        return redirect("admin:alerts_recipient_changelist")
+
     raw_id_fields = ["user"]
     list_display = ["__str__", "told", "address", "event_list", "active"]
     list_filter = ["active"]

@@ -3,6 +3,7 @@ it, never for a flap within the grace, "back online" after a told disconnect; se
 chat services on the worker, each occasion once per recipient, a failed send retried a bounded number
 of times and recorded. Mail is Django's test outbox; chat services are mocked with `responses`."""
 
+import json
 import logging
 from datetime import timedelta
 
@@ -15,7 +16,7 @@ from django.utils import timezone
 from alerts import delivery
 from alerts.models import Event, Notification, Recipient
 from alerts.sweep import alerts_sweep
-from channels_app.models import Channel
+from channels_app.models import AuditLog, Channel
 from channels_app.status import health_apply
 from channels_app.whapi import Health
 from tests.conftest import GATE_URL, make_channel
@@ -397,3 +398,26 @@ def test_repeated_flaps_within_an_hour_become_one_summary(connected, recipients)
     assert [message.subject for message in summaries] == ["Shop bot: disconnected 2 more times in the last hour"] * 2
     assert "It is connected now." in summaries[0].body
     assert len(mail.outbox) == 6
+
+
+@responses.activate
+def test_staff_set_up_the_partners_days_webhook_from_the_admin(staff_client, settings):
+    from django.urls import reverse
+
+    from alerts.partner import partner_webhook_url
+
+    settings.PORTAL_BASE_URL = "https://portal.example.test"
+    base = f"{settings.WHAPI_PARTNER_URL}/partners/{settings.WHAPI_PARTNER_NAME}/settings"
+    theirs = {"url": "https://elsewhere.example/days", "events": [{"type": "days", "method": "post"}], "mode": "body"}
+    ours = {"url": partner_webhook_url(), "events": [{"type": "days", "method": "post"}], "mode": "body"}
+    responses.add(responses.GET, base, json={"webhooks": [theirs], "days_limit": 30})
+    responses.add(responses.PATCH, base, json={})
+    responses.add(responses.GET, base, json={"webhooks": [theirs, ours], "days_limit": 30})
+    page = staff_client.get(reverse("admin:alerts_recipient_changelist")).content.decode()
+    assert "Set up Whapi&#x27;s days webhook" in page or "Set up Whapi's days webhook" in page
+    response = staff_client.post(reverse("admin:alerts_partner_webhook_setup"), follow=True)
+    assert "points at this portal" in response.content.decode()
+    patched = json.loads(responses.calls[1].request.body)
+    assert patched == {"webhooks": [theirs, ours]}  # the partner's other webhook kept
+    assert AuditLog.objects.get(action="partner.days_webhook").ok
+    assert partner_webhook_url().split("/")[-1] not in response.content.decode()  # the secret is not shown

@@ -2,10 +2,13 @@
 webhooks reach the live portal, the worker applies them and asks Whapi, and the mail arrives at a
 real SMTP server on localhost (aiosmtpd). ALERT_GRACE_SECONDS is shortened to keep the tests short."""
 
+import json
 import socket
+import threading
 import time
 from email import message_from_bytes
 from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -201,3 +204,81 @@ def test_a_renewal_rule_extends_once_per_period_within_the_cap(portal, connected
     wait_for(lambda: inbox.messages, what="the cap alert")
     assert "cap reached" in inbox.messages[0]["Subject"]
     assert Renewal.objects.count() == 1
+
+
+class ChatService(ThreadingHTTPServer):
+    """A local HTTP endpoint standing in for a chat service's webhook: keeps every JSON body posted."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.posts: list[dict] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(handler) -> None:
+                length = int(handler.headers.get("Content-Length") or 0)
+                self.posts.append(json.loads(handler.rfile.read(length) or b"{}"))
+                handler.send_response(200)
+                handler.send_header("Content-Length", "0")
+                handler.end_headers()
+
+            def log_message(handler, *args) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+@pytest.fixture
+def chat():
+    service = ChatService()
+    threading.Thread(target=service.serve_forever, daemon=True).start()
+    yield service
+    service.shutdown()
+    service.server_close()
+
+
+def test_a_disconnect_reaches_a_chat_service_once(portal, connected, chat, background_worker):
+    sandbox, _ = portal
+    Recipient.objects.all().delete()
+    Recipient.objects.create(
+        name="Ops chat", chat_url=f"json://127.0.0.1:{chat.server_address[1]}/hook", events=[Event.DISCONNECTED]
+    )
+    control(sandbox, f"/channels/{connected.whapi_id}/logout")
+    wait_for(lambda: chat.posts, timeout=GRACE + 20, what="the chat message")
+    time.sleep(2)
+    assert len(chat.posts) == 1
+    assert chat.posts[0]["title"] == "Shop bot: the WhatsApp number disconnected"
+    assert "Acme Corp" in chat.posts[0]["message"]
+    assert Notification.objects.get().status == Notification.Status.SENT
+
+
+def test_each_expiry_threshold_from_whapis_active_till_is_mailed_once(portal, connected, inbox, background_worker):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    sandbox, project = portal
+    Recipient.objects.filter(customer=project.customer).update(events=[Event.EXPIRING])
+
+    def whapi_says_it_ends_in(days: float) -> None:
+        ends = timezone.now() + timedelta(days=days)
+        item = {
+            "id": connected.whapi_id,
+            "token": connected.token,
+            "user": {"id": PHONE, "name": "Alice"},
+            "settings": desired_settings(connected),
+            "project_id": project.whapi_id,
+            "active_till": int(ends.timestamp() * 1000),
+        }
+        control(sandbox, "/channels", channels=[item])
+        call_command("sync_whapi")  # the mirror reads activeTill from Whapi
+
+    whapi_says_it_ends_in(6.5)
+    wait_for(lambda: inbox.messages, what="the 7-day reminder")
+    time.sleep(1.5)
+    assert [message["Subject"] for message in inbox.messages] == ["Shop bot: 7 days left"]
+    whapi_says_it_ends_in(2.5)
+    wait_for(lambda: len(inbox.messages) == 2, what="the 3-day reminder")
+    time.sleep(1.5)
+    assert [message["Subject"] for message in inbox.messages] == ["Shop bot: 7 days left", "Shop bot: 3 days left"]
