@@ -11,6 +11,7 @@ failed, when, why). Its `key` names the occasion (an event of one channel in one
 recipient, so an occasion is told once however often the sweep looks at it.
 """
 
+import uuid
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -56,6 +57,7 @@ def masked_url(url: str) -> str:
 
 
 class Recipient(models.Model):
+    code = models.UUIDField("public id", default=uuid.uuid4, unique=True, editable=False)
     customer = models.ForeignKey(
         Customer,
         on_delete=models.CASCADE,

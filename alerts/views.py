@@ -62,9 +62,9 @@ def alert_recipient_add_post(request: HttpRequest, customer_code: UUID) -> HttpR
 
 @login_required
 @require_POST
-def alert_recipient_remove_post(request: HttpRequest, customer_code: UUID, recipient_id: int) -> HttpResponse:
+def alert_recipient_remove_post(request: HttpRequest, customer_code: UUID, recipient_code: UUID) -> HttpResponse:
     acc = access.get_customer_for_user(request, customer_code, owner=True)
-    recipient = get_object_or_404(Recipient, pk=recipient_id, customer=acc.customer)
+    recipient = get_object_or_404(Recipient, code=recipient_code, customer=acc.customer)
     address = recipient.address
     recipient.delete()
     audit(actor=request.user, source=CUSTOMER, action="alerts.recipient_remove", target=acc.customer, detail=address)

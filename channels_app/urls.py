@@ -31,7 +31,7 @@ customer_urlpatterns = [
     path("c/<uuid:customer_code>/alerts/", alert_views.alerts_page, name="alerts"),
     path("c/<uuid:customer_code>/alerts/add/", alert_views.alert_recipient_add_post, name="alert_recipient_add"),
     path(
-        "c/<uuid:customer_code>/alerts/<int:recipient_id>/remove/",
+        "c/<uuid:customer_code>/alerts/<uuid:recipient_code>/remove/",
         alert_views.alert_recipient_remove_post,
         name="alert_recipient_remove",
     ),

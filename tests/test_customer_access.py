@@ -11,6 +11,7 @@ import responses
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from alerts.models import Recipient
 from channels_app import access
 from channels_app.models import Channel, Customer, Invitation, Membership, Project
 from tests.conftest import GATE_URL, make_channel, whapi_fixture
@@ -30,7 +31,7 @@ ID_FREE = {
     "two_factor",  # the signed-in user's own sign-in (tests/test_customer_two_factor.py)
 }
 FIXTURES = Path(__file__).parent / "fixtures" / "whapi"
-ID_PARAMETERS = {"customer_code", "channel_code", "username", "invitation_code"}
+ID_PARAMETERS = {"customer_code", "channel_code", "username", "invitation_code", "recipient_code"}
 # Views that change something: a viewer gets 403; those marked owner also refuse an operator.
 WRITES = {
     "channel_create": "customer",
@@ -47,8 +48,21 @@ WRITES = {
     "channel_disconnect": "channel",
     "handoff_create": "channel",
     "handoff_revoke": "channel",
+    "channel_restart": "channel",
+    "channel_delete": "channel",
+    "alert_recipient_add": "customer",
+    "alert_recipient_remove": "recipient",
 }
-OWNER_ONLY = {"member_invite", "invitation_resend", "invitation_cancel", "member_role", "member_remove"}
+OWNER_ONLY = {
+    "member_invite",
+    "invitation_resend",
+    "invitation_cancel",
+    "member_role",
+    "member_remove",
+    "channel_delete",
+    "alert_recipient_add",
+    "alert_recipient_remove",
+}
 
 
 def app_patterns() -> list[tuple[str, str, set[str]]]:
@@ -88,6 +102,7 @@ def charlies(charlie):
         "channel_code": channel.code,
         "username": charlie.username,
         "invitation_code": invitation.code,
+        "recipient_code": Recipient.objects.create(customer=other, email="c@other.example", events=["x"]).code,
     }
 
 
@@ -104,6 +119,7 @@ def alices(alice, bob, customer, channel):
         "channel_code": channel.code,
         "username": bob.username,
         "invitation_code": pending_invitation(customer).code,
+        "recipient_code": Recipient.objects.create(customer=customer, email="ops@acme.example", events=["x"]).code,
     }
 
 
@@ -176,7 +192,7 @@ def test_objects_are_addressed_by_uuid_codes_never_by_pk():
     for route, name, params in app_patterns():
         assert "<int:" not in route, f"{name} takes an integer id"
         assert params - {"uidb64", "token"} <= ID_PARAMETERS, name
-        for param in params & {"customer_code", "channel_code", "invitation_code"}:
+        for param in params & {"customer_code", "channel_code", "invitation_code", "recipient_code"}:
             assert f"<uuid:{param}>" in route, name
 
 

@@ -62,7 +62,7 @@ def test_an_owner_removes_a_recipient(client, alice, customer):
     recipient = Recipient.objects.create(customer=customer, email="ops@acme.example", events=[Event.DISCONNECTED])
     client.force_login(alice)
     response = client.post(
-        reverse("channels_app:alert_recipient_remove", args=[customer.code, recipient.pk]), follow=True
+        reverse("channels_app:alert_recipient_remove", args=[customer.code, recipient.code]), follow=True
     )
     assert "ops@acme.example is no longer told anything." in response.content.decode()
     assert not Recipient.objects.exists()
@@ -90,7 +90,7 @@ def test_members_read_the_record_and_only_owners_change(client, alice, bob, vera
         assert "Failed: the chat service did not accept the message" in page
         assert "Tell someone" not in page
         assert add(client, customer, email="x@acme.example").status_code == 403
-        remove = reverse("channels_app:alert_recipient_remove", args=[customer.code, recipient.pk])
+        remove = reverse("channels_app:alert_recipient_remove", args=[customer.code, recipient.code])
         assert client.post(remove).status_code == 403
     client.force_login(charlie)
     assert client.get(page_url(customer)).status_code == 404
