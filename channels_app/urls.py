@@ -1,7 +1,7 @@
 from django.urls import include, path
 
 from channels_app import webhooks
-from channels_app.views import accounts, channel, common, customer, handoff, members
+from channels_app.views import accounts, channel, common, customer, handoff, members, metrics
 
 app_name = "channels_app"
 
@@ -66,6 +66,8 @@ urlpatterns = [
     path("", common.root, name="root"),
     path("livez", common.livez, name="livez"),
     path("healthz", common.healthz, name="healthz"),
+    # The fleet's figures for Prometheus, behind METRICS_TOKEN (404 without one).
+    path("metrics", metrics.metrics, name="metrics"),
     path("whapi/webhook", webhooks.whapi_webhook, name="whapi_webhook"),
     path("app/", include(account_urlpatterns)),
     path("app/", include(customer_urlpatterns)),
