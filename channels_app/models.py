@@ -264,7 +264,7 @@ class Channel(models.Model):
             models.Index(fields=["project", "state"], name="channel_project_state"),
             models.Index(fields=["health_check_due_at"], name="channel_health_check_due"),
             models.Index(fields=["settings_check_due_at"], name="channel_settings_check_due"),
-            # The admin channel list's "needs a look" counts (admin/channels.attention_counts).
+            # The "needs a look" counts of the channel list and the operations home (fleet.attention_counts).
             models.Index(fields=["active_till"], name="channel_active_till"),
             models.Index(fields=["state"], condition=models.Q(status_stale=True), name="channel_stale"),
             # The alerts sweep's disconnects to tell (a handful at any time).

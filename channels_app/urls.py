@@ -3,7 +3,7 @@ from django.urls import include, path
 from alerts import partner
 from alerts import views as alert_views
 from channels_app import webhooks
-from channels_app.views import accounts, channel, common, customer, handoff, members
+from channels_app.views import accounts, channel, common, customer, handoff, members, metrics
 
 app_name = "channels_app"
 
@@ -77,6 +77,8 @@ urlpatterns = [
     path("", common.root, name="root"),
     path("livez", common.livez, name="livez"),
     path("healthz", common.healthz, name="healthz"),
+    # The fleet's figures for Prometheus, behind METRICS_TOKEN (404 without one).
+    path("metrics", metrics.metrics, name="metrics"),
     path("whapi/webhook", webhooks.whapi_webhook, name="whapi_webhook"),
     path("whapi/partner/<str:token>", partner.partner_webhook, name="partner_webhook"),
     path("app/", include(account_urlpatterns)),

@@ -354,6 +354,19 @@ if any(not 1 <= day <= 365 for day in EXPIRY_REMINDER_DAYS):
     raise _config_error("EXPIRY_REMINDER_DAYS", f"is {EXPIRY_REMINDER_DAYS}", "Use days from 1 to 365, e.g. 7,3,1.")
 
 # ------------------------------------------------------------------------------------------------
+# Monitoring: /metrics serves the fleet's figures to Prometheus (channels_app.views.metrics) to
+# requests that bear this token; without one it answers 404.
+# ------------------------------------------------------------------------------------------------
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="").strip()
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise _config_error(
+        "METRICS_TOKEN",
+        f"is {len(METRICS_TOKEN)} characters long, fewer than the 32 that keep it from being guessed",
+        'Make one with python -c "import secrets; print(secrets.token_urlsafe(32))", or leave it empty to turn '
+        "/metrics off.",
+    )
+
+# ------------------------------------------------------------------------------------------------
 # Retention: days each record is kept (0 = forever); `retention_prune` deletes older rows hourly
 # (channels_app.retention, docs/operations.md "Retention").
 # ------------------------------------------------------------------------------------------------

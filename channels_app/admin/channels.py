@@ -40,19 +40,21 @@ from channels_app.admin.filters import (
     AssignedFilter,
     ChannelChangeList,
     ChannelCustomerFilter,
+    CheckDueFilter,
     ExpiringFilter,
     HealthStatusFilter,
     ProjectFilter,
     StaleFilter,
+    WaitingScanFilter,
 )
 from channels_app.admin.forms import ACTION_FORMS, ChannelRequestForm, new_request_key
 from channels_app.admin.paging import BoundedListAdmin
 from channels_app.crypto import mask
+from channels_app.fleet import EXPIRING_SOON_DAYS, UNSCANNED_HOURS, attention_counts
 from channels_app.models import AuditLog, Channel, Project
 
 State = Channel.State
 STAFF = AuditLog.Source.STAFF
-EXPIRING_SOON_DAYS = 7
 # The channel page lists this many of the channel's newest timeline events, callbacks and audit
 # entries, each with a link to all of them.
 TIMELINE_SHOWN = 20
@@ -129,22 +131,6 @@ def checks_context() -> dict:
     }
 
 
-def attention_counts(now=None) -> dict[str, int]:
-    """The channel list's "needs a look" figures, exact, each counted through an index of its own
-    (state, `channel_active_till`, the partial `channel_stale`, the project's foreign key), so the
-    list does not read every channel on every load. Unassigned: no project, or a project that no
-    customer holds (the few such projects, then their channels)."""
-    now = now or timezone.now()
-    live = Channel.objects.exclude(state=State.DELETED)
-    return {
-        "errors": Channel.objects.filter(state=State.ERROR).count(),
-        "expiring": live.filter(active_till__gte=now, active_till__lt=now + timedelta(days=EXPIRING_SOON_DAYS)).count(),
-        "stale": live.filter(status_stale=True).count(),
-        "unassigned": live.filter(project__isnull=True).count()
-        + live.filter(project__in=Project.objects.filter(customer__isnull=True)).count(),
-    }
-
-
 # ------------------------------------------------------------------------------------------------
 # Bulk actions on a selection (each one a background job)
 # ------------------------------------------------------------------------------------------------
@@ -184,6 +170,8 @@ class ChannelAdmin(BoundedListAdmin):
         ProjectFilter,
         ExpiringFilter,
         StaleFilter,
+        WaitingScanFilter,
+        CheckDueFilter,
         AssignedFilter,
     ]
     list_select_related = ["project__customer"]
@@ -343,6 +331,7 @@ class ChannelAdmin(BoundedListAdmin):
             **checks_context(),
             "attention": attention_counts(),
             "expiring_soon_days": EXPIRING_SOON_DAYS,
+            "unscanned_hours": UNSCANNED_HOURS,
             "can_sync": has_channel_perm(request, "operate_channel"),
             **(extra_context or {}),
         }

@@ -11,8 +11,9 @@ from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q
 from django.utils import timezone
 
-from channels_app import webhooks
+from channels_app import budget, webhooks
 from channels_app.models import Channel, Customer, Project
+from channels_app.status import CHECK_COLUMNS
 
 State = Channel.State
 QUIET_FOR = timedelta(hours=1)
@@ -110,6 +111,13 @@ class ProjectFilter(InputFilter):
         return queryset.filter(Q(project__whapi_id=value) | Q(project__name__icontains=value))
 
 
+def _whole_number(filter_: admin.SimpleListFilter, value: str, highest: int) -> int:
+    """The filter's value as a number from 1 to `highest`; the admin shows "Incorrect lookup" otherwise."""
+    if not value.isdigit() or not 0 < int(value) <= highest:
+        raise IncorrectLookupParameters(f"{filter_.parameter_name} must be a number from 1 to {highest}, not {value!r}")
+    return int(value)
+
+
 class ExpiringFilter(admin.SimpleListFilter):
     """Channels whose paid time ends within N days (any N works in the URL: ?expiring_within=10)."""
 
@@ -132,9 +140,8 @@ class ExpiringFilter(admin.SimpleListFilter):
         live = queryset.exclude(state=State.DELETED)
         if value == "expired":
             return live.filter(active_till__lt=now)
-        if not value.isdigit() or not 0 < int(value) <= 3650:
-            raise IncorrectLookupParameters(f"expiring_within must be a number of days, not {value!r}")
-        return live.filter(active_till__gte=now, active_till__lt=now + timedelta(days=int(value)))
+        days = _whole_number(self, value, 3650)
+        return live.filter(active_till__gte=now, active_till__lt=now + timedelta(days=days))
 
 
 class StaleFilter(admin.SimpleListFilter):
@@ -157,6 +164,40 @@ class StaleFilter(admin.SimpleListFilter):
         return queryset
 
 
+class WaitingScanFilter(admin.SimpleListFilter):
+    """Channels ready for their scan for over N hours (any N works in the URL: ?waiting_scan_over=48)."""
+
+    title = "waiting for a scan"
+    parameter_name = "waiting_scan_over"
+
+    def lookups(self, request, model_admin):
+        return [("1", "For over an hour"), ("24", "For over a day"), ("168", "For over a week")]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        hours = _whole_number(self, self.value(), 24 * 3650)
+        return queryset.filter(state=State.WAITING_SCAN, state_changed_at__lt=timezone.now() - timedelta(hours=hours))
+
+
+class CheckDueFilter(admin.SimpleListFilter):
+    """Channels whose health check or settings read-back is due now (the checks sweep's backlog)."""
+
+    title = "check due"
+    parameter_name = "due"
+
+    def lookups(self, request, model_admin):
+        return [("health", "Health check due"), ("settings", "Settings read-back due")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if value not in CHECK_COLUMNS:
+            raise IncorrectLookupParameters(f"due must be one of {', '.join(CHECK_COLUMNS)}, not {value!r}")
+        return queryset.filter(**{f"{CHECK_COLUMNS[value]}__lte": timezone.now()})
+
+
 class AssignedFilter(admin.SimpleListFilter):
     title = "assigned to a customer"
     parameter_name = "assigned"
@@ -167,7 +208,8 @@ class AssignedFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         unassigned = Q(project__isnull=True) | Q(project__customer__isnull=True)
         if self.value() == "no":
-            return queryset.filter(unassigned)
+            # Channels still to assign: a deleted one needs no customer any more.
+            return queryset.filter(unassigned).exclude(state=State.DELETED)
         if self.value() == "yes":
             return queryset.exclude(unassigned)
         return queryset
@@ -229,6 +271,55 @@ class EventFilter(admin.SimpleListFilter):
         if (kind, method) not in webhooks.EVENT_HANDLERS:
             raise IncorrectLookupParameters(f"event must be one of the handled events or 'other', not {value!r}")
         return queryset.filter(event_type=kind, event_method=method)
+
+
+class ReceivedWithinFilter(admin.SimpleListFilter):
+    """Callbacks received in the last N minutes (any N up to a week works in the URL)."""
+
+    title = "received lately"
+    parameter_name = "received_within"
+
+    def lookups(self, request, model_admin):
+        return [("60", "In the last hour"), ("1440", "In the last day")]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        minutes = _whole_number(self, self.value(), 7 * 1440)
+        return queryset.filter(received_at__gte=timezone.now() - timedelta(minutes=minutes))
+
+
+class BudgetWindowFilter(admin.SimpleListFilter):
+    """The create attempts the budget counts now: those inside its sliding window (budget.py)."""
+
+    title = "create budget"
+    parameter_name = "budget_window"
+
+    def lookups(self, request, model_admin):
+        return [("current", "Counted by the budget now")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "current":
+            return queryset.filter(at__gt=timezone.now() - budget.window())
+        return queryset
+
+
+class TaskTakenFilter(admin.SimpleListFilter):
+    """django-q2's queue: its ORM broker sets a task's `lock` to when it was queued and, once a worker
+    takes it, to when it may be handed out again (django_q/brokers/orm.py)."""
+
+    title = "taken by a worker"
+    parameter_name = "taken"
+
+    def lookups(self, request, model_admin):
+        return [("no", "No: waiting"), ("yes", "Yes: being run")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "no":
+            return queryset.filter(lock__lte=timezone.now())
+        if self.value() == "yes":
+            return queryset.filter(lock__gt=timezone.now())
+        return queryset
 
 
 # What `audit.audit` records as target_type: the lower-case name of the target's model.

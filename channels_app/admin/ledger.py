@@ -31,9 +31,11 @@ from channels_app.admin.common import (
 from channels_app.admin.filters import (
     AUDIT_TARGET_TYPES,
     AuditActionFilter,
+    BudgetWindowFilter,
     ChannelIdFilter,
     CustomerFilter,
     EventFilter,
+    ReceivedWithinFilter,
     TargetTypeFilter,
 )
 from channels_app.admin.paging import BoundedListAdmin
@@ -141,7 +143,7 @@ def replay_selected(modeladmin: "WebhookEventAdmin", request: HttpRequest, query
 class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ["received_at", "whapi_channel_id", "channel_link", "event", "outcome", "short_detail"]
     # `outcome` has choices, so Django's filter lists them without a query.
-    list_filter = ["outcome", EventFilter, ChannelIdFilter, ("received_at", WhenFilter)]
+    list_filter = ["outcome", EventFilter, ChannelIdFilter, ReceivedWithinFilter, ("received_at", WhenFilter)]
     search_fields = ["whapi_channel_id"]  # shows the box; get_search_results decides what matches
     search_help_text = (
         "A Whapi channel id (exactly, e.g. MANTIS-M72HC), a day (YYYY-MM-DD, UTC) or the start of a channel's name;"
@@ -329,7 +331,7 @@ class CreateAttemptAdmin(ReadOnlyAdmin):
     list_display = ["at", "channel_link", "outcome"]
     # A plain field filter runs SELECT DISTINCT, which is fine here: retention keeps this table at
     # about a hundred rows plus the budget's window.
-    list_filter = ["outcome", ("at", WhenFilter)]
+    list_filter = [BudgetWindowFilter, "outcome", ("at", WhenFilter)]
     retention_policy = "create_attempts"
     fields = ["at", "channel", "outcome"]
     readonly_fields = fields
