@@ -10,11 +10,15 @@ mid-send leaves the claim to run out and the notification is tried again.
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
-from alerts.models import Notification
+from alerts.models import HANDOFF_PLACEHOLDER, Notification
+from alerts.notify import channel_link
+from channels_app import handoff
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +47,31 @@ def _send_chat(url: str, subject: str, body: str) -> None:
         raise SendFailed("the chat service did not accept the message")
 
 
+def _with_handoff_link(notification: Notification) -> str:
+    """The body with its hand-off link as a URL; the channel page when the link stopped meanwhile."""
+    if HANDOFF_PLACEHOLDER not in notification.body:
+        return notification.body
+    link = notification.handoff_link
+    if link is not None and link.is_active():
+        url = settings.PORTAL_BASE_URL + reverse("channels_app:handoff", args=[handoff.handoff_token(link)])
+        url += " (works until " + f"{link.expires_at:%Y-%m-%d %H:%M} UTC)"
+    elif notification.channel is not None:
+        url = channel_link(notification.channel, staff=False)
+    else:
+        url = settings.PORTAL_BASE_URL
+    return notification.body.replace(HANDOFF_PLACEHOLDER, url)
+
+
 def send(notification: Notification) -> None:
     """Send one notification; raises SendFailed (or what the mail backend raises) when it did not go."""
     recipient = notification.recipient
     if recipient is None or not recipient.active:
         raise SendFailed("the recipient was removed or switched off")
+    body = _with_handoff_link(notification)
     if recipient.chat_url:
-        _send_chat(recipient.chat_url, notification.subject, notification.body)
+        _send_chat(recipient.chat_url, notification.subject, body)
     elif recipient.email_address:
-        send_mail(notification.subject, notification.body, None, [recipient.email_address])  # EMAIL_TIMEOUT bounds it
+        send_mail(notification.subject, body, None, [recipient.email_address])  # EMAIL_TIMEOUT bounds it
     else:
         raise SendFailed("the member has no email address")
 
@@ -73,7 +93,9 @@ def notifications_send_due(limit: int = BATCH) -> int:
     tried = 0
     for notification in _claim(limit):
         tried += 1
-        notification = Notification.objects.select_related("recipient__user").get(pk=notification.pk)
+        notification = Notification.objects.select_related("recipient__user", "handoff_link", "channel").get(
+            pk=notification.pk
+        )
         attempts = notification.attempts + 1
         try:
             send(notification)

@@ -21,7 +21,7 @@ from django.db import models
 from django.utils import timezone
 
 from channels_app.crypto import EncryptedTextField
-from channels_app.models import Channel, Customer, Project
+from channels_app.models import Channel, Customer, HandoffLink, Project
 
 
 class Event(models.TextChoices):
@@ -35,6 +35,9 @@ class Event(models.TextChoices):
     PARTNER_DAYS_LOW = "partner.days_low", "The partner's day balance is low (staff only)"
     RENEWAL_PROBLEM = "partner.renewal_problem", "An automatic renewal failed or reached its cap (staff only)"
 
+
+# Where a message's hand-off link goes in its stored body; the link is made into a URL when it is sent.
+HANDOFF_PLACEHOLDER = "[a hand-off link, in the message itself]"
 
 # The partner's own matters, told to staff only; customers may be told the rest.
 STAFF_EVENTS = {value for value in Event.values if value.startswith("partner.")}
@@ -118,6 +121,9 @@ class Notification(models.Model):
     to = models.CharField(max_length=300, help_text="The address as it was, masked for chat URLs.")
     customer = models.ForeignKey(Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     channel = models.ForeignKey(Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # A hand-off link the message carries: put into the body (at HANDOFF_PLACEHOLDER) when it is sent,
+    # so the record never holds the link's token.
+    handoff_link = models.ForeignKey(HandoffLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     subject = models.CharField(max_length=300)
     body = models.TextField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)

@@ -6,14 +6,19 @@ never waits for a mail server or a chat service: alerts.delivery sends them on t
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from alerts.models import STAFF_EVENTS, Notification, Recipient
+from alerts.models import HANDOFF_PLACEHOLDER, STAFF_EVENTS, Notification, Recipient
+from channels_app import handoff
 from channels_app.models import Channel
+
+# A hand-off link made for a message works this long (the longest a customer can choose).
+HANDOFF_LIFETIME = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,9 @@ class Message:
     subject: str
     text: str  # without the link
     fix: str  # what the link does, e.g. "Scan the QR code again"
+    # Customers get a hand-off link (the channel's active one, or a new one for 24 hours) instead of
+    # the channel page: for a scan by whoever holds the phone.
+    handoff: bool = False
 
 
 def recipients_for(event: str, customer_id: int | None) -> list[Recipient]:
@@ -50,6 +58,23 @@ def notify(event: str, channel: Channel | None, *, key: str, message: Message, l
     no channel, a partner matter for staff (`link`, an admin page). Returns how many rows are new."""
     now = timezone.now()
     customer = channel.project.customer if channel is not None and channel.project_id else None
+    told = set(Notification.objects.filter(key=key).values_list("recipient_id", flat=True))
+    recipients = [r for r in recipients_for(event, customer.pk if customer else None) if r.pk not in told]
+    if not recipients:
+        return 0  # told already (checked first, so that no hand-off link is made for nothing)
+    handoff_link = None
+    if message.handoff and channel is not None and any(r.customer_id for r in recipients):
+        handoff_link = handoff.active_handoff_link(channel) or handoff.handoff_create(
+            channel=channel, lifetime=HANDOFF_LIFETIME, actor=None
+        )
+
+    def link_for(recipient: Recipient) -> str:
+        if channel is None:
+            return link
+        if handoff_link is not None and recipient.customer_id:
+            return HANDOFF_PLACEHOLDER
+        return channel_link(channel, staff=recipient.customer_id is None)
+
     rows = [
         Notification(
             event=event,
@@ -58,12 +83,12 @@ def notify(event: str, channel: Channel | None, *, key: str, message: Message, l
             to=recipient.address,
             customer=customer,
             channel=channel,
+            handoff_link=handoff_link if recipient.customer_id else None,
             subject=message.subject,
-            body=f"{message.text}\n\n{message.fix}: "
-            f"{channel_link(channel, staff=recipient.customer_id is None) if channel is not None else link}\n",
+            body=f"{message.text}\n\n{message.fix}: {link_for(recipient)}\n",
             next_attempt_at=now,
         )
-        for recipient in recipients_for(event, customer.pk if customer else None)
+        for recipient in recipients
     ]
     before = Notification.objects.filter(key=key).count()
     Notification.objects.bulk_create(rows, ignore_conflicts=True)

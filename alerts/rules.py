@@ -174,9 +174,10 @@ def scan_reminders_due(now: datetime | None = None) -> int:
                     f"The channel “{channel.name}”{_customer(channel)} has been ready since {since:%Y-%m-%d %H:%M} "
                     "UTC, but no phone has been linked to it: it cannot send or receive messages until someone "
                     "scans its QR code with WhatsApp (Linked devices → Link a device). If someone else holds the "
-                    "phone, make a hand-off link on the channel page and send it to them."
+                    "phone, send them the link below: it shows only this channel's QR code, without a login."
                 ),
-                fix="Scan it, or make a hand-off link, on the channel page",
+                fix="Scan it here",
+                handoff=True,
             ),
         )
         Channel.objects.filter(pk=channel.pk, state_changed_at=since).update(scan_reminded_for=since)

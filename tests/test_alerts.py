@@ -370,8 +370,8 @@ def test_a_channel_nobody_scans_gets_one_reminder(project, recipients, settings)
         sweep()
         sweep()
     assert subjects() == ["Shop bot: waiting for its QR code to be scanned"]
-    assert "hand-off link" in mail.outbox[0].body
-    assert f"/app/channels/{channel.code}/" in " ".join(message.body for message in mail.outbox)
+    assert all("Linked devices" in message.body for message in mail.outbox)
+    assert f"/admin/channels_app/channel/{channel.pk}/change/" in " ".join(message.body for message in mail.outbox)
 
 
 def test_repeated_flaps_within_an_hour_become_one_summary(connected, recipients):
@@ -421,3 +421,24 @@ def test_staff_set_up_the_partners_days_webhook_from_the_admin(staff_client, set
     assert patched == {"webhooks": [theirs, ours]}  # the partner's other webhook kept
     assert AuditLog.objects.get(action="partner.days_webhook").ok
     assert partner_webhook_url().split("/")[-1] not in response.content.decode()  # the secret is not shown
+
+
+def test_the_scan_reminder_carries_a_handoff_link_that_the_record_does_not_keep(project, recipients, settings):
+    from channels_app.handoff import handoff_token
+    from channels_app.models import HandoffLink
+
+    settings.SCAN_REMINDER_HOURS = 1
+    settings.PORTAL_BASE_URL = "https://portal.example.test"
+    start = timezone.now()
+    make_channel(
+        project, state=Channel.State.WAITING_SCAN, state_changed_at=start, active_till=start + timedelta(days=60)
+    )
+    with time_machine.travel(start + timedelta(hours=2), tick=False):
+        sweep()
+    link = HandoffLink.objects.get()
+    url = f"https://portal.example.test/connect/{handoff_token(link)}/"
+    by_address = {message.to[0]: message for message in mail.outbox}
+    assert url in by_address["it@acme.example"].body  # the customer's, for whoever holds the phone
+    assert url not in by_address["oncall@partner.example"].body  # staff get the admin's page
+    assert all(handoff_token(link) not in n.body for n in Notification.objects.all())
+    assert link.expires_at == start + timedelta(hours=26)
