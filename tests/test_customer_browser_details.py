@@ -180,6 +180,8 @@ def test_a_pairing_code_is_where_the_page_opens_with_a_copy_button_and_how_long_
     code = page.get_by_label("Pairing code")
     expect(code).to_be_focused()
     expect(code).to_be_in_viewport()
+    # The whole code shows, next to its Copy button.
+    assert code.evaluate("field => field.scrollWidth <= field.clientWidth")
     # How long Whapi keeps a pairing code is not documented: the page says no number of minutes.
     expect(page.locator("#pairing-code-help")).to_contain_text("valid for a short time only")
     page.locator(".pairing").get_by_role("button", name="Copy").click()
