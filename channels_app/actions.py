@@ -247,10 +247,21 @@ def channel_logout(channel: Channel, *, actor, source: str) -> None:
         source=source,
         detail=channel.connected_number,
     )
+    fields = {"connected_number": "", "connected_name": "", "disconnect_reported_at": None}
+    # Whapi's remedy for a channel in error is to log the number out and link again (docs/whapi.md
+    # §2): once logged out, the channel waits for a phone like any disconnected one, and the next
+    # health report says whether the problem is gone (an ERROR puts it back).
+    relinking = (
+        channel.state == State.ERROR
+        and channel.error_source == Channel.ErrorSource.HEALTH
+        and bool(channel.connected_number)
+    )
+    if relinking:
+        fields.update(last_error="", error_source="", health_check_due_at=timezone.now())
     channel_update(
         channel,
-        {"connected_number": "", "connected_name": "", "disconnect_reported_at": None},
-        state=State.DISCONNECTED if channel.state == State.CONNECTED else "",
+        fields,
+        state=State.DISCONNECTED if channel.state == State.CONNECTED or relinking else "",
         source=_timeline_source(source),
         detail="logged out from the portal",
     )

@@ -1,9 +1,9 @@
 """Hand-off links: a signed, expiring, revocable link that shows one channel's QR / pairing code and
-status to whoever holds the phone, without a login. Only the newest link of a channel works; moving
-a project to another customer or deleting the channel stops its links.
+status to whoever holds the phone, without a login. Only the newest link of a channel works; linking
+a number, moving a project to another customer or deleting the channel stops its links.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core import signing
 from django.db import transaction
@@ -27,27 +27,57 @@ def handoff_token(link: HandoffLink) -> str:
     return signing.Signer(salt=HANDOFF_SALT).sign_object(payload)
 
 
-def get_channel_for_handoff(token: str) -> tuple[Channel, HandoffLink] | None:
-    """The channel a hand-off token opens, with its link; None when the token is tampered with,
-    stale, revoked, superseded by a newer link, or its channel is deleted."""
+def _link_for_token(token: str, now: datetime) -> HandoffLink | None:
+    """The unrevoked, unexpired, newest link a token names; None when the token is tampered with,
+    stale, revoked or superseded by a newer link, or its channel is deleted."""
     try:
         payload = signing.Signer(salt=HANDOFF_SALT).unsign_object(token)
     except (signing.BadSignature, ValueError):
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("n"), str) or not isinstance(payload.get("e"), int):
         return None
-    now = timezone.now()
     if payload["e"] <= now.timestamp():
         return None
     link = HandoffLink.objects.select_related("channel").filter(nonce=payload["n"]).first()
     if link is None or not link.is_active(now) or link.channel.state == Channel.State.DELETED:
         return None
+    return link
+
+
+def handoff_link_done(link: HandoffLink) -> bool:
+    """Whether the link has done its job: a number is linked, or was linked since the link was made.
+
+    Such a link stops working: whoever has it could otherwise link a phone of theirs after a later
+    disconnect. The channel's `connected_at` is the time a number was last linked.
+    """
+    channel = link.channel
+    return channel.state == Channel.State.CONNECTED or (
+        channel.connected_at is not None and channel.connected_at >= link.created_at
+    )
+
+
+def get_channel_for_handoff(token: str) -> tuple[Channel, HandoffLink] | None:
+    """The channel a hand-off token opens, with its link; None when the link does not work (see
+    `_link_for_token`), or has done its job (`handoff_link_done`)."""
+    link = _link_for_token(token, timezone.now())
+    if link is None or handoff_link_done(link):
+        return None
     return link.channel, link
 
 
+def handoff_done_for_token(token: str) -> bool:
+    """Whether a token is of a link that stopped because its number is linked (its page says so)."""
+    link = _link_for_token(token, timezone.now())
+    return link is not None and handoff_link_done(link)
+
+
 def active_handoff_link(channel: Channel) -> HandoffLink | None:
+    """The channel's working link (the newest, unexpired, unrevoked, not done), if any."""
     now = timezone.now()
-    return channel.handoff_links.filter(revoked_at__isnull=True, expires_at__gt=now).order_by("-created_at").first()
+    link = channel.handoff_links.filter(revoked_at__isnull=True, expires_at__gt=now).order_by("-created_at").first()
+    if link is None or handoff_link_done(link):
+        return None
+    return link
 
 
 def handoff_create(*, channel: Channel, lifetime: timedelta = DEFAULT_HANDOFF_LIFETIME, actor) -> HandoffLink:

@@ -81,9 +81,10 @@ def channel_queue(
             if enforce_quota and customer is not None:
                 in_use = Channel.objects.filter(project__customer=customer).exclude(state=State.DELETED).count()
                 if in_use >= customer.channel_quota:
+                    channels = "channel" if customer.channel_quota == 1 else "channels"
                     raise RequestRefused(
-                        f"{customer.name} already has {in_use} of its {customer.channel_quota} channels. "
-                        "Delete a channel or ask for a higher quota."
+                        f"{customer.name} already has {in_use} of its {customer.channel_quota} {channels}: "
+                        "a higher quota is needed to add another."
                     )
             channel = Channel.objects.create(
                 project=project,

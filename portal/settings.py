@@ -106,6 +106,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.csp.ContentSecurityPolicyMiddleware",
+    "portal.not_found.NotFoundPageMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"

@@ -71,7 +71,7 @@ def test_the_quota_is_enforced_unless_staff_say_otherwise(staff_client, project,
     make_channel(project)
     response = post_request(staff_client, project)
     assert response.status_code == 200
-    assert "already has 1 of its 1 channels" in response.content.decode()
+    assert "already has 1 of its 1 channel: a higher quota is needed" in response.content.decode()
     assert Channel.objects.count() == 1
     assert AuditLog.objects.get(action="channel.request").ok is False
 

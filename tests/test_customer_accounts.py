@@ -189,6 +189,26 @@ def test_the_password_change_form_shows_its_errors(client, alice):
     assert "The two password fields didn’t match." in page
 
 
+def test_the_password_pages_keep_the_navigation_of_the_customer_used_last(client, alice, customer):
+    client.force_login(alice)
+    for name in ("password_change", "password_change_done"):
+        page = client.get(reverse(f"channels_app:{name}")).content.decode()
+        assert reverse("channels_app:dashboard", args=[customer.code]) in page
+        assert reverse("channels_app:members", args=[customer.code]) in page
+        assert "Acme Corp" in page
+
+
+def test_with_debug_on_a_missing_page_is_still_the_portals_own(client, alice, settings):
+    settings.DEBUG = True  # as `make run` has it: Django would show its technical 404 page
+    client.force_login(alice)
+    for path in ("/app/no-such-page/", "/app/channels/00000000-0000-0000-0000-000000000000/"):
+        response = client.get(path)
+        page = response.content.decode()
+        assert response.status_code == 404
+        assert "Page not found" in page and "URLconf" not in page
+    assert client.get("/app/password").status_code == 301  # a slash left out still leads on
+
+
 def test_password_reset_mails_a_link_that_sets_a_new_password(client, alice, mailoutbox):
     response = client.post(reverse("channels_app:password_reset"), {"email": "alice@acme.example"})
     assert response["Location"] == reverse("channels_app:password_reset_done")

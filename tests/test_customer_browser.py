@@ -179,7 +179,7 @@ def test_a_row_on_page_2_changes_state_live_and_the_search_form_filters(portal, 
     expect(page.locator("tr[data-channel]")).to_have_count(PAGE_SIZE)
 
 
-def test_the_handoff_link_works_logged_out_until_revoked_or_expired(
+def test_the_handoff_link_works_logged_out_until_revoked_expired_or_the_number_is_linked(
     portal, owner, background_worker, browser_page, live_server, chromium
 ):
     sandbox, _ = portal
@@ -205,20 +205,12 @@ def test_the_handoff_link_works_logged_out_until_revoked_or_expired(
         screenshot(phone, "handoff")
         assert HandoffLink.objects.get(channel=channel).uses == 1
 
-        # A pairing code for the number typed on the phone.
-        phone.get_by_label("Phone number").fill("+1 415 555 0123")
-        phone.get_by_role("button", name="Get a pairing code").click()
-        expect(phone.locator(".pairing-code")).to_be_visible()
-        code = phone.locator(".pairing-code").inner_text().split(":")[-1].strip()
-        sandbox_control(sandbox, f"/channels/{channel.whapi_id}/pair", code=code, name="Front desk phone")
-        # The phone's holder sees the number's last digits only, and not the account's name.
-        expect(phone.locator(".success-title")).to_contain_text(f"+••••{PHONE[-4:]}")
-        assert PHONE not in phone.locator(".status").inner_text() and "Front desk phone" not in phone.content()
-
         # Revoked from the channel page: the link stops working.
         page.reload()
         page.get_by_role("button", name="Revoke").click()
         expect(page.locator(".message.success")).to_contain_text("no longer works")
+        # The phone's page, still following the status, says so by itself.
+        expect(phone.get_by_role("heading", name="This link has expired")).to_be_visible()
         response = phone.goto(link)
         assert response.status == 410
         expect(phone.get_by_role("heading", name="This link has expired")).to_be_visible()
@@ -230,8 +222,22 @@ def test_the_handoff_link_works_logged_out_until_revoked_or_expired(
         HandoffLink.objects.filter(channel=channel, revoked_at__isnull=True).update(
             expires_at=timezone.now() - timedelta(seconds=1)
         )
+        expect(phone.get_by_role("heading", name="This link has expired")).to_be_visible()
         assert phone.goto(fresh).status == 410
         expect(phone.get_by_text("This link has expired")).to_be_visible()
+
+        # Another link, and a pairing code for the number typed on the phone.
+        page.reload()
+        page.get_by_role("button", name="Make a link").click()
+        assert phone.goto(page.locator("#handoff-url").input_value()).status == 200
+        phone.get_by_label("Phone number").fill("+1 415 555 0123")
+        phone.get_by_role("button", name="Get a pairing code").click()
+        code = phone.get_by_label("Pairing code").input_value()
+        sandbox_control(sandbox, f"/channels/{channel.whapi_id}/pair", code=code, name="Front desk phone")
+        # Linked: the link has done its job and stops; its page says so, without the number or the
+        # account's name.
+        expect(phone.get_by_role("heading", name="The number is connected")).to_be_visible()
+        assert PHONE not in phone.content() and "Front desk phone" not in phone.content()
     finally:
         phone_context.close()
 

@@ -5,6 +5,7 @@ charlie is an outsider.
 """
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -143,6 +144,59 @@ def test_the_status_json_polls_while_in_progress_and_offers_the_scan(client, ali
     data = client.get(url("channel_status", channel)).json()
     assert (data["poll"], data["connect"]) == (False, False)
     assert "+14155550123" in data["html"]
+
+
+def test_the_status_json_sends_the_parts_whose_actions_follow_the_state(client, alice, vera, project):
+    channel = make_channel(project)
+    client.force_login(alice)
+    parts = client.get(url("channel_status", channel)).json()["parts"]
+    assert set(parts) == {"channel-meta", "api-access", "handoff", "disconnect"}
+    assert "Make a link" in parts["handoff"]
+    assert "Disconnect the number" not in parts["disconnect"]
+
+    Channel.objects.filter(pk=channel.pk).update(state=Channel.State.CONNECTED, connected_number="14155550123")
+    parts = client.get(url("channel_status", channel)).json()["parts"]
+    assert "Disconnect the number" in parts["disconnect"]
+    assert "no hand-off link is needed" in parts["handoff"] and "Make a link" not in parts["handoff"]
+
+    client.force_login(vera)  # a viewer gets no actions to show
+    assert set(client.get(url("channel_status", channel)).json()["parts"]) == {"channel-meta", "api-access"}
+
+
+def test_an_error_whapi_reports_offers_the_disconnect_its_advice_names(client, alice, vera, project):
+    channel = make_channel(
+        project,
+        state=Channel.State.ERROR,
+        error_source=Channel.ErrorSource.HEALTH,
+        health_status="SYNC_ERROR",
+        connected_number="14155550123",
+    )
+    client.force_login(alice)
+    page = page_of(client, channel)
+    assert "Whapi reports a problem with this channel (SYNC_ERROR)." in page
+    assert 'use <a href="#disconnect">Disconnect the number</a> below' in page
+    assert url("channel_disconnect", channel) in page
+
+    client.force_login(vera)  # the advice says who can follow it
+    page = page_of(client, channel)
+    assert "an owner or operator can do it" in page
+    assert url("channel_disconnect", channel) not in page
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"error_source": Channel.ErrorSource.CONFIGURE},
+        # Whapi's error before any number was linked: there is nothing to disconnect.
+        {"error_source": Channel.ErrorSource.HEALTH, "health_status": "ERROR"},
+    ],
+)
+def test_an_error_without_a_number_to_log_out_advises_no_disconnect(client, alice, project, fields):
+    channel = make_channel(project, state=Channel.State.ERROR, **fields)
+    client.force_login(alice)
+    page = page_of(client, channel)
+    assert "Contact support" in page
+    assert "Disconnect the number" not in page and "linking it again" not in page
 
 
 def test_a_viewer_sees_the_status_but_no_controls(client, vera, channel):
@@ -357,6 +411,15 @@ def test_the_webhook_is_validated_next_to_the_field(client, bob, channel, whapi,
     assert not whapi.calls
 
 
+def test_a_webhook_error_is_where_the_page_opens_and_said_at_the_top(client, bob, channel, whapi):
+    client.force_login(bob)
+    response = client.post(url("channel_webhook", channel), {"url": "not a url", "events": ["messages"]})
+    page = response.content.decode()
+    assert re.search(r'<input type="url" name="url"[^>]* autofocus', page)
+    assert page.count("autofocus") == 1
+    assert "There is an error below, in “Your webhook”: see the message next to the field." in page
+
+
 def test_the_webhook_is_removed_with_an_empty_url(client, bob, project, whapi):
     channel = make_channel(
         project, customer_webhook_url="https://hooks.acme.example/wa", customer_webhook_events=[{"type": "messages"}]
@@ -431,6 +494,41 @@ def test_disconnect_asks_first_then_logs_the_number_out(client, bob, project, wh
     channel.refresh_from_db()
     assert (channel.state, channel.connected_number) == (Channel.State.DISCONNECTED, "")
     assert AuditLog.objects.get(action="channel.logout").actor == bob
+
+
+def test_disconnecting_a_channel_whapi_reports_in_error_lets_a_phone_link_again(client, bob, project, whapi):
+    channel = make_channel(
+        project,
+        state=Channel.State.ERROR,
+        error_source=Channel.ErrorSource.HEALTH,
+        health_status="SYNC_ERROR",
+        last_error="Whapi reports SYNC_ERROR for this channel.",
+        connected_number="14155550123",
+    )
+    whapi.add(responses.POST, f"{GATE}/users/logout", json={"success": True})
+    client.force_login(bob)
+    response = client.post(url("channel_disconnect", channel), follow=True)
+    assert "The number was logged out." in response.content.decode()
+    channel.refresh_from_db()
+    assert (channel.state, channel.connected_number) == (Channel.State.DISCONNECTED, "")
+    assert (channel.last_error, channel.error_source) == ("", "")
+    assert channel.health_check_due_at <= timezone.now()  # Whapi's next report says whether it helped
+    assert response.context["status"]["connect"] is True
+
+
+def test_disconnecting_leaves_an_error_of_the_setup_for_staff(client, bob, project, whapi):
+    channel = make_channel(
+        project,
+        state=Channel.State.ERROR,
+        error_source=Channel.ErrorSource.CONFIGURE,
+        last_error="settings not verified",
+        connected_number="14155550123",
+    )
+    whapi.add(responses.POST, f"{GATE}/users/logout", json={"success": True})
+    client.force_login(bob)
+    client.post(url("channel_disconnect", channel))
+    channel.refresh_from_db()
+    assert (channel.state, channel.last_error) == (Channel.State.ERROR, "settings not verified")
 
 
 def test_a_failed_disconnect_is_explained_and_leaves_the_channel(client, bob, project, whapi):

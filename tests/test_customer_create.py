@@ -69,11 +69,14 @@ def test_over_quota_it_says_so_and_sends_nothing(client, bob, customer, project,
     make_channel(project)
     client.force_login(bob)
     page = client.get(create_url(customer)).content.decode()
-    assert "All 1 channels of Acme Corp are in use" in page
+    # The page says what the customer can do, and the button is off.
+    assert "The channel quota of Acme Corp is used up: 1 of 1 channel. Ask support for a higher quota" in page
+    assert 'data-once disabled aria-describedby="quota-full">Create channel' in page
+    assert "delete a channel" not in page.lower()
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(create_url(customer), form(project))
     assert response.status_code == 200
-    assert "Acme Corp already has 1 of its 1 channels" in response.content.decode()
+    assert "Acme Corp already has 1 of its 1 channel: a higher quota is needed" in response.content.decode()
     assert Channel.objects.count() == 1
     assert callbacks == []  # nothing queued, so nothing goes to Whapi
     assert AuditLog.objects.get(action="channel.request").ok is False

@@ -120,6 +120,23 @@ def test_a_viewer_sees_channels_but_no_new_channel_button(client, customer, proj
     assert "New channel" not in page and "Request the first one" not in page
 
 
+def test_a_full_quota_disables_new_channel_and_says_what_to_do(client, alice, customer, project):
+    customer.channel_quota = 2
+    customer.save()
+    make_channel(project)
+    client.force_login(alice)
+    page = get_page(client, customer)
+    create = reverse("channels_app:channel_create", args=[customer.code])
+    assert f'<a class="button primary" href="{create}">New channel</a>' in page
+    assert "quota-full" not in page
+    make_channel(project, name="Second", whapi_id="SECOND-BOT00")
+    page = get_page(client, customer)
+    assert '<button type="button" class="button primary" disabled aria-describedby="quota-full">New channel' in page
+    assert create not in page
+    assert "used up: 2 of 2 channels. Ask support for a higher quota to add another channel." in page
+    assert "delete a channel" not in page.lower()
+
+
 def test_it_says_when_no_project_is_assigned(client, alice, customer):
     client.force_login(alice)
     page = get_page(client, customer)

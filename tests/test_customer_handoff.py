@@ -169,23 +169,60 @@ def test_the_status_and_qr_work_through_the_link(client, channel, link, whapi):
     response = client.get(handoff_url(link, "handoff_qr"))
     assert (response.status_code, response["Content-Type"]) == (200, "image/png")
 
-    Channel.objects.filter(pk=channel.pk).update(state=Channel.State.CONNECTED, connected_number="14155550123")
-    data = client.get(handoff_url(link, "handoff_status")).json()
-    assert (data["connect"], data["poll"]) == (False, False)
-    assert "All done: you can close this page." in data["html"]
 
-
-def test_the_link_shows_the_connected_number_masked_and_no_account_name(client, channel, link, whapi):
-    Channel.objects.filter(pk=channel.pk).update(
-        state=Channel.State.CONNECTED, connected_number="4915112345678", connected_name="Alice Example"
-    )
+def test_a_link_stops_once_the_number_is_connected_and_says_so(client, channel, link, whapi):
     open_link(client, link)
-    for page in (
-        client.get(handoff_url(link, "handoff_page")).content.decode(),
-        client.get(handoff_url(link, "handoff_status")).json()["html"],
-    ):
-        assert "+••••5678" in page
-        assert "4915112345678" not in page and "Alice Example" not in page
+    Channel.objects.filter(pk=channel.pk).update(
+        state=Channel.State.CONNECTED,
+        connected_number="4915112345678",
+        connected_name="Alice Example",
+        connected_at=timezone.now(),
+    )
+    # The page's poll and QR stop (the page then loads itself again), and so does the link.
+    assert client.get(handoff_url(link, "handoff_status")).status_code == 410
+    assert client.get(handoff_url(link, "handoff_qr")).status_code == 410
+    for response in (client.get(handoff_url(link, "handoff_page")), client.get(handoff_url(link))):
+        page = response.content.decode()
+        assert response.status_code == 410
+        assert "The number is connected" in page and EXPIRED not in page
+        assert "5678" not in page and "Alice Example" not in page
+    response = client.post(handoff_url(link, "handoff_pairing_code"), {"phone": "14155550123"})
+    assert response.status_code == 410
+    assert not whapi.calls
+
+
+def test_a_link_made_before_a_connection_stays_stopped_after_a_disconnect(client, channel, link):
+    # Whoever has the link could otherwise link a phone of theirs after the number logs out.
+    now = timezone.now()
+    HandoffLink.objects.filter(pk=link.pk).update(created_at=now - timedelta(minutes=10))
+    Channel.objects.filter(pk=channel.pk).update(
+        state=Channel.State.DISCONNECTED, connected_at=now - timedelta(minutes=5)
+    )
+    assert client.get(handoff_url(link)).status_code == 410
+    channel.refresh_from_db()
+    assert handoff.active_handoff_link(channel) is None
+    # A link made after the disconnect works.
+    fresh = handoff.handoff_create(channel=channel, actor=None)
+    assert client.get(handoff_url(fresh)).status_code == 302
+
+
+def test_a_connected_channel_offers_no_link_and_refuses_to_make_one(client, bob, project):
+    channel = make_channel(project, state=Channel.State.CONNECTED, connected_number="14155550123")
+    old = handoff.handoff_create(channel=channel, actor=bob)
+    client.force_login(bob)
+    page = client.get(reverse("channels_app:channel", args=[channel.code])).content.decode()
+    assert "The number is connected, so no hand-off link is needed" in page
+    assert handoff_url(old) not in page and "Make a link" not in page and "Revoke" not in page
+    response = client.post(reverse("channels_app:handoff_create", args=[channel.code]), {"minutes": "30"}, follow=True)
+    assert "a hand-off link is needed only to link a phone" in response.content.decode()
+    assert HandoffLink.objects.filter(channel=channel).count() == 1
+
+
+def test_an_expired_link_of_a_connected_channel_tells_nothing(client, channel, link):
+    Channel.objects.filter(pk=channel.pk).update(state=Channel.State.CONNECTED, connected_at=timezone.now())
+    HandoffLink.objects.filter(pk=link.pk).update(revoked_at=timezone.now())
+    page = client.get(handoff_url(link)).content.decode()
+    assert EXPIRED in page and "connected" not in page
 
 
 def test_a_pairing_code_through_the_link_is_recorded(client, channel, link, whapi):
@@ -202,7 +239,11 @@ def test_a_pairing_code_through_the_link_is_recorded(client, channel, link, whap
 def test_the_pairing_code_form_is_validated_through_the_link(client, link, whapi):
     open_link(client, link)
     response = client.post(handoff_url(link, "handoff_pairing_code"), {"phone": "12ab"})
-    assert "Use digits only" in response.content.decode()
+    page = response.content.decode()
+    assert "Use digits only" in page
+    # The page opens on the field in error, and says at the top where the error is.
+    assert response.context["pairing_form"].fields["phone"].widget.attrs.get("autofocus") is True
+    assert "There is an error below, in “Link with a pairing code”" in page
     assert not whapi.calls
 
 

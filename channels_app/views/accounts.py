@@ -19,7 +19,7 @@ from channels_app import two_factor
 from channels_app.audit import audit
 from channels_app.forms import LoginForm, PasswordResetForm, TwoFactorCodeForm
 from channels_app.models import AuditLog
-from channels_app.views.common import page
+from channels_app.views.common import layout_context, page
 
 login = auth_views.LoginView.as_view(
     template_name="portal/accounts/login.html",
@@ -27,11 +27,27 @@ login = auth_views.LoginView.as_view(
     redirect_authenticated_user=True,
 )
 
-password_change = auth_views.PasswordChangeView.as_view(
+
+class _PortalLayout:
+    """For Django's views of a signed-in user: the portal's navigation (views.common.layout_context)."""
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), **layout_context(self.request, None)}
+
+
+class _PasswordChangeView(_PortalLayout, auth_views.PasswordChangeView):
+    pass
+
+
+class _PasswordChangeDoneView(_PortalLayout, auth_views.PasswordChangeDoneView):
+    pass
+
+
+password_change = _PasswordChangeView.as_view(
     template_name="portal/accounts/password_change.html",
     success_url=reverse_lazy("channels_app:password_change_done"),
 )
-password_change_done = auth_views.PasswordChangeDoneView.as_view(
+password_change_done = _PasswordChangeDoneView.as_view(
     template_name="portal/accounts/password_change_done.html",
 )
 password_reset = auth_views.PasswordResetView.as_view(

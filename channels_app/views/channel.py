@@ -24,12 +24,11 @@ from channels_app.models import AuditLog, Channel
 from channels_app.views.channel_status import (
     can_connect,
     can_restart,
-    channel_status,
     channel_status_for,
     qr_response,
     status_payload,
 )
-from channels_app.views.common import page
+from channels_app.views.common import page, point_to_form_error
 
 CUSTOMER = AuditLog.Source.CUSTOMER
 
@@ -37,14 +36,13 @@ CUSTOMER = AuditLog.Source.CUSTOMER
 # ------------------------------------------------------------------------------------------------
 # The channel page
 # ------------------------------------------------------------------------------------------------
-def _render(request: HttpRequest, channel: Channel, acc: access.Access, **context) -> HttpResponse:
+def _parts_context(request: HttpRequest, channel: Channel, acc: access.Access) -> dict:
+    """What the parts of the page that depend on the channel's state need (the page, and every poll)."""
     link = handoff.active_handoff_link(channel) if acc.can_write else None
-    defaults = {
+    return {
         "channel": channel,
-        "status": channel_status_for(channel, may_connect=acc.can_write),
-        "rename_form": RenameForm(initial={"name": channel.name}),
-        "webhook_form": WebhookForm.for_channel(channel),
-        "pairing_form": PairingCodeForm(),
+        "status": channel_status_for(channel, may_connect=acc.can_write, may_disconnect=acc.can_write),
+        "access": acc,
         "handoff_form": HandoffForm(),
         "handoff_link": link,
         "handoff_url": (
@@ -52,6 +50,15 @@ def _render(request: HttpRequest, channel: Channel, acc: access.Access, **contex
             if link
             else ""
         ),
+    }
+
+
+def _render(request: HttpRequest, channel: Channel, acc: access.Access, **context) -> HttpResponse:
+    defaults = {
+        **_parts_context(request, channel, acc),
+        "rename_form": RenameForm(initial={"name": channel.name}),
+        "webhook_form": WebhookForm.for_channel(channel),
+        "pairing_form": PairingCodeForm(),
         "event_labels": dict(WebhookForm.base_fields["events"].choices),
         "can_restart": can_restart(channel),
     }
@@ -59,6 +66,13 @@ def _render(request: HttpRequest, channel: Channel, acc: access.Access, **contex
     # The page may hold a pairing code or the revealed token: never keep it in a cache.
     response["Cache-Control"] = "no-store"
     return response
+
+
+# The parts of the channel page that depend on the channel's state (element id → template): the poll
+# sends them, and the page shows them anew when the state changes, so the actions it offers always
+# match the state. The parts with actions are only on the page of someone who may take them.
+PARTS = {"channel-meta": "portal/channel/_meta.html", "api-access": "portal/channel/_api.html"}
+WRITER_PARTS = {"handoff": "portal/channel/_handoff.html", "disconnect": "portal/channel/_disconnect.html"}
 
 
 @login_required
@@ -72,13 +86,10 @@ def channel_page(request: HttpRequest, channel_code: UUID) -> HttpResponse:
 @require_GET
 def channel_status_json(request: HttpRequest, channel_code: UUID) -> JsonResponse:
     channel, acc = access.get_channel_for_user(request, channel_code)
-    payload = status_payload(request, channel, may_connect=acc.can_write)
-    # What else on the page depends on the state (shown anew when the state changes).
-    context = {"channel": channel, "status": channel_status(channel), "access": acc}
-    payload["parts"] = {
-        "channel-meta": render_to_string("portal/channel/_meta.html", context, request),
-        "api-access": render_to_string("portal/channel/_api.html", context, request),
-    }
+    payload = status_payload(request, channel, may_connect=acc.can_write, may_disconnect=acc.can_write)
+    context = _parts_context(request, channel, acc)
+    parts = {**PARTS, **WRITER_PARTS} if acc.can_write else PARTS
+    payload["parts"] = {part: render_to_string(template, context, request) for part, template in parts.items()}
     return JsonResponse(payload, headers={"Cache-Control": "no-store"})
 
 
@@ -105,6 +116,8 @@ def channel_pairing_code_post(request: HttpRequest, channel_code: UUID) -> HttpR
             )
         except ActionError as exc:
             form.add_error("phone", str(exc))
+    if form.errors:
+        point_to_form_error(request, form, section="Link with a pairing code")
     return _render(request, channel, acc, pairing_form=form, pairing_code=code)
 
 
@@ -126,6 +139,7 @@ def channel_webhook_post(request: HttpRequest, channel_code: UUID) -> HttpRespon
     channel, acc = access.get_channel_for_user(request, channel_code, rw=True)
     form = WebhookForm(request.POST)
     if not form.is_valid():
+        point_to_form_error(request, form, section="Your webhook")
         return _render(request, channel, acc, webhook_form=form)
     url = form.cleaned_data["url"]
     try:
@@ -158,6 +172,7 @@ def channel_rename_post(request: HttpRequest, channel_code: UUID) -> HttpRespons
         else:
             messages.success(request, f"The channel is now called “{channel.name}”.")
             return redirect("channels_app:channel", channel.code)
+    point_to_form_error(request, form, section="Channel settings")
     return _render(request, channel, acc, rename_form=form)
 
 
@@ -172,7 +187,11 @@ def channel_disconnect_page(request: HttpRequest, channel_code: UUID) -> HttpRes
     except ActionError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "The number was logged out. Scan the QR code again to connect a phone.")
+        messages.success(
+            request,
+            "The number was logged out. Scan the QR code again to connect a phone.",
+            extra_tags="about-state",  # about the channel's progress: the page drops it once a phone is linked
+        )
     return redirect("channels_app:channel", channel.code)
 
 
@@ -214,8 +233,13 @@ def channel_delete_page(request: HttpRequest, channel_code: UUID) -> HttpRespons
 @require_POST
 def handoff_create_post(request: HttpRequest, channel_code: UUID) -> HttpResponse:
     channel, acc = access.get_channel_for_user(request, channel_code, rw=True)
+    if channel.state == Channel.State.CONNECTED:
+        # A link stops working once a number is linked (handoff.handoff_link_done): making one is moot.
+        messages.info(request, "The number is connected: a hand-off link is needed only to link a phone.")
+        return redirect(reverse("channels_app:channel", args=[channel.code]) + "#handoff")
     form = HandoffForm(request.POST)
     if not form.is_valid():
+        point_to_form_error(request, form, section="Hand-off link")
         return _render(request, channel, acc, handoff_form=form)
     replaced = handoff.active_handoff_link(channel) is not None
     handoff.handoff_create(

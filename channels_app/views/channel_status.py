@@ -41,10 +41,10 @@ def _problem(channel: Channel) -> str:
     if channel.error_source == Channel.ErrorSource.CONFIGURE:
         return "The channel exists, but its setup could not be finished. Contact support if this does not clear up."
     if channel.error_source == Channel.ErrorSource.HEALTH:
-        return (
-            f"Whapi reports a problem with this channel ({channel.health_status or 'ERROR'}). "
-            "Disconnecting the number and linking it again usually helps."
-        )
+        problem = f"Whapi reports a problem with this channel ({channel.health_status or 'ERROR'})."
+        # With a number linked, the remedy (log it out, link again: `relink`) is said by the template,
+        # which knows who may do it; without one there is nothing to log out.
+        return problem if channel.connected_number else f"{problem} Contact support if it does not clear up."
     return "Something went wrong with this channel. Contact support if it does not clear up."
 
 
@@ -72,7 +72,13 @@ def channel_status(channel: Channel, *, now: datetime | None = None) -> dict:
         "connect": can_connect(channel, now),
         "days_left": channel.days_left(now),
         "problem": _problem(channel) if channel.state == State.ERROR else "",
+        # Whapi's remedy for a channel in error (docs/whapi.md §2): log the number out, link it again.
+        "relink": channel.state == State.ERROR
+        and channel.error_source == Channel.ErrorSource.HEALTH
+        and bool(channel.connected_number),
     }
+    # Whether "Disconnect the number" applies: a number is linked (also in error, where it is the remedy).
+    status["disconnect"] = channel.state == State.CONNECTED or bool(channel.connected_number)
     if channel.state == State.QUEUED:
         position = budget.queue_position(channel) or 1
         eta = budget.queue_eta(position)
@@ -95,16 +101,19 @@ def channel_status(channel: Channel, *, now: datetime | None = None) -> dict:
     return status
 
 
-def channel_status_for(channel: Channel, *, may_connect: bool) -> dict:
-    """`channel_status` for a visitor who may (or may not) link a phone."""
+def channel_status_for(channel: Channel, *, may_connect: bool, may_disconnect: bool = False) -> dict:
+    """`channel_status` for a visitor who may (or may not) link a phone, and log its number out."""
     status = channel_status(channel)
     status["connect"] = status["connect"] and may_connect
+    status["disconnect"] = status["disconnect"] and may_disconnect
     return status
 
 
-def status_payload(request: HttpRequest, channel: Channel, *, may_connect: bool, handoff: bool = False) -> dict:
+def status_payload(
+    request: HttpRequest, channel: Channel, *, may_connect: bool, may_disconnect: bool = False, handoff: bool = False
+) -> dict:
     """The JSON a page polls: the status fragment's HTML, whether to keep polling and to offer a scan."""
-    status = channel_status_for(channel, may_connect=may_connect)
+    status = channel_status_for(channel, may_connect=may_connect, may_disconnect=may_disconnect)
     html = render_to_string(
         "portal/channel/_status.html", {"channel": channel, "status": status, "handoff": handoff}, request
     )

@@ -1,5 +1,7 @@
 """Probes, the site root, the error pages and the layout helper shared by the customer pages."""
 
+from django import forms
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
@@ -27,16 +29,46 @@ def root(request: HttpRequest) -> HttpResponse:
     return redirect("channels_app:home")
 
 
+# The session key of the customer whose pages the user saw last.
+SESSION_CUSTOMER = "portal_customer"
+
+
+def remembered_customer(request: HttpRequest) -> Customer | None:
+    """The customer whose pages the user saw last (or their first one); None when they have none."""
+    customers = access.customers_for_user(request.user)
+    remembered = request.session.get(SESSION_CUSTOMER)
+    customer = customers.filter(code=remembered).first() if remembered else None
+    return customer or customers.first()
+
+
+def layout_context(request: HttpRequest, acc: access.Access | None) -> dict:
+    """What the layout needs: the current customer (on a page of no customer, such as the password
+    page, the one used last, so that its navigation stays), the role, the customer switcher."""
+    return {
+        "access": acc,
+        "customer": acc.customer if acc else remembered_customer(request),
+        "my_customers": list(access.customers_for_user(request.user)),
+    }
+
+
 def page(
     request: HttpRequest, template: str, acc: access.Access | None, context: dict, status: int = 200
 ) -> HttpResponse:
-    """Render a customer page with what the layout needs: current customer, role, customer switcher."""
-    base = {
-        "access": acc,
-        "customer": acc.customer if acc else None,
-        "my_customers": list(access.customers_for_user(request.user)),
-    }
-    return render(request, template, {**base, **context}, status=status)
+    """Render a customer page with the layout's context (`layout_context`)."""
+    return render(request, template, {**layout_context(request, acc), **context}, status=status)
+
+
+def point_to_form_error(request: HttpRequest, form: forms.Form, *, section: str) -> None:
+    """After a full-page post whose `form` has an error, before rendering the page again.
+
+    A long page would open at its top with the error far below (on a phone, screens below), so the
+    first field in error (the first field, for an error of the whole form) gets the focus, which
+    scrolls the browser to it, and a message at the top says where the error is.
+    """
+    messages.error(request, f"There is an error below, in “{section}”: see the message next to the field.")
+    name = next((name for name in form.errors if name in form.fields), next(iter(form.fields), None))
+    if name is not None:
+        form.fields[name].widget.attrs["autofocus"] = True
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

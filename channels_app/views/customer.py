@@ -23,9 +23,7 @@ from channels_app import access, actions
 from channels_app.actions import ActionError
 from channels_app.forms import ChannelCreateForm, DashboardFilterForm
 from channels_app.models import AuditLog, Channel
-from channels_app.views.common import page
-
-SESSION_CUSTOMER = "portal_customer"
+from channels_app.views.common import SESSION_CUSTOMER, page, remembered_customer
 
 
 # ------------------------------------------------------------------------------------------------
@@ -35,10 +33,7 @@ SESSION_CUSTOMER = "portal_customer"
 @require_GET
 def home_page(request: HttpRequest) -> HttpResponse:
     """The dashboard of the customer used last (or the first one); a notice when the user has none."""
-    customers = access.customers_for_user(request.user)
-    remembered = request.session.get(SESSION_CUSTOMER)
-    customer = customers.filter(code=remembered).first() if remembered else None
-    customer = customer or customers.first()
+    customer = remembered_customer(request)
     if customer is None:
         return page(request, "portal/no_customer.html", None, {})
     return redirect("channels_app:dashboard", customer.code)
@@ -162,6 +157,7 @@ def dashboard_page(request: HttpRequest, customer_code: UUID) -> HttpResponse:
             "filtered": filtered,
             "used": used,
             "quota_left": max(0, customer.channel_quota - used),
+            "full": used >= customer.channel_quota,
             "polling": polling,
             # The script adds the rows shown: ?c=<code>.<version>&… (dashboard_status_json).
             "poll_url": reverse("channels_app:dashboard_status", args=[customer.code]),
@@ -246,7 +242,12 @@ def channel_request_page(request: HttpRequest, customer_code: UUID) -> HttpRespo
                 form.add_error(None, "This form was sent before; reload the page to request another channel.")
             else:
                 if recorded:
-                    messages.success(request, f"“{channel.name}” is requested. This page follows its setup.")
+                    # About the channel's progress: the page drops it once the setup is over.
+                    messages.success(
+                        request,
+                        f"“{channel.name}” is requested. This page follows its setup.",
+                        extra_tags="about-state",
+                    )
                 return redirect("channels_app:channel", channel.code)
     used = access.channels_for(customer).count()
     return page(

@@ -5,8 +5,9 @@ so the token appears in one request line only, not in every poll of the page (ac
 
 Whoever holds the phone gets a link (made on the channel page); `handoff.get_channel_for_handoff`
 decides whether it still works. A tampered, stale, revoked or superseded link gets the same
-"this link has expired" page (410), so the answer tells a guesser nothing. Every use is counted on
-the link and written to the audit log.
+"this link has expired" page (410), so the answer tells a guesser nothing; a link that stopped because
+its number is linked says so instead (only a genuine link can tell). Every use is counted on the link
+and written to the audit log.
 """
 
 from django.conf import settings
@@ -21,7 +22,8 @@ from channels_app.actions import ActionError
 from channels_app.forms import PairingCodeForm
 from channels_app.models import AuditLog, Channel, HandoffLink
 from channels_app.throttle import client_ip
-from channels_app.views.channel_status import can_connect, channel_status, qr_response, status_payload
+from channels_app.views.channel_status import can_connect, channel_status_for, qr_response, status_payload
+from channels_app.views.common import point_to_form_error
 
 COOKIE = "portal_handoff"
 
@@ -34,8 +36,9 @@ def _no_store(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _expired(request: HttpRequest) -> HttpResponse:
-    return _no_store(render(request, "portal/handoff/expired.html", {}, status=410))
+def _expired(request: HttpRequest, token: str) -> HttpResponse:
+    context = {"connected": handoff.handoff_done_for_token(token)}
+    return _no_store(render(request, "portal/handoff/expired.html", context, status=410))
 
 
 def _from_cookie(request: HttpRequest) -> tuple[Channel, HandoffLink] | None:
@@ -46,7 +49,7 @@ def _render(request: HttpRequest, channel: Channel, link: HandoffLink, **context
     defaults = {
         "channel": channel,
         "link": link,
-        "status": channel_status(channel),
+        "status": channel_status_for(channel, may_connect=True),
         "pairing_form": PairingCodeForm(),
         "status_url": reverse("channels_app:handoff_status"),
         "qr_url": reverse("channels_app:handoff_qr"),
@@ -60,7 +63,7 @@ def handoff_open(request: HttpRequest, token: str) -> HttpResponse:
     """The link itself: a valid token goes into a cookie for /connect/ until the link expires."""
     found = handoff.get_channel_for_handoff(token)
     if found is None:
-        return _expired(request)
+        return _expired(request, token)
     _, link = found
     handoff.handoff_used(link, what="open", ip=client_ip(request))
     response = _no_store(redirect("channels_app:handoff_page"))
@@ -80,7 +83,7 @@ def handoff_open(request: HttpRequest, token: str) -> HttpResponse:
 def handoff_page(request: HttpRequest) -> HttpResponse:
     found = _from_cookie(request)
     if found is None:
-        return _expired(request)
+        return _expired(request, request.COOKIES.get(COOKIE, ""))
     channel, link = found
     return _render(request, channel, link)
 
@@ -107,7 +110,7 @@ def handoff_qr_png(request: HttpRequest) -> HttpResponse:
 def handoff_pairing_code_post(request: HttpRequest) -> HttpResponse:
     found = _from_cookie(request)
     if found is None:
-        return _expired(request)
+        return _expired(request, request.COOKIES.get(COOKIE, ""))
     channel, link = found
     form = PairingCodeForm(request.POST)
     code = ""
@@ -121,4 +124,6 @@ def handoff_pairing_code_post(request: HttpRequest) -> HttpResponse:
             )
         except ActionError as exc:
             form.add_error("phone", str(exc))
+    if form.errors:
+        point_to_form_error(request, form, section="Link with a pairing code")
     return _render(request, channel, link, pairing_form=form, pairing_code=code)

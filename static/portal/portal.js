@@ -2,8 +2,10 @@
  *
  * - [data-poll]: while data-poll-active="1", fetch the element's JSON every data-poll-every ms
  *   ({html, poll, connect, state, parts?}), put `html` in the element, and stop once `poll` is false;
- *   when the state changed, also refresh the other `parts` of the page (element id → html). With
+ *   when the state changed, also refresh the other `parts` of the page (element id → html), and once
+ *   it settled drop the messages about its progress (.message.about-state). With
  *   data-poll-rows (the dashboard), the poll names the rows shown and gets back those that changed.
+ *   A poll answered 403, 404 or 410 loads the page again, from data-page-url when given.
  * - #connect[data-qr-url]: show the login QR, fetched again shortly before it expires; hidden as soon
  *   as the status says the channel cannot (or need not) be linked any more.
  * - .progress[data-start][data-end][data-now]: a start-up progress bar that moves by itself.
@@ -60,6 +62,23 @@
     });
   }
 
+  // Load the page again from its own address (data-page-url), not by a reload: a page that answered
+  // a form (a pairing code) would send the form again.
+  function showPageAgain() {
+    var marked = document.querySelector("[data-page-url]");
+    window.location.replace(marked ? marked.dataset.pageUrl : window.location.href);
+  }
+
+  // Messages about the channel's progress ("… is requested", "… was logged out") are out of date once
+  // the channel has settled: the status block says where it stands.
+  function dropStateMessages() {
+    document.querySelectorAll(".messages .message.about-state").forEach(function (message) {
+      var list = message.parentNode;
+      message.remove();
+      if (!list.children.length) list.remove();
+    });
+  }
+
   function poller(element) {
     var byRows = element.hasAttribute("data-poll-rows");
     var every = Number(element.dataset.pollEvery) || 2000;
@@ -81,8 +100,8 @@
         .then(function (response) {
           var type = response.headers.get("Content-Type") || "";
           if ([403, 404, 410].indexOf(response.status) !== -1 || (response.ok && type.indexOf("json") === -1)) {
-            // Signed out, access gone or link expired: the page itself says what happened.
-            window.location.reload();
+            // Signed out, access gone or link over: the page itself says what happened.
+            showPageAgain();
             return null;
           }
           if (!response.ok) throw new Error("status " + response.status);
@@ -97,6 +116,7 @@
               var part = document.getElementById(id);
               if (part) part.innerHTML = data.parts[id];
             });
+            if (!data.poll) dropStateMessages();
           }
           if (byRows) {
             updateRows(element, data);
@@ -164,7 +184,7 @@
             return null;
           }
           if (response.status === 410) {
-            window.location.reload();
+            showPageAgain();
             return null;
           }
           return response.text().then(function (text) {
