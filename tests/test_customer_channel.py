@@ -150,14 +150,18 @@ def test_the_status_json_sends_the_parts_whose_actions_follow_the_state(client, 
     channel = make_channel(project)
     client.force_login(alice)
     parts = client.get(url("channel_status", channel)).json()["parts"]
-    assert set(parts) == {"channel-meta", "api-access", "handoff", "disconnect"}
+    assert set(parts) == {"channel-meta", "api-access", "handoff", "disconnect", "manage"}
     assert "Make a link" in parts["handoff"]
     assert "Disconnect the number" not in parts["disconnect"]
+    assert "Restart the channel" not in parts["manage"]
 
     Channel.objects.filter(pk=channel.pk).update(state=Channel.State.CONNECTED, connected_number="14155550123")
     parts = client.get(url("channel_status", channel)).json()["parts"]
     assert "Disconnect the number" in parts["disconnect"]
     assert "no hand-off link is needed" in parts["handoff"] and "Make a link" not in parts["handoff"]
+
+    Channel.objects.filter(pk=channel.pk).update(state=Channel.State.ERROR, error_source="health")
+    assert "Restart the channel" in client.get(url("channel_status", channel)).json()["parts"]["manage"]
 
     client.force_login(vera)  # a viewer gets no actions to show
     assert set(client.get(url("channel_status", channel)).json()["parts"]) == {"channel-meta", "api-access"}

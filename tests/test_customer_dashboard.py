@@ -133,7 +133,7 @@ def test_a_full_quota_disables_new_channel_and_says_what_to_do(client, alice, cu
     page = get_page(client, customer)
     assert '<button type="button" class="button primary" disabled aria-describedby="quota-full">New channel' in page
     assert create not in page
-    assert "used up: 2 of 2 channels. Ask support for a higher quota to add another channel." in page
+    assert "used up: 2 of 2 channels. Ask support for a higher quota to add another channel, or delete one" in page
     assert "delete a channel" not in page.lower()
 
 

@@ -45,6 +45,7 @@ def _parts_context(request: HttpRequest, channel: Channel, acc: access.Access) -
         "access": acc,
         "handoff_form": HandoffForm(),
         "handoff_link": link,
+        "can_restart": can_restart(channel),
         "handoff_url": (
             request.build_absolute_uri(reverse("channels_app:handoff", args=[handoff.handoff_token(link)]))
             if link
@@ -60,7 +61,6 @@ def _render(request: HttpRequest, channel: Channel, acc: access.Access, **contex
         "webhook_form": WebhookForm.for_channel(channel),
         "pairing_form": PairingCodeForm(),
         "event_labels": dict(WebhookForm.base_fields["events"].choices),
-        "can_restart": can_restart(channel),
     }
     response = page(request, "portal/channel/detail.html", acc, {**defaults, **context})
     # The page may hold a pairing code or the revealed token: never keep it in a cache.
@@ -72,7 +72,11 @@ def _render(request: HttpRequest, channel: Channel, acc: access.Access, **contex
 # sends them, and the page shows them anew when the state changes, so the actions it offers always
 # match the state. The parts with actions are only on the page of someone who may take them.
 PARTS = {"channel-meta": "portal/channel/_meta.html", "api-access": "portal/channel/_api.html"}
-WRITER_PARTS = {"handoff": "portal/channel/_handoff.html", "disconnect": "portal/channel/_disconnect.html"}
+WRITER_PARTS = {
+    "handoff": "portal/channel/_handoff.html",
+    "disconnect": "portal/channel/_disconnect.html",
+    "manage": "portal/channel/_manage.html",
+}
 
 
 @login_required
