@@ -292,7 +292,7 @@ def disconnect_alerts_due(now: datetime | None = None) -> int:
     for channel_id in Channel.objects.filter(disconnect_alert_due_at__lte=now).values_list("pk", flat=True)[:BATCH]:
         with transaction.atomic():
             channel = (
-                Channel.objects.select_for_update(skip_locked=True)
+                Channel.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("project__customer")
                 .filter(pk=channel_id, disconnect_alert_due_at__lte=now)
                 .first()

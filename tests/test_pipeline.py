@@ -76,7 +76,7 @@ def test_over_quota_nothing_is_recorded(project, customer):
     customer.channel_quota = 1
     customer.save()
     channel_queue(project=project, name="one")[0]
-    with pytest.raises(RequestRefused, match="1 of its 1 channels"):
+    with pytest.raises(RequestRefused, match="1 of its 1 channel:"):
         channel_queue(project=project, name="two")[0]
     assert Channel.objects.count() == 1
 
