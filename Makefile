@@ -30,7 +30,7 @@ test: $(VENV)/.dev-installed
 
 ## screenshots: retake docs/screenshots/*.png with the browser tests
 screenshots: $(VENV)/.dev-installed
-	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_customer_browser.py
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_customer_browser.py tests/test_admin_browser.py
 
 ## lint: ruff's checks and format check
 lint: $(VENV)/.dev-installed

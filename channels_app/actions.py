@@ -245,7 +245,7 @@ def channel_logout(channel: Channel, *, actor, source: str) -> None:
         call,
         actor=actor,
         source=source,
-        detail=channel.connected_number,
+        detail=channel.display_number,
     )
     channel_update(
         channel,
@@ -363,6 +363,8 @@ def channel_set_customer_webhook(channel: Channel, *, url: str, events: list[dic
 
 def channel_reveal_token(channel: Channel, *, actor, source: str) -> str:
     """The channel's API token, for an explicit request; every reveal is recorded."""
+    if channel.state == State.DELETED:
+        raise ActionError(f"{channel}: the channel is deleted; its token no longer works.")
     if not channel.token:
         raise ActionError(f"{channel}: the channel has no token yet.")
     audit(actor=actor, source=source, action="channel.reveal_token", target=channel)

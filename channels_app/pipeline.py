@@ -79,7 +79,7 @@ def channel_queue(
             if existing is not None:
                 return existing, False
             if enforce_quota and customer is not None:
-                in_use = Channel.objects.filter(project__customer=customer).exclude(state=State.DELETED).count()
+                in_use = Channel.objects.in_use().filter(project__customer=customer).count()
                 if in_use >= customer.channel_quota:
                     raise RequestRefused(
                         f"{customer.name} already has {in_use} of its {customer.channel_quota} channels. "
