@@ -106,7 +106,8 @@ def test_staff_follow_the_setup_and_the_scan_live_with_the_qr_code_a_pairing_cod
     expect(page.locator(".channel-live .steps li.current")).to_have_text("Waiting for scan")
     qr = page.locator("#connect img.qr")
     expect(qr).to_be_visible()
-    assert page.evaluate("document.querySelector('#connect img.qr').naturalWidth") > 50
+    # Shown as soon as its source is set; decoded a moment later.
+    page.wait_for_function("() => document.querySelector('#connect img.qr').naturalWidth > 50")
     # What depends on the state followed it: the actions of a channel in Whapi, the timeline.
     expect(page.get_by_role("link", name="Restart…")).to_be_visible()
     expect(page.locator(".channel-timeline")).to_contain_text("webhooks set and verified")
@@ -128,7 +129,7 @@ def test_staff_follow_the_setup_and_the_scan_live_with_the_qr_code_a_pairing_cod
         phone_context.close()
 
     page.evaluate("window.scrollTo(0, 0)")
-    expect(qr).to_be_visible()
+    page.wait_for_function("() => document.querySelector('#connect img.qr').naturalWidth > 50")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size(PAGE_VIEWPORT)
     page.screenshot(path=str(SCREENSHOTS / "admin-channel.png"))
