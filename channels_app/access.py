@@ -118,7 +118,7 @@ def channels_for(customer: Customer, *, projects: list[Project] | None = None) -
         channels = Channel.objects.filter(project_id__in=[project.pk for project in projects])
     else:
         channels = Channel.objects.filter(project__customer=customer)
-    return channels.exclude(state=Channel.State.DELETED).select_related("project").order_by("requested_at", "pk")
+    return channels.in_use().select_related("project").order_by("requested_at", "pk")
 
 
 def get_member(access: Access, username: str) -> Membership:

@@ -245,7 +245,7 @@ def channel_logout(channel: Channel, *, actor, source: str) -> None:
         call,
         actor=actor,
         source=source,
-        detail=channel.connected_number,
+        detail=channel.display_number,
     )
     fields = {"connected_number": "", "connected_name": "", "disconnect_reported_at": None}
     # Whapi's remedy for a channel in error is to log the number out and link again (docs/whapi.md
@@ -374,6 +374,8 @@ def channel_set_customer_webhook(channel: Channel, *, url: str, events: list[dic
 
 def channel_reveal_token(channel: Channel, *, actor, source: str) -> str:
     """The channel's API token, for an explicit request; every reveal is recorded."""
+    if channel.state == State.DELETED:
+        raise ActionError(f"{channel}: the channel is deleted; its token no longer works.")
     if not channel.token:
         raise ActionError(f"{channel}: the channel has no token yet.")
     audit(actor=actor, source=source, action="channel.reveal_token", target=channel)

@@ -5,9 +5,11 @@ a number, moving a project to another customer or deleting the channel stops its
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from channels_app.audit import audit
@@ -80,15 +82,27 @@ def active_handoff_link(channel: Channel) -> HandoffLink | None:
     return link
 
 
-def handoff_create(*, channel: Channel, lifetime: timedelta = DEFAULT_HANDOFF_LIFETIME, actor) -> HandoffLink:
-    """Make a new hand-off link for `channel`; every older link of the channel stops working."""
+def handoff_url(link: HandoffLink) -> str:
+    """The link to send, under the portal's public URL (staff may reach the admin by another name)."""
+    return settings.PORTAL_BASE_URL + reverse("channels_app:handoff", args=[handoff_token(link)])
+
+
+def handoff_create(
+    *,
+    channel: Channel,
+    lifetime: timedelta = DEFAULT_HANDOFF_LIFETIME,
+    actor,
+    source: str = AuditLog.Source.CUSTOMER,
+) -> HandoffLink:
+    """Make a new hand-off link for `channel`, audited as made by `actor` from `source` (the
+    customer's channel page, or staff in the admin); every older link of the channel stops working."""
     now = timezone.now()
     with transaction.atomic():
         handoff_links_revoke(channel=channel)
         link = HandoffLink.objects.create(channel=channel, created_by=actor, created_at=now, expires_at=now + lifetime)
         audit(
             actor=actor,
-            source=AuditLog.Source.CUSTOMER,
+            source=source,
             action="handoff.create",
             target=channel,
             detail=f"link {link.pk}, valid until {link.expires_at:%Y-%m-%d %H:%M} UTC",
@@ -107,13 +121,11 @@ def handoff_links_revoke(*, channel: Channel | None = None, project: Project | N
     return count
 
 
-def handoff_revoke(*, channel: Channel, actor) -> int:
-    """The customer's "stop the link": every hand-off link of `channel` stops, audited; returns how
-    many were still active."""
+def handoff_revoke(*, channel: Channel, actor, source: str = AuditLog.Source.CUSTOMER) -> int:
+    """ "Stop the link" (the customer's, or staff's): every hand-off link of `channel` stops, audited;
+    returns how many were still active."""
     count = handoff_links_revoke(channel=channel)
-    audit(
-        actor=actor, source=AuditLog.Source.CUSTOMER, action="handoff.revoke", target=channel, detail=f"{count} active"
-    )
+    audit(actor=actor, source=source, action="handoff.revoke", target=channel, detail=f"{count} active")
     return count
 
 

@@ -91,6 +91,13 @@ def new_creation_marker() -> str:
     return "pp-" + secrets.token_hex(5)
 
 
+class ChannelQuerySet(models.QuerySet):
+    def in_use(self) -> "ChannelQuerySet":
+        """The channels that count against their customer's quota: every one not deleted (a deleted
+        channel's unused days went back to the partner balance)."""
+        return self.exclude(state=Channel.State.DELETED)
+
+
 class Channel(models.Model):
     """A Whapi channel (one WhatsApp number) and our provisioning state for it."""
 
@@ -253,6 +260,8 @@ class Channel(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = ChannelQuerySet.as_manager()
+
     class Meta:
         ordering = ["-requested_at"]
         indexes = [
@@ -309,12 +318,24 @@ class Channel(models.Model):
     def state_meaning(self) -> str:
         return self.STATE_MEANINGS[self.state]
 
-    def days_left(self, now=None) -> int | None:
-        """Days until the channel's paid time ends, rounded up (0 once it ended); None when unknown.
+    @property
+    def present_in_whapi(self) -> bool:
+        """Whether the channel exists in Whapi (created, not deleted): only then can Whapi act on it."""
+        return bool(self.whapi_id) and self.state in self.PRESENT_IN_WHAPI
 
-        Rounded up, so that `days_left() <= N` exactly when the paid time ends within N days.
+    @property
+    def display_number(self) -> str:
+        """The linked WhatsApp number as every page writes it, "+<digits>"; "" when none is linked."""
+        return f"+{self.connected_number}" if self.connected_number else ""
+
+    def days_left(self, now=None) -> int | None:
+        """Days until the channel's paid time ends, rounded up (0 once it ended); None when unknown,
+        and for a deleted channel (its unused days went back to the partner balance).
+
+        Rounded up, so that `days_left() <= N` exactly when the paid time ends within N days. Every
+        page that shows days left (the staff console and the customer pages) shows this number.
         """
-        if self.active_till is None:
+        if self.active_till is None or self.state == self.State.DELETED:
             return None
         seconds = (self.active_till - (now or timezone.now())).total_seconds()
         return max(0, math.ceil(seconds / 86400))

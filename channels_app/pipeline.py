@@ -79,7 +79,7 @@ def channel_queue(
             if existing is not None:
                 return existing, False
             if enforce_quota and customer is not None:
-                in_use = Channel.objects.filter(project__customer=customer).exclude(state=State.DELETED).count()
+                in_use = Channel.objects.in_use().filter(project__customer=customer).count()
                 if in_use >= customer.channel_quota:
                     channels = "channel" if customer.channel_quota == 1 else "channels"
                     raise RequestRefused(

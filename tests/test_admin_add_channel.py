@@ -140,8 +140,10 @@ def test_the_channel_page_says_where_it_stands(staff_client, project, fields, sa
     assert response.status_code == 200
     assert channel.get_state_display() in text
     assert says.format(**fields) in text
-    in_progress = channel.state in (State.QUEUED, State.CREATING, State.INITIALIZING, State.CONFIGURING)
-    assert ('http-equiv="refresh"' in text) == in_progress
+    # The page follows a channel that is about to change (or waits for a scan) without reloading.
+    follows = channel.state in (State.QUEUED, State.CREATING, State.INITIALIZING, State.CONFIGURING, State.WAITING_SCAN)
+    assert ('data-poll-active="1"' in text) == follows
+    assert 'http-equiv="refresh"' not in text
 
 
 def test_a_queued_channel_shows_its_place_and_the_budget(staff_client, project, settings):

@@ -43,7 +43,7 @@ def test_a_bulk_restart_runs_in_the_background_and_finishes_the_rest(
     whapi.add(responses.POST, f"{PARTNER}/channels/GOODGO-00001/restart", json={"success": True})
     whapi.add(responses.POST, f"{PARTNER}/channels/BADBAD-00001/restart", **whapi_error(404, "Channel not found"))
     with django_capture_on_commit_callbacks(execute=True):
-        response = run_action(staff_client, "bulk_restart", two)
+        response = run_action(staff_client, "bulk_restart", two, confirm="yes")
     job = BulkJob.objects.get()
     assert response.status_code == 302 and response["Location"] == url("bulkjob_change", job.pk)
     assert "started in the background for 2 channels" in messages_of(response)[0]
@@ -65,7 +65,7 @@ def test_a_bulk_restart_runs_in_the_background_and_finishes_the_rest(
 def test_retrying_the_failed_ones_starts_a_job_for_them_only(staff_client, two, whapi):
     whapi.add(responses.POST, f"{PARTNER}/channels/GOODGO-00001/restart", json={"success": True})
     whapi.add(responses.POST, f"{PARTNER}/channels/BADBAD-00001/restart", **whapi_error(503, "Busy"))
-    run_action(staff_client, "bulk_restart", two)
+    run_action(staff_client, "bulk_restart", two, confirm="yes")
     job = run_job(BulkJob.objects.get())
     response = staff_client.post(url("bulkjob_retry", job.pk))
     retry = BulkJob.objects.exclude(pk=job.pk).get()
@@ -135,11 +135,18 @@ def test_logout_needs_confirmation_and_each_number_is_logged_out(staff_client, p
     assert Channel.objects.get(pk=channel.pk).state == Channel.State.DISCONNECTED
 
 
-@pytest.mark.parametrize("action", ["bulk_configure", "bulk_refresh", "bulk_restart"])
+@pytest.mark.parametrize("action", ["bulk_configure", "bulk_refresh"])
 def test_operating_actions_start_at_once(staff_client, two, action):
     response = run_action(staff_client, action, two)
     assert response.status_code == 302
     assert BulkJob.objects.get().action == action.removeprefix("bulk_")
+
+
+def test_a_bulk_restart_asks_first_and_says_what_a_restart_does(staff_client, two):
+    response = run_action(staff_client, "bulk_restart", two)
+    assert response.status_code == 200
+    assert "Whapi restarts each channel" in response.content.decode()
+    assert not BulkJob.objects.exists()
 
 
 @pytest.mark.parametrize(

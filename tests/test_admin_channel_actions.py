@@ -11,8 +11,8 @@ import pytest
 import responses
 from django.utils import timezone
 
-from channels_app import tasks
-from channels_app.models import AuditLog, Channel, WebhookEvent
+from channels_app import handoff, tasks
+from channels_app.models import AuditLog, Channel, HandoffLink, WebhookEvent
 from tests.admin_support import (
     CHANNEL_PERMS,
     GATE,
@@ -25,7 +25,7 @@ from tests.admin_support import (
     url,
     whapi_error,
 )
-from tests.conftest import CHANNEL_TOKEN, make_channel
+from tests.conftest import CHANNEL_TOKEN, make_channel, whapi_fixture
 
 pytest_plugins = ["tests.admin_fixtures"]
 
@@ -192,7 +192,9 @@ def test_restart(staff_client, channel, whapi, enqueued, django_capture_on_commi
     whapi.add(responses.POST, f"{PARTNER}/channels/{CHANNEL_ID}/restart", json={"success": True})
     with django_capture_on_commit_callbacks(execute=True):
         response = act(staff_client, channel, "restart")
-    assert messages_of(response) == [f"Shop bot ({CHANNEL_ID}): restart requested."]
+    assert messages_of(response) == [
+        f"Shop bot ({CHANNEL_ID}): restart requested; the status here follows when Whapi reports it."
+    ]
     assert ("channel_health_check", (channel.pk,)) in enqueued
     assert audited("channel.restart").actor.username == "root"
 
@@ -208,16 +210,65 @@ def test_a_whapi_refusal_is_a_message_naming_the_channel_and_the_reason(staff_cl
     assert reload(channel).last_error.endswith("Channel is not ready")
 
 
-def test_an_action_on_a_channel_not_yet_in_whapi_is_refused_politely(staff_client, project):
+def test_an_action_on_a_channel_not_yet_in_whapi_is_refused_politely(staff_client, project, whapi):
     channel = Channel.objects.create(project=project, name="queued")
     response = act(staff_client, channel, "restart")
-    assert messages_of(response) == ["queued: the channel does not exist in Whapi yet."]
+    assert messages_of(response) == ["queued: “Restart” is not possible: it does not exist in Whapi yet."]
+    assert staff_client.get(url("channel_action", channel.pk, "extend"))["Location"] == url(
+        "channel_change", channel.pk
+    )
+    assert not whapi.calls and not AuditLog.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "offered"),
+    [
+        ({"state": State.QUEUED}, ["delete"]),
+        ({"state": State.CREATING}, []),
+        ({"state": State.ERROR, "error_source": "create", "last_error": "Whapi said no"}, ["delete"]),
+        ({"state": State.DELETED}, []),
+    ],
+)
+def test_a_channel_not_in_whapi_offers_no_whapi_action(staff_client, project, fields, offered):
+    channel = Channel.objects.create(project=project, name="Not there", **fields)
+    text = staff_client.get(url("channel_change", channel.pk)).content.decode()
+    shown = [
+        name
+        for name in ("configure", "rotate_secret", "refresh", "restart", "extend", "mode", "logout", "delete")
+        if url("channel_action", channel.pk, name) in text
+    ]
+    assert shown == offered
+    assert ("Withdraw the request…" in text) == bool(offered)
+
+
+def test_a_request_that_never_reached_whapi_is_withdrawn_after_a_confirmation(staff_client, project, whapi):
+    channel = Channel.objects.create(project=project, name="Not there")
+    confirm = staff_client.get(url("channel_action", channel.pk, "delete")).content.decode()
+    assert "never created in Whapi" in confirm and "Unused days go back" not in confirm
+    response = act(staff_client, channel, "delete", {"confirm": "yes"})
+    assert messages_of(response) == ["Not there (not in Whapi yet): request withdrawn; nothing was created in Whapi."]
+    assert reload(channel).state == State.DELETED
+    assert not whapi.calls
 
 
 def test_get_on_a_button_action_changes_nothing(staff_client, channel, whapi):
-    response = staff_client.get(url("channel_action", channel.pk, "restart"))
+    response = staff_client.get(url("channel_action", channel.pk, "refresh"))
     assert response.status_code == 302
     assert not whapi.calls
+
+
+def test_restart_asks_first_and_says_what_it_does(staff_client, channel, whapi):
+    page_text = staff_client.get(url("channel_change", channel.pk)).content.decode()
+    assert f'href="{url("channel_action", channel.pk, "restart")}">Restart…</a>' in page_text
+    confirm = staff_client.get(url("channel_action", channel.pk, "restart"))
+    assert confirm.status_code == 200
+    assert "no messages are sent or received" in confirm.content.decode()
+    assert not whapi.calls and not AuditLog.objects.exists()
+
+
+def test_a_mode_change_says_that_it_restarts_the_channel(staff_client, channel):
+    text = staff_client.get(url("channel_action", channel.pk, "mode")).content.decode()
+    assert "A mode change restarts the channel" in text
 
 
 def test_unknown_actions_and_channels_are_404(staff_client, channel):
@@ -412,3 +463,145 @@ def test_sync_needs_the_operate_permission(client, django_user_model, db, whapi)
     assert client.post(url("channel_sync")).status_code == 403
     assert "Sync channels from Whapi" not in client.get(url("channel_changelist")).content.decode()
     assert not whapi.calls
+
+
+# ------------------------------------------------------------------------------------------------
+# How the page reads: booleans, the number, the connection, a deleted channel
+# ------------------------------------------------------------------------------------------------
+def test_a_fresh_status_and_a_running_channel_do_not_look_like_errors(staff_client, project):
+    channel = make_channel(project, state=State.CONNECTED, connected_number="14155550123", status_stale=False)
+    text = staff_client.get(url("channel_change", channel.pk)).content.decode()
+    assert "icon-no.svg" not in text and "icon-yes.svg" not in text
+    Channel.objects.filter(pk=channel.pk).update(status_stale=True)
+    text = staff_client.get(url("channel_change", channel.pk)).content.decode()
+    assert "Yes: the last health check failed" in text
+
+
+def test_the_number_reads_the_same_everywhere(staff_client, project, customer):
+    # Not the pairing form's example number (14155550123), which the page shows as digits.
+    channel = make_channel(project, state=State.CONNECTED, connected_number="4915112345678")
+    pages = [
+        staff_client.get(url("channel_change", channel.pk)).content.decode(),
+        staff_client.get(url("channel_changelist")).content.decode(),
+        staff_client.get(url("customer_change", customer.pk)).content.decode(),
+    ]
+    for text in pages:
+        assert "+4915112345678" in text
+        assert text.count("4915112345678") == text.count("+4915112345678")
+
+
+def test_a_disconnected_channel_shows_no_connected_time_as_current(staff_client, project):
+    connected_at = timezone.now() - timedelta(hours=2)
+    channel = make_channel(project, state=State.CONNECTED, connected_number="14155550123", connected_at=connected_at)
+    text = staff_client.get(url("channel_change", channel.pk)).content.decode()
+    assert f"{connected_at:%Y-%m-%d %H:%M:%S} UTC" in text and "Not connected now" not in text
+    Channel.objects.filter(pk=channel.pk).update(state=State.DISCONNECTED, connected_number="")
+    text = staff_client.get(url("channel_change", channel.pk)).content.decode()
+    assert f"Not connected now (last connected {connected_at:%Y-%m-%d %H:%M:%S} UTC)." in text
+
+
+def test_a_deleted_channel_shows_no_days_left_and_no_token(staff_client, project):
+    channel = make_channel(project, state=State.DELETED, active_till=timezone.now() + timedelta(days=20))
+    text = staff_client.get(url("channel_change", channel.pk)).content.decode()
+    assert "days left" not in text
+    assert url("channel_token", channel.pk) not in text
+    response = staff_client.post(url("channel_token", channel.pk))
+    assert response.status_code == 302
+    assert messages_of(response) == [f"{channel}: the channel is deleted; its token no longer works."]
+    assert not AuditLog.objects.exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# The live page: status, QR code, pairing code, hand-off link
+# ------------------------------------------------------------------------------------------------
+def test_the_page_polls_the_customer_pages_status_while_the_channel_changes(staff_client, project):
+    channel = make_channel(project, state=State.CONFIGURING)
+    text = staff_client.get(url("channel_change", channel.pk)).content.decode()
+    assert f'data-poll="{url("channel_status", channel.pk)}" data-poll-active="1"' in text
+    assert '<meta http-equiv="refresh"' not in text
+
+    payload = staff_client.get(url("channel_status", channel.pk)).json()
+    assert payload["state"] == "configuring" and payload["poll"] is True and payload["connect"] is False
+    assert 'aria-current="step"' in payload["html"]
+    assert set(payload["parts"]) == {"channel-summary", "channel-actions", "channel-timeline"}
+    assert "Configuring" in payload["parts"]["channel-summary"]
+
+    Channel.objects.filter(pk=channel.pk).update(state=State.WAITING_SCAN)
+    payload = staff_client.get(url("channel_status", channel.pk)).json()
+    assert payload["state"] == "waiting_scan" and payload["connect"] is True
+    assert url("channel_action", channel.pk, "restart") in payload["parts"]["channel-actions"]
+
+
+def test_the_qr_code_and_the_pairing_code_need_the_operate_permission(client, django_user_model, channel, whapi):
+    login_as(client, django_user_model, "sam", "view_channel")
+    text = client.get(url("channel_change", channel.pk)).content.decode()
+    assert 'id="connect"' not in text and url("channel_handoff", channel.pk) not in text
+    assert client.get(url("channel_status", channel.pk)).json()["connect"] is False
+    assert client.get(url("channel_qr", channel.pk)).status_code == 403
+    assert client.post(url("channel_connect", channel.pk), {"phone": "14155550123"}).status_code == 403
+    assert client.post(url("channel_handoff", channel.pk), {"minutes": "30"}).status_code == 403
+    assert not whapi.calls and not AuditLog.objects.exists()
+
+
+def test_staff_get_the_qr_code(staff_client, channel, whapi):
+    whapi.add(responses.GET, f"{GATE}/users/login", json=whapi_fixture("gate_qr_data_uri.json"))
+    text = staff_client.get(url("channel_change", channel.pk)).content.decode()
+    assert f'data-qr-url="{url("channel_qr", channel.pk)}"' in text
+    response = staff_client.get(url("channel_qr", channel.pk))
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+
+
+def test_staff_get_a_pairing_code_for_a_phone_number_audited(staff_client, channel, whapi):
+    whapi.add(responses.GET, f"{GATE}/users/login/14155550123", json=whapi_fixture("gate_login_code.json"))
+    response = staff_client.post(url("channel_connect", channel.pk), {"phone": "+1 (415) 555-0123"})
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert 'class="pairing-code"' in text and "ABC-123" in text
+    assert f'data-poll="{url("channel_status", channel.pk)}" data-poll-active="1"' in text
+    assert "no-store" in response["Cache-Control"]
+    entry = audited("channel.pairing_code")
+    assert (entry.actor.username, entry.source, entry.ok) == ("root", "staff", True)
+
+
+def test_a_wrong_phone_number_is_named_next_to_the_field(staff_client, channel, whapi):
+    response = staff_client.post(url("channel_connect", channel.pk), {"phone": "call me"})
+    text = response.content.decode()
+    assert response.status_code == 200 and "Use digits only" in text and 'value="call me"' in text
+    assert not whapi.calls
+
+
+def test_no_pairing_code_for_a_channel_that_cannot_be_linked(staff_client, project, whapi):
+    channel = make_channel(project, state=State.CONNECTED, connected_number="14155550123")
+    response = staff_client.post(url("channel_connect", channel.pk), {"phone": "14155550123"})
+    assert response.status_code == 302
+    assert messages_of(response) == [f"{channel}: the channel cannot be linked right now (it is connected)."]
+    assert not whapi.calls
+
+
+def test_staff_make_and_revoke_a_hand_off_link_audited(staff_client, channel, client):
+    response = staff_client.post(url("channel_handoff", channel.pk), {"minutes": "120"})
+    assert response["Location"] == url("channel_change", channel.pk) + "#handoff"
+    link = HandoffLink.objects.get(channel=channel)
+    assert timedelta(minutes=119) < link.expires_at - link.created_at <= timedelta(minutes=120)
+    entry = audited("handoff.create")
+    assert (entry.actor.username, entry.source) == ("root", "staff")
+
+    text = staff_client.get(url("channel_change", channel.pk)).content.decode()
+    sent = handoff.handoff_url(link)
+    assert sent.startswith("https://portal.test/connect/") and f'value="{sent}"' in text
+    assert client.get(sent.removeprefix("https://portal.test")).status_code == 302  # it opens
+
+    response = staff_client.post(url("channel_handoff_revoke", channel.pk))
+    assert messages_of(response) == ["The hand-off link no longer works."]
+    assert not HandoffLink.objects.get(pk=link.pk).is_active()
+    entry = audited("handoff.revoke")
+    assert (entry.actor.username, entry.source) == ("root", "staff")
+
+
+def test_no_live_part_and_no_hand_off_link_for_a_deleted_channel(staff_client, project):
+    channel = make_channel(project, state=State.DELETED)
+    text = staff_client.get(url("channel_change", channel.pk)).content.decode()
+    assert "data-poll=" not in text and 'id="connect"' not in text and 'id="handoff"' not in text
+    response = staff_client.post(url("channel_handoff", channel.pk), {"minutes": "30"})
+    assert "is deleted" in messages_of(response)[0]
+    assert not channel.handoff_links.exists()

@@ -100,7 +100,9 @@ def test_the_customer_page_shows_projects_and_channels(staff_client, customer, p
     assert "Shop bot" in text and "MANTIS-M72HC" in text
     assert f"?customer={customer.code}" in text  # to the filtered channel list
     assert f"{url('channel_add')}?project={project.pk}" in text
-    assert "(2, quota 5)" in text
+    # The deleted channel is listed but does not count against the quota, and has no days left.
+    assert "(1 in use, quota 5;" in text
+    assert "3 days left" in text and "5 days left" not in text
 
 
 def test_the_customer_list_counts_without_a_query_per_row(staff_client, db):

@@ -1,6 +1,7 @@
 """Channels in the staff console: the list one person runs thousands of channels from, adding a
-channel through the pipeline, the channel page (where it stands and why) and the actions on one
-channel or a selection.
+channel through the pipeline, the channel page (where it stands and why, followed live through the
+setup and the scan with the customer pages' status, QR code, pairing code and hand-off link) and
+the actions on one channel or a selection.
 
 Every change goes through `channels_app.actions` (audited); the page itself edits nothing. Actions
 on one channel run at once and report in a message; actions on a selection run as a bulk job.
@@ -16,15 +17,16 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from channels_app import actions, background, budget, bulk_jobs, checks, configure
+from channels_app import actions, background, budget, bulk_jobs, checks, configure, handoff
 from channels_app.actions import ActionError
 from channels_app.admin.common import (
     CHANNEL_ACTIONS,
@@ -51,7 +53,9 @@ from channels_app.admin.forms import ACTION_FORMS, ChannelRequestForm, new_reque
 from channels_app.admin.paging import BoundedListAdmin
 from channels_app.crypto import mask
 from channels_app.fleet import EXPIRING_SOON_DAYS, UNSCANNED_HOURS, attention_counts
+from channels_app.forms import HandoffForm, PairingCodeForm
 from channels_app.models import AuditLog, Channel, Project
+from channels_app.views.channel_status import can_connect, channel_status_for, qr_response, status_payload
 
 State = Channel.State
 STAFF = AuditLog.Source.STAFF
@@ -61,6 +65,14 @@ TIMELINE_SHOWN = 20
 CALLBACKS_SHOWN = 20
 AUDIT_SHOWN = 10
 PHONE_LIKE = re.compile(r"\+?[0-9][0-9 ()\-]{5,}")
+# A request that never reached Whapi (queued, or failed before creation) can still be withdrawn: the
+# "delete" action does that for a channel without a Whapi id (actions.channel_delete).
+WITHDRAWABLE = (State.QUEUED, State.ERROR)
+# The channel page asks for its status this often (portal.js), as the customer's channel page does.
+POLL_EVERY_MS = 2000
+# The parts of the channel page that follow its state (element id → template `_<name>.html`): the
+# status JSON carries them, and the page shows them anew when the state changes.
+STATE_PARTS = {"channel-summary": "summary", "channel-actions": "actions", "channel-timeline": "timeline"}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -87,7 +99,7 @@ def describe_status(channel: Channel) -> str:
         details = "The customer scans the QR code or asks for a pairing code."
     elif state == State.CONNECTED and channel.connected_number:
         since = f" since {channel.connected_at:%Y-%m-%d %H:%M} UTC" if channel.connected_at else ""
-        details = f"Number +{channel.connected_number}{since}."
+        details = f"Number {channel.display_number}{since}."
         if channel.disconnect_reported_at:
             details += (
                 f" Whapi reported a logout at {channel.disconnect_reported_at:%H:%M:%S} UTC;"
@@ -99,11 +111,15 @@ def describe_status(channel: Channel) -> str:
 
 
 def active_till_text(channel: Channel, now=None) -> tuple[str, str, str]:
-    """('2026-12-01', '5 days left', css class) for a channel's active-till (`Channel.days_left`)."""
-    days = channel.days_left(now)
-    if days is None:
+    """('2026-12-01', '5 days left', css class) for a channel's active-till (`Channel.days_left`).
+
+    A deleted channel keeps its date but has no days left (they went back to the partner balance)."""
+    if channel.active_till is None:
         return "–", "", ""
     date = f"{channel.active_till:%Y-%m-%d}"
+    days = channel.days_left(now)
+    if days is None:
+        return date, "", ""
     if days == 0:
         return date, "ended", "days-ended"
     text = f"{days} day{'s' if days != 1 else ''} left"
@@ -129,6 +145,20 @@ def checks_context() -> dict:
         "health_every_minutes": round(settings.HEALTH_CHECK_EVERY / 60),
         "settings_every_hours": round(settings.SETTINGS_CHECK_EVERY / 3600, 1),
     }
+
+
+def offered_actions(channel: Channel) -> dict[str, str]:
+    """The actions the channel page offers for `channel` (name → button label), before permissions.
+
+    Whapi can act only on a channel that exists there: none while the request waits or is being
+    created, and none once the channel is deleted. A request that never reached Whapi can only be
+    withdrawn.
+    """
+    if channel.present_in_whapi:
+        return {name: spec.label for name, spec in CHANNEL_ACTIONS.items()}
+    if not channel.whapi_id and channel.state in WITHDRAWABLE:
+        return {"delete": "Withdraw the request"}
+    return {}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -185,11 +215,11 @@ class ChannelAdmin(BoundedListAdmin):
             {
                 "fields": [
                     "health_status",
-                    "status_stale",
+                    "stale_status",
                     "last_confirmed_at",
-                    "connected_number",
+                    "number",
                     "connected_name",
-                    "connected_at",
+                    "connected_since",
                 ]
             },
         ),
@@ -202,7 +232,7 @@ class ChannelAdmin(BoundedListAdmin):
                     "whapi_name",
                     "whapi_project_id",
                     "whapi_status",
-                    "stopped",
+                    "stopped_in_whapi",
                     "trial_till",
                     "whapi_created_at",
                     "api_url",
@@ -233,7 +263,15 @@ class ChannelAdmin(BoundedListAdmin):
             },
         ),
     ]
-    readonly_fields = ["customer_link", "active_till_left", "masked_token"]
+    readonly_fields = [
+        "customer_link",
+        "active_till_left",
+        "stale_status",
+        "number",
+        "connected_since",
+        "stopped_in_whapi",
+        "masked_token",
+    ]
 
     def get_fieldsets(self, request, obj=None):
         if obj is not None and not obj.last_error:
@@ -300,7 +338,34 @@ class ChannelAdmin(BoundedListAdmin):
 
     @admin.display(description="number", ordering="connected_number")
     def number(self, obj: Channel) -> str:
-        return f"+{obj.connected_number}" if obj.connected_number else "–"
+        return obj.display_number or "–"
+
+    # The admin draws a boolean as a green ✔ or a red ✖, so "not stale" and "not stopped" would look
+    # like errors: these say it in words, and only the condition that needs a look stands out.
+    @admin.display(description="status stale")
+    def stale_status(self, obj: Channel):
+        if obj.status_stale:
+            return format_html(
+                '<span class="stale-yes">{}</span>',
+                "Yes: the last health check failed; the status shown is the last one Whapi confirmed.",
+            )
+        return "No"
+
+    @admin.display(description="stopped")
+    def stopped_in_whapi(self, obj: Channel):
+        if obj.stopped:
+            return format_html('<span class="stale-yes">{}</span>', "Yes: Whapi reports the channel stopped.")
+        return "No"
+
+    @admin.display(description="connected since")
+    def connected_since(self, obj: Channel) -> str:
+        """When the number was linked, while it is; after a logout only as the last connection."""
+        if not obj.connected_at:
+            return "–"
+        when = f"{obj.connected_at:%Y-%m-%d %H:%M:%S} UTC"
+        if obj.state == State.CONNECTED and obj.connected_number:
+            return when
+        return f"Not connected now (last connected {when})."
 
     @admin.display(description="mode", ordering="mode")
     def mode_label(self, obj: Channel) -> str:
@@ -344,6 +409,15 @@ class ChannelAdmin(BoundedListAdmin):
             path("sync/", wrap(self.sync_view), name="channels_app_channel_sync"),
             path("<path:object_id>/do/<str:action>/", wrap(self.action_view), name="channels_app_channel_action"),
             path("<path:object_id>/reveal-token/", wrap(self.reveal_token_view), name="channels_app_channel_token"),
+            path("<path:object_id>/status.json", wrap(self.status_view), name="channels_app_channel_status"),
+            path("<path:object_id>/qr.png", wrap(self.qr_view), name="channels_app_channel_qr"),
+            path("<path:object_id>/connect/", wrap(self.connect_view), name="channels_app_channel_connect"),
+            path("<path:object_id>/handoff/", wrap(self.handoff_create_view), name="channels_app_channel_handoff"),
+            path(
+                "<path:object_id>/handoff/revoke/",
+                wrap(self.handoff_revoke_view),
+                name="channels_app_channel_handoff_revoke",
+            ),
             *super().get_urls(),
         ]
 
@@ -408,25 +482,57 @@ class ChannelAdmin(BoundedListAdmin):
             if readback:
                 mismatches = configure.settings_mismatches(desired, readback)
         audit_ids = [value for value in (channel.whapi_id, str(channel.pk)) if value]
-        deleted = channel.state == State.DELETED
         return {
-            "channel": channel,
-            "status_text": describe_status(channel),
-            "auto_refresh": 3 if channel.state in Channel.SETTING_UP else None,
-            # (action, whether it asks for input or confirmation on a page of its own)
-            "channel_actions": [
-                (spec, spec.name in ACTION_FORMS)
-                for spec in CHANNEL_ACTIONS.values()
-                if not deleted and has_channel_perm(request, spec.permission)
-            ],
-            "can_reveal_token": bool(channel.token) and has_channel_perm(request, "reveal_token"),
+            **self.state_parts_context(request, channel),
+            **self.live_context(request, channel),
             "desired_json": json.dumps(desired, indent=2, sort_keys=True, ensure_ascii=False) if desired else "",
             "readback_json": json.dumps(readback, indent=2, sort_keys=True, ensure_ascii=False) if readback else "",
             "mismatches": mismatches,
-            "timeline": channel.timeline.all()[:TIMELINE_SHOWN],
             "callbacks": channel.webhook_events.defer("body")[:CALLBACKS_SHOWN],
             "audit_entries": AuditLog.objects.filter(target_type="channel", target_id__in=audit_ids)[:AUDIT_SHOWN],
+        }
+
+    def state_parts_context(self, request: HttpRequest, channel: Channel) -> dict:
+        """What the parts of the channel page that follow its state show (STATE_PARTS): where it
+        stands, the actions it offers, its timeline."""
+        offered = offered_actions(channel)
+        return {
+            "channel": channel,
+            "status_text": describe_status(channel),
+            # (action, its label here, whether it asks for input or confirmation on a page of its own)
+            "channel_actions": [
+                (spec, offered[spec.name], spec.name in ACTION_FORMS)
+                for spec in CHANNEL_ACTIONS.values()
+                if spec.name in offered and has_channel_perm(request, spec.permission)
+            ],
+            "can_reveal_token": channel.state != State.DELETED
+            and bool(channel.token)
+            and has_channel_perm(request, "reveal_token"),
+            "timeline": channel.timeline.all()[:TIMELINE_SHOWN],
             **(budget_context() if channel.state == State.QUEUED else {}),
+        }
+
+    def may_connect(self, request: HttpRequest, channel: Channel) -> bool:
+        """Whether this user may link a phone to the channel (QR code, pairing code, hand-off link)."""
+        return channel.state != State.DELETED and has_channel_perm(request, "operate_channel")
+
+    def live_context(self, request: HttpRequest, channel: Channel) -> dict:
+        """The live part of the channel page, as the customer's channel page has it: the status that
+        follows the setup and the scan (polled from `status_view`), the QR code and the pairing-code
+        form while the channel can be linked, and the hand-off link."""
+        may_connect = self.may_connect(request, channel)
+        link = handoff.active_handoff_link(channel) if may_connect else None
+        return {
+            "status": channel_status_for(channel, may_connect=may_connect),
+            "status_url": reverse("admin:channels_app_channel_status", args=[channel.pk]),
+            "poll_every": POLL_EVERY_MS,
+            "may_connect": may_connect,
+            "qr_url": reverse("admin:channels_app_channel_qr", args=[channel.pk]),
+            "pairing_url": reverse("admin:channels_app_channel_connect", args=[channel.pk]),
+            "pairing_form": PairingCodeForm(),
+            "handoff_form": HandoffForm(),
+            "handoff_link": link,
+            "handoff_url": handoff.handoff_url(link) if link else "",
         }
 
     def action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
@@ -436,6 +542,11 @@ class ChannelAdmin(BoundedListAdmin):
             raise Http404("No such action.")
         channel = self._channel_or_404(request, object_id)
         require_channel_perm(request, spec.permission)
+        label = offered_actions(channel).get(spec.name)
+        if label is None:
+            why = "it is deleted" if channel.state == State.DELETED else "it does not exist in Whapi yet"
+            messages.error(request, f"{channel}: “{spec.label}” is not possible: {why}.")
+            return redirect(admin_url(channel))
         form_class = ACTION_FORMS.get(action)
         if request.method == "POST":
             form = form_class(request.POST) if form_class else None
@@ -449,14 +560,14 @@ class ChannelAdmin(BoundedListAdmin):
         return form_page(
             request,
             self,
-            title=f"{spec.label}: {channel}",
+            title=f"{label}: {channel}",
             form=form,
             template="admin/channels_app/channel/action_form.html",
             action=spec,
             channels=[channel],
             channel_count=1,
             original=channel,
-            submit_label=spec.label,
+            submit_label=label,
             danger=spec.name in ("logout", "delete"),
         )
 
@@ -474,8 +585,12 @@ class ChannelAdmin(BoundedListAdmin):
             outcome = f"extended by {params['days']} days{till}"
         elif spec.name == "mode":
             outcome = f"mode changed to {channel.get_mode_display()}; Whapi restarts the channel (about 30 s)"
+        elif spec.name == "restart":
+            outcome = "restart requested; the status here follows when Whapi reports it"
         elif spec.name == "refresh":
             outcome = f"status refreshed: {channel.health_status or 'not known'} ({channel.get_state_display()})"
+        elif spec.name == "delete" and not channel.whapi_id:
+            outcome = "request withdrawn; nothing was created in Whapi"
         elif spec.name == "delete":
             outcome = "deleted in Whapi; its unused days went back to the partner balance"
         messages.success(request, f"{label}: {outcome}.")
@@ -539,6 +654,94 @@ class ChannelAdmin(BoundedListAdmin):
                 messages.error(request, str(exc))
                 return redirect(admin_url(channel))
         return TemplateResponse(request, "admin/channels_app/channel/reveal_token.html", context)
+
+    # ---- the live channel page: status, QR code, pairing code, hand-off link ------------------------
+    def status_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
+        """What the channel page polls: the customer pages' status JSON (`status_payload`), with the
+        staff's parts of the page that follow the state (shown anew when it changes)."""
+        channel = self._channel_or_404(request, object_id)
+        payload = status_payload(request, channel, may_connect=self.may_connect(request, channel))
+        context = self.state_parts_context(request, channel)
+        payload["parts"] = {
+            part: render_to_string(f"admin/channels_app/channel/_{template}.html", context, request)
+            for part, template in STATE_PARTS.items()
+        }
+        return JsonResponse(payload, headers={"Cache-Control": "no-store"})
+
+    def qr_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The channel's login QR code, as the customer's page gets it (`qr_response`)."""
+        channel = self._channel_or_404(request, object_id)
+        require_channel_perm(request, "operate_channel")
+        return qr_response(channel)
+
+    def connect_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """A pairing code for a phone number (audited as the staff member's), shown with the live
+        status and the QR code, so that whoever helps the customer sees the link succeed."""
+        channel = self._channel_or_404(request, object_id)
+        require_channel_perm(request, "operate_channel")
+        if not can_connect(channel):
+            state = channel.get_state_display().lower()
+            messages.info(request, f"{channel}: the channel cannot be linked right now (it is {state}).")
+            return redirect(admin_url(channel))
+        form, code = PairingCodeForm(), ""
+        if request.method == "POST":
+            form = PairingCodeForm(request.POST)
+            if form.is_valid():
+                try:
+                    code = actions.channel_pairing_code(
+                        channel, phone=form.cleaned_data["phone"], actor=request.user, source=STAFF
+                    )
+                except ActionError as exc:
+                    form.add_error("phone", str(exc))
+        context = {
+            **self.admin_site.each_context(request),
+            **self.live_context(request, channel),
+            "opts": self.model._meta,
+            "original": channel,
+            "channel": channel,
+            "title": f"Connect a phone: {channel}",
+            "pairing_form": form,
+            "pairing_code": code,
+        }
+        return TemplateResponse(request, "admin/channels_app/channel/connect.html", context)
+
+    def handoff_create_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Make a hand-off link for staff to send to whoever holds the phone (audited)."""
+        channel = self._channel_or_404(request, object_id)
+        require_channel_perm(request, "operate_channel")
+        if request.method != "POST":
+            return redirect(admin_url(channel))
+        form = HandoffForm(request.POST)
+        if channel.state == State.DELETED:
+            messages.error(request, f"{channel}: the channel is deleted; a hand-off link would not open.")
+        elif not form.is_valid():
+            messages.error(request, "Choose how long the link works: " + "; ".join(form.errors.get("minutes", [])))
+        else:
+            replaced = handoff.active_handoff_link(channel) is not None
+            handoff.handoff_create(
+                channel=channel,
+                lifetime=timedelta(minutes=form.cleaned_data["minutes"]),
+                actor=request.user,
+                source=STAFF,
+            )
+            messages.success(
+                request,
+                "A hand-off link is ready below: copy it and send it to whoever holds the phone."
+                + (" The previous link no longer works." if replaced else ""),
+            )
+        return redirect(admin_url(channel) + "#handoff")
+
+    def handoff_revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Stop the channel's hand-off link (audited)."""
+        channel = self._channel_or_404(request, object_id)
+        require_channel_perm(request, "operate_channel")
+        if request.method != "POST":
+            return redirect(admin_url(channel))
+        count = handoff.handoff_revoke(channel=channel, actor=request.user, source=STAFF)
+        messages.success(
+            request, "The hand-off link no longer works." if count else "There was no active hand-off link."
+        )
+        return redirect(admin_url(channel) + "#handoff")
 
     def sync_view(self, request: HttpRequest) -> HttpResponse:
         """Start mirroring Whapi in the background (`tasks.sync_whapi`)."""

@@ -6,6 +6,7 @@ from django.contrib.admin.utils import unquote
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
+from channels_app.admin.channels import active_till_text
 from channels_app.audit import audit
 from channels_app.models import AuditLog, Channel, Customer, Membership, Project
 
@@ -20,7 +21,8 @@ def count_of(queryset, group_by: str):
 
 
 def channels_in_use(customer_path: str):
-    channels = Channel.objects.exclude(state=Channel.State.DELETED).filter(**{customer_path: OuterRef("pk")})
+    """How many channels count against the quota (`Channel.objects.in_use`), per row of the list."""
+    channels = Channel.objects.in_use().filter(**{customer_path: OuterRef("pk")})
     return count_of(channels, customer_path)
 
 
@@ -87,9 +89,11 @@ class CustomerAdmin(admin.ModelAdmin):
                 "customer_projects": Project.objects.filter(customer=customer).annotate(
                     channels_used_count=channels_in_use("project")
                 ),
-                "customer_channels": channels[:CHANNELS_SHOWN],
+                # Deleted channels stay listed (their history matters to staff) but do not count.
+                "customer_channels": [(channel, *active_till_text(channel)) for channel in channels[:CHANNELS_SHOWN]],
                 "channels_shown": CHANNELS_SHOWN,
                 "channels_total": channels.count(),
+                "channels_in_use": Channel.objects.in_use().filter(project__customer=customer).count(),
             }
         return super().change_view(request, object_id, form_url, {**context, **(extra_context or {})})
 

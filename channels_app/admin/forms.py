@@ -93,7 +93,10 @@ class ConfirmForm(forms.Form):
         return {}
 
 
+# Actions that ask first on a page of their own: for input, or to confirm what they do (a restart and
+# a mode change leave the channel unavailable for a while).
 ACTION_FORMS: dict[str, type[forms.Form]] = {
+    "restart": ConfirmForm,
     "extend": ExtendForm,
     "mode": ModeForm,
     "logout": ConfirmForm,

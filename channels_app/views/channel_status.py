@@ -1,6 +1,7 @@
 """What the customer pages show about a channel: where it stands (the status fragment, and the JSON
-the pages poll for it) and its login QR code. Shared by the channel page, the hand-off page and the
-dashboard; the states' labels and meanings come from the model.
+the pages poll for it) and its login QR code. Shared by the channel page, the hand-off page, the
+dashboard and the staff console's channel page (which follows a channel live the same way); the
+states' labels and meanings come from the model.
 """
 
 import math
