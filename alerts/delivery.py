@@ -13,7 +13,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from alerts.models import HANDOFF_PLACEHOLDER, Notification
@@ -53,8 +52,7 @@ def _with_handoff_link(notification: Notification) -> str:
         return notification.body
     link = notification.handoff_link
     if link is not None and link.is_active():
-        url = settings.PORTAL_BASE_URL + reverse("channels_app:handoff", args=[handoff.handoff_token(link)])
-        url += " (works until " + f"{link.expires_at:%Y-%m-%d %H:%M} UTC)"
+        url = f"{handoff.handoff_url(link)} (works until {link.expires_at:%Y-%m-%d %H:%M} UTC)"
     elif notification.channel is not None:
         url = channel_link(notification.channel, staff=False)
     else:

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from alerts.models import HANDOFF_PLACEHOLDER, STAFF_EVENTS, Notification, Recipient
 from channels_app import handoff
-from channels_app.models import Channel
+from channels_app.models import AuditLog, Channel
 
 # A hand-off link made for a message works this long (the longest a customer can choose).
 HANDOFF_LIFETIME = timedelta(hours=24)
@@ -65,7 +65,7 @@ def notify(event: str, channel: Channel | None, *, key: str, message: Message, l
     handoff_link = None
     if message.handoff and channel is not None and any(r.customer_id for r in recipients):
         handoff_link = handoff.active_handoff_link(channel) or handoff.handoff_create(
-            channel=channel, lifetime=HANDOFF_LIFETIME, actor=None
+            channel=channel, lifetime=HANDOFF_LIFETIME, actor=None, source=AuditLog.Source.SYSTEM
         )
 
     def link_for(recipient: Recipient) -> str:
