@@ -93,15 +93,8 @@ class RecipientAdmin(admin.ModelAdmin):
         return "; ".join(obj.event_labels)
 
 
-@admin.register(Notification)
-class NotificationAdmin(BoundedListAdmin):
-    list_display = ["created_at", "event", "to", "channel", "customer", "status", "attempts", "sent_at"]
-    list_filter = ["status", "event"]
-    list_select_related = ["channel", "customer"]
-    readonly_fields = [
-        "event", "key", "to", "recipient", "customer", "channel", "subject", "body",
-        "status", "attempts", "next_attempt_at", "last_error", "created_at", "sent_at",
-    ]  # fmt: skip
+class RecordAdmin(BoundedListAdmin):
+    """A record is evidence: nobody adds, edits or deletes it in the admin."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -111,6 +104,17 @@ class NotificationAdmin(BoundedListAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(RecordAdmin):
+    list_display = ["created_at", "event", "to", "channel", "customer", "status", "attempts", "sent_at"]
+    list_filter = ["status", "event"]
+    list_select_related = ["channel", "customer"]
+    readonly_fields = [
+        "event", "key", "to", "recipient", "customer", "channel", "subject", "body",
+        "status", "attempts", "next_attempt_at", "last_error", "created_at", "sent_at",
+    ]  # fmt: skip
 
 
 @admin.register(RenewalRule)
@@ -126,7 +130,7 @@ class RenewalRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Renewal)
-class RenewalAdmin(BoundedListAdmin):
+class RenewalAdmin(RecordAdmin):
     """The record of automatic extensions: evidence, read-only; and the monthly billing CSV."""
 
     change_list_template = "admin/alerts/renewal/change_list.html"
@@ -161,12 +165,3 @@ class RenewalAdmin(BoundedListAdmin):
     list_filter = ["status"]
     list_select_related = ["channel", "customer"]
     readonly_fields = ["rule", "channel", "customer", "period_end", "days", "status", "detail", "created_at"]
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -6,6 +6,7 @@ browser tests.
   (sandbox, project).
 - `worker`: plays the django-q2 cluster in the test's thread (`step()`, `run_until(...)`).
 - `background_worker`: the same, running by itself in a thread while the test drives a browser.
+- `owner`: alice, an owner of the portal's customer, signing in with a password.
 - `browser_page`: a Playwright page in Debian's chromium (no browser download). Skipped when
   chromium is missing, except in CI, where that is an error.
 """
@@ -17,6 +18,7 @@ import threading
 import time
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -24,7 +26,7 @@ from django_q.models import Schedule
 
 from alerts.sweep import alerts_sweep
 from channels_app import checks, mirror, webhooks
-from channels_app.models import Customer, Project
+from channels_app.models import Customer, Membership, Project
 
 INIT_DELAY = 1.5
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -103,6 +105,15 @@ def portal(live_server, sandbox_factory, settings):
     project.customer = Customer.objects.create(name="Acme Corp", channel_quota=100)
     project.save()
     return sandbox, project
+
+
+@pytest.fixture
+def owner(portal):
+    """alice, an owner of the portal's customer ("Acme Corp"), who signs in with a password."""
+    _, project = portal
+    user = get_user_model().objects.create_user("alice", "alice@acme.example", "alice-password")
+    Membership.objects.create(customer=project.customer, user=user, role=Membership.Role.OWNER)
+    return user
 
 
 @pytest.fixture(scope="session")

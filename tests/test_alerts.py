@@ -65,6 +65,15 @@ def sweep() -> None:
     alerts_sweep()
 
 
+def disconnect_told(channel: Channel, clock) -> None:
+    """The channel disconnects, Whapi confirms it at the end of the grace, and the sweep tells it."""
+    report(channel, "QR", uptime=20)
+    clock.shift(timedelta(seconds=121))
+    report(channel, "QR", uptime=141)
+    clock.shift(timedelta(seconds=10))
+    sweep()
+
+
 def test_a_disconnect_that_lasts_is_told_once_to_staff_and_the_customer(connected, recipients, customer):
     with time_machine.travel(timezone.now(), tick=False) as clock:
         report(connected, "QR", uptime=20)
@@ -107,11 +116,7 @@ def test_a_reconnect_within_the_grace_tells_nothing(connected, recipients):
 
 def test_back_online_is_told_after_a_told_disconnect_and_only_then(connected, recipients):
     with time_machine.travel(timezone.now(), tick=False) as clock:
-        report(connected, "QR", uptime=20)
-        clock.shift(timedelta(seconds=121))
-        report(connected, "QR", uptime=141)
-        clock.shift(timedelta(seconds=10))
-        sweep()
+        disconnect_told(connected, clock)
         assert len(mail.outbox) == 2
         clock.shift(timedelta(minutes=3))
         report(connected, "AUTH", uptime=400)
@@ -146,11 +151,7 @@ def test_a_chat_service_gets_the_message_and_a_refusal_is_retried_then_recorded(
     responses.add(responses.POST, CHAT, status=200, json={})
     caplog.set_level(logging.DEBUG)
     with time_machine.travel(timezone.now(), tick=False) as clock:
-        report(connected, "QR", uptime=20)
-        clock.shift(timedelta(seconds=121))
-        report(connected, "QR", uptime=141)
-        clock.shift(timedelta(seconds=10))
-        sweep()
+        disconnect_told(connected, clock)
         notification = Notification.objects.get(recipient=recipient)
         assert (notification.status, notification.attempts) == (Notification.Status.PENDING, 1)
         assert notification.last_error == "the chat service did not accept the message"
@@ -339,11 +340,7 @@ def test_drifted_webhook_settings_are_told_once_a_day(connected, recipients, wha
 def test_a_told_disconnect_that_lasts_is_escalated_to_staff_once(connected, recipients, settings):
     settings.ALERT_ESCALATE_MINUTES = 60
     with time_machine.travel(timezone.now(), tick=False) as clock:
-        report(connected, "QR", uptime=20)
-        clock.shift(timedelta(seconds=121))
-        report(connected, "QR", uptime=141)
-        clock.shift(timedelta(seconds=10))
-        sweep()
+        disconnect_told(connected, clock)
         assert len(mail.outbox) == 2
         clock.shift(timedelta(minutes=30))
         sweep()

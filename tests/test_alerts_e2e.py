@@ -63,18 +63,26 @@ def connected(portal, settings):
         state=Channel.State.CONNECTED,
         connected_number=PHONE,
     )
+    register(sandbox, channel)
+    Recipient.objects.create(
+        customer=project.customer, email="it@acme.example", events=[Event.DISCONNECTED, Event.BACK_ONLINE]
+    )
+    return channel
+
+
+def register(sandbox, channel: Channel, *, ends=None) -> None:
+    """The channel as the pipeline leaves it, in the sandbox: linked to PHONE, our webhooks set, its
+    paid time ending at `ends` when given."""
     item = {
         "id": channel.whapi_id,
         "token": channel.token,
         "user": {"id": PHONE, "name": "Alice"},
         "settings": desired_settings(channel),
-        "project_id": project.whapi_id,
+        "project_id": channel.project.whapi_id,
     }
+    if ends is not None:
+        item["active_till"] = int(ends.timestamp() * 1000)
     control(sandbox, "/channels", channels=[item])
-    Recipient.objects.create(
-        customer=project.customer, email="it@acme.example", events=[Event.DISCONNECTED, Event.BACK_ONLINE]
-    )
-    return channel
 
 
 def free_port() -> int:
@@ -180,15 +188,7 @@ def test_a_renewal_rule_extends_once_per_period_within_the_cap(portal, connected
     sandbox, project = portal
     Recipient.objects.create(name="Billing", email="billing@partner.example", events=[Event.RENEWAL_PROBLEM])
     ends = timezone.now() + timedelta(days=2)
-    item = {
-        "id": connected.whapi_id,
-        "token": connected.token,
-        "user": {"id": PHONE, "name": "Alice"},
-        "settings": desired_settings(connected),
-        "project_id": project.whapi_id,
-        "active_till": int(ends.timestamp() * 1000),
-    }
-    control(sandbox, "/channels", channels=[item])
+    register(sandbox, connected, ends=ends)
     Channel.objects.filter(pk=connected.pk).update(active_till=ends)
     balance = requests.get(f"{sandbox.url}/_sandbox/state", timeout=5).json()["balance_days"]
     RenewalRule.objects.create(customer=project.customer, extend_days=30, when_days_left=3, monthly_cap_days=30)
@@ -263,15 +263,7 @@ def test_each_expiry_threshold_from_whapis_active_till_is_mailed_once(portal, co
 
     def whapi_says_it_ends_in(days: float) -> None:
         ends = timezone.now() + timedelta(days=days)
-        item = {
-            "id": connected.whapi_id,
-            "token": connected.token,
-            "user": {"id": PHONE, "name": "Alice"},
-            "settings": desired_settings(connected),
-            "project_id": project.whapi_id,
-            "active_till": int(ends.timestamp() * 1000),
-        }
-        control(sandbox, "/channels", channels=[item])
+        register(sandbox, connected, ends=ends)
         call_command("sync_whapi")  # the mirror reads activeTill from Whapi
 
     whapi_says_it_ends_in(6.5)

@@ -3,22 +3,13 @@ member, a refused chat URL is explained next to its field, and the record shows 
 test takes docs/screenshots/alerts.png (with UPDATE_SCREENSHOTS=1)."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
 from alerts.models import Event, Notification, Recipient
-from channels_app.models import Channel, Membership
+from channels_app.models import Channel
 from tests.test_customer_browser import log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def owner(portal):
-    _, project = portal
-    user = get_user_model().objects.create_user("alice", "alice@acme.example", "alice-password")
-    Membership.objects.create(customer=project.customer, user=user, role=Membership.Role.OWNER)
-    return user
 
 
 def test_an_owner_sets_who_is_told_and_reads_the_record(portal, owner, browser_page, live_server):

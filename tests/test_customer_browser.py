@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from channels_app.models import Channel, Customer, HandoffLink, Membership, Project
+from channels_app.models import Channel, Customer, HandoffLink, Project
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -24,14 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / ("docs" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else "var") / "screenshots"
 VIEWPORT = {"width": 1280, "height": 800}
 PHONE = "14155550123"
-
-
-@pytest.fixture
-def owner(portal):
-    _, project = portal
-    user = get_user_model().objects.create_user("alice", "alice@acme.example", "alice-password")
-    Membership.objects.create(customer=project.customer, user=user, role=Membership.Role.OWNER)
-    return user
 
 
 def sandbox_control(sandbox, route: str, **body) -> dict:

@@ -15,10 +15,7 @@ from playwright.sync_api import expect
 
 from channels_app import handoff
 from channels_app.models import Channel, Customer, Project
-from tests import test_customer_browser
 from tests.test_customer_browser import PHONE, log_in, request_channel, sandbox_control
-
-owner = test_customer_browser.owner  # alice, owner of the portal fixture's customer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

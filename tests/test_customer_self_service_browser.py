@@ -4,23 +4,14 @@
 import time
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 from playwright.sync_api import expect
 
 from channels_app.configure import desired_settings
-from channels_app.models import AuditLog, Channel, Membership
+from channels_app.models import AuditLog, Channel
 from tests.test_customer_browser import PHONE, log_in, sandbox_control
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def owner(portal):
-    _, project = portal
-    user = get_user_model().objects.create_user("alice", "alice@acme.example", "alice-password")
-    Membership.objects.create(customer=project.customer, user=user, role=Membership.Role.OWNER)
-    return user
 
 
 def channel_in_sandbox(portal, *, name: str, whapi_id: str, forced_status: str | None = None, **fields) -> Channel:
