@@ -21,9 +21,9 @@ SCHEMES_HELP = (
 
 def customer_chat_url_problem(url: str) -> str:
     """Why a customer may not use `url` as a chat URL ("" when they may)."""
-    scheme = urlsplit(url).scheme.lower()
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
     if scheme == "jsons":
-        parts = urlsplit(url)
         problem = webhook_urls.url_problem(f"https://{parts.netloc}{parts.path or '/'}")
         if problem:
             return problem

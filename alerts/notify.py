@@ -90,6 +90,5 @@ def notify(event: str, channel: Channel | None, *, key: str, message: Message, l
         )
         for recipient in recipients
     ]
-    before = Notification.objects.filter(key=key).count()
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
-    return Notification.objects.filter(key=key).count() - before
+    return Notification.objects.filter(key=key).count() - len(told)

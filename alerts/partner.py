@@ -12,6 +12,7 @@ import logging
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, JsonResponse
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -21,11 +22,11 @@ from django.views.decorators.http import require_POST
 from alerts.models import Event
 from alerts.notify import Message, notify
 from channels_app.models import WebhookEvent
+from channels_app.webhooks import MAX_BODY, body_text, read_body
 from channels_app.whapi import partner_client
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY = 64 * 1024
 DAYS_EVENTS = [{"type": "days", "method": "post"}]
 BALANCE_KEYS = ("balance", "days", "left", "remaining", "liveDays")
 
@@ -77,8 +78,8 @@ def _balance(payload) -> int | None:
 def partner_webhook(request: HttpRequest, token: str) -> JsonResponse:
     if not hmac.compare_digest(token.encode(), partner_webhook_token().encode()):
         raise Http404("No such page.")  # the same answer as any unknown URL
-    raw = request.body[: MAX_BODY + 1]
-    if len(raw) > MAX_BODY:
+    raw = read_body(request)
+    if raw is None:
         return JsonResponse({"error": f"Body larger than {MAX_BODY} bytes."}, status=413)
     try:
         payload = json.loads(raw)
@@ -89,7 +90,7 @@ def partner_webhook(request: HttpRequest, token: str) -> JsonResponse:
     ledger = WebhookEvent.objects.create(
         event_type="days",
         event_method="post",
-        body=raw.decode("utf-8", "replace").replace("\x00", "\ufffd"),
+        body=body_text(raw, []),
         outcome=WebhookEvent.Outcome.APPLIED,
         detail="the partner's days webhook: staff told",
     )
@@ -101,10 +102,10 @@ def partner_webhook(request: HttpRequest, token: str) -> JsonResponse:
         key=f"partner-days:{today}:{balance if balance is not None else ledger.pk}",
         message=Message(
             subject="Whapi: the partner day balance is low"
-            + (f" ({balance} day{'s' if balance != 1 else ''} left)" if balance is not None else ""),
+            + (f" ({balance} day{pluralize(balance)} left)" if balance is not None else ""),
             text=(
                 "Whapi says the partner's day balance has fallen to its limit"
-                + (f": {balance} day{'s' if balance != 1 else ''} left." if balance is not None else ".")
+                + (f": {balance} day{pluralize(balance)} left." if balance is not None else ".")
                 + " Channels cannot be extended, and new live channels cannot be paid for, once it is used up: "
                 "top it up in Whapi's partner panel.\n\nWhat Whapi sent: " + json.dumps(payload)[:1000]
             ),

@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
-from django.urls import reverse
 from django.utils import timezone
 
+from alerts.billing import month_bounds
 from alerts.models import Event, Renewal, RenewalRule
-from alerts.notify import Message, notify
+from alerts.notify import Message, channel_link, notify
 from channels_app import actions
 from channels_app.actions import ActionError
 from channels_app.models import AuditLog, Channel
@@ -30,13 +30,9 @@ RENEWABLE = tuple(state for state in Channel.PRESENT_IN_WHAPI if state != State.
 BATCH = 20
 
 
-def month_start(now: datetime) -> datetime:
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
 def days_used(customer_id: int, now: datetime) -> int:
     """Days renewed automatically for the customer this calendar month (refusals do not count)."""
-    renewals = Renewal.objects.filter(customer_id=customer_id, created_at__gte=month_start(now))
+    renewals = Renewal.objects.filter(customer_id=customer_id, created_at__gte=month_bounds(now.date())[0])
     return renewals.exclude(status=Renewal.Status.FAILED).aggregate(days=Sum("days"))["days"] or 0
 
 
@@ -93,12 +89,6 @@ def _renew(rule: RenewalRule, channel: Channel) -> int:
     return 1
 
 
-def _renewals_link(channel: Channel) -> str:
-    from django.conf import settings
-
-    return settings.PORTAL_BASE_URL + reverse("admin:channels_app_channel_change", args=[channel.pk])
-
-
 def _tell_problem(renewal: Renewal) -> None:
     channel = renewal.channel
     unknown = renewal.status == Renewal.Status.UNKNOWN
@@ -121,7 +111,7 @@ def _tell_problem(renewal: Renewal) -> None:
             ),
             fix="The channel",
         ),
-        link=_renewals_link(channel),
+        link=channel_link(channel, staff=True),
     )
 
 
@@ -139,7 +129,7 @@ def _tell_cap_reached(rule: RenewalRule, channel: Channel, now: datetime) -> Non
             ),
             fix="The channel",
         ),
-        link=_renewals_link(channel),
+        link=channel_link(channel, staff=True),
     )
 
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from alerts.models import Event, Notification
@@ -273,10 +274,10 @@ def _tell_expiring(channel: Channel, threshold: int, now: datetime) -> None:
         channel,
         key=f"expiring:{channel.pk}:{_period(channel)}:{threshold}",
         message=Message(
-            subject=f"{channel.name}: {days} day{'s' if days != 1 else ''} left",
+            subject=f"{channel.name}: {days} day{pluralize(days)} left",
             text=(
                 f"The {_paid_time(channel)} of the channel “{channel.name}”{_customer(channel)} ends on "
-                f"{channel.active_till:%Y-%m-%d %H:%M} UTC, in {days} day{'s' if days != 1 else ''}. "
+                f"{channel.active_till:%Y-%m-%d %H:%M} UTC, in {days} day{pluralize(days)}. "
                 "Then it stops sending and receiving messages until it is extended."
             ),
             fix="The channel",
@@ -361,10 +362,10 @@ def _tell_flaps(channel: Channel, times: int, since: datetime, now: datetime) ->
         channel,
         key=f"flaps:{channel.pk}:{since.isoformat()}",
         message=Message(
-            subject=f"{channel.name}: disconnected {times} more time{'s' if times != 1 else ''} in the last hour",
+            subject=f"{channel.name}: disconnected {times} more time{pluralize(times)} in the last hour",
             text=(
                 f"The channel “{channel.name}”{_customer(channel)} lost its WhatsApp number {times} more "
-                f"time{'s' if times != 1 else ''} between {since:%H:%M} and {now:%H:%M} UTC, after the disconnect "
+                f"time{pluralize(times)} between {since:%H:%M} and {now:%H:%M} UTC, after the disconnect "
                 "we told you about. "
                 + ("It is disconnected now." if still else f"It is {channel.get_state_display().lower()} now.")
                 + "\n\nA number that keeps dropping usually means the phone loses its connection or its battery "

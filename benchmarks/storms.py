@@ -62,17 +62,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--storm-connections", type=positive_int, default=64, help="concurrent connections (64)")
 
 
-def follow_ups_pending() -> int:
-    """What the storm still waits for: callbacks stored but not yet applied, and fleet channels with a
-    disconnect report waiting or a health check overdue."""
+def channels_pending():
+    """Fleet channels whose follow-up is not done: a disconnect report waiting, or a health check overdue."""
     from django.db.models import Q
     from django.utils import timezone
 
+    overdue = timezone.now() - OVERDUE_GRACE
+    return present().filter(Q(disconnect_reported_at__isnull=False) | Q(health_check_due_at__lte=overdue))
+
+
+def follow_ups_pending() -> int:
+    """What the storm still waits for: callbacks stored but not yet applied, and channels_pending()."""
     from channels_app.models import WebhookEvent
 
-    overdue = timezone.now() - OVERDUE_GRACE
-    channels = present().filter(Q(disconnect_reported_at__isnull=False) | Q(health_check_due_at__lte=overdue))
-    return channels.count() + WebhookEvent.objects.filter(outcome=WebhookEvent.Outcome.RECEIVED).count()
+    return channels_pending().count() + WebhookEvent.objects.filter(outcome=WebhookEvent.Outcome.RECEIVED).count()
 
 
 def storm(
@@ -85,8 +88,7 @@ def storm(
     expected_state: str,
     connections: int,
 ) -> dict:
-    from django.db.models import Count, Q
-    from django.utils import timezone
+    from django.db.models import Count
 
     from channels_app.models import WebhookEvent
 
@@ -127,11 +129,7 @@ def storm(
             else f"not finished within {WAIT_FOLLOW_UP_S:g} s"
         )
     )
-    stuck = list(
-        present()
-        .filter(Q(disconnect_reported_at__isnull=False) | Q(health_check_due_at__lte=timezone.now() - OVERDUE_GRACE))
-        .values(*STUCK_FIELDS)[:10]
-    )
+    stuck = list(channels_pending().values(*STUCK_FIELDS)[:10])
     if stuck:
         log(f"storm {name}: channels still pending, first {len(stuck)}: {stuck}")
     rows = WebhookEvent.objects.filter(id__gt=first_id)

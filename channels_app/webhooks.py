@@ -225,8 +225,9 @@ class RefusalCounter:
 _refusals = RefusalCounter()
 
 
-def _read_body(request: HttpRequest) -> bytes | None:
-    """The raw body, or None when it is over MAX_BODY. A request without a Content-Length (sent
+def read_body(request: HttpRequest) -> bytes | None:
+    """The raw body of a Whapi callback (this receiver's and the partner's `days` one), or None when
+    it is over MAX_BODY. A request without a Content-Length (sent
     chunked; the server hands it on de-chunked) is read from the input stream, up to the limit."""
     length = request.META.get("CONTENT_LENGTH") or ""
     if length:
@@ -238,7 +239,7 @@ def _read_body(request: HttpRequest) -> bytes | None:
     return raw if len(raw) <= MAX_BODY else None
 
 
-def _body_text(raw: bytes, notes: list[str]) -> str:
+def body_text(raw: bytes, notes: list[str]) -> str:
     """The body as text for the ledger, in the encoding JSON was sent in (UTF-8, -16 or -32)."""
     text = raw.decode(json.detect_encoding(raw), errors="replace")
     if "\x00" in text:
@@ -250,7 +251,7 @@ def _body_text(raw: bytes, notes: list[str]) -> str:
 @csrf_exempt
 @require_POST
 def whapi_webhook(request: HttpRequest) -> JsonResponse:
-    raw = _read_body(request)
+    raw = read_body(request)
     if raw is None:
         return _error(413, f"Body larger than {MAX_BODY} bytes.")
     try:
@@ -273,7 +274,7 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
         whapi_channel_id=channel_id,
         event_type=_fit(event["type"], 32, "event type", notes),
         event_method=_fit(event["event"], 16, "event method", notes),
-        body=_body_text(raw, notes),
+        body=body_text(raw, notes),
     )
     try:
         channel = _authenticated_channel(channel_id, secret)
