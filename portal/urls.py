@@ -4,6 +4,8 @@ from django.urls import include, path
 # The admin site is portal.admin_site.PortalAdminSite: the throttled login, and two-factor for staff.
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The language chooser posts to /i18n/setlang/ (Django's set_language: the language cookie).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("channels_app.urls")),
 ]
 

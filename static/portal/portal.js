@@ -10,6 +10,8 @@
  *   as the status says the channel cannot (or need not) be linked any more.
  * - .progress[data-start][data-end][data-now]: a start-up progress bar that moves by itself.
  * - [data-copy]: copy the value of the input it names.
+ * The words the script shows itself come from the page, in its language: the QR panel's
+ * data-msg-* attributes and the body's data-copied-label (the templates translate them).
  * - form[data-confirm]: ask before submitting; button[data-once]: no second click while submitting.
  * Without JavaScript every page still works; it just does not update by itself.
  */
@@ -142,6 +144,7 @@
     var running = false;
     var linked = false;
     var objectUrl = null;
+    var words = panel.dataset;
 
     function say(text) {
       message.textContent = text;
@@ -180,7 +183,7 @@
             running = false;
             linked = true;
             clearImage();
-            say("The phone is linked; finishing…");
+            say(words.msgLinked);
             return null;
           }
           if (response.status === 410) {
@@ -189,12 +192,12 @@
           }
           return response.text().then(function (text) {
             clearImage();
-            say(text || "The QR code is not available right now.");
+            say(text || words.msgUnavailable);
             later(response.status === 503 ? 2 : 5);
           });
         })
         .catch(function () {
-          say("Connection problem; trying again…");
+          say(words.msgOffline);
           later(5);
         });
     }
@@ -202,7 +205,7 @@
       if (running || linked) return;
       running = true;
       panel.hidden = false;
-      if (!image.getAttribute("src")) say("Loading the QR code…");
+      if (!image.getAttribute("src")) say(words.msgLoading);
       load();
     }
     function stop() {
@@ -228,7 +231,7 @@
     if (!input) return;
     if (!button.dataset.label) button.dataset.label = button.textContent;
     function done() {
-      button.textContent = "Copied";
+      button.textContent = document.body.dataset.copiedLabel || "Copied";
       window.setTimeout(function () {
         button.textContent = button.dataset.label;
       }, 1500);
