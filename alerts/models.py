@@ -19,21 +19,22 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from channels_app.crypto import EncryptedTextField
 from channels_app.models import Channel, Customer, HandoffLink, Project
 
 
 class Event(models.TextChoices):
-    DISCONNECTED = "channel.disconnected", "A connected number disconnected"
-    BACK_ONLINE = "channel.back_online", "A channel is back online after a disconnect alert"
-    NOT_SCANNED = "channel.not_scanned", "A channel is ready but nobody scanned it"
-    ERROR = "channel.error", "A channel is in error, or its webhook settings drifted"
-    EXPIRING = "channel.expiring", "A channel's paid days are running out"
-    EXPIRED = "channel.expired", "A channel expired or was stopped"
-    STILL_DOWN = "partner.still_down", "A told disconnect still lasts (staff escalation)"
-    PARTNER_DAYS_LOW = "partner.days_low", "The partner's day balance is low (staff only)"
-    RENEWAL_PROBLEM = "partner.renewal_problem", "An automatic renewal failed or reached its cap (staff only)"
+    DISCONNECTED = "channel.disconnected", _("A connected number disconnected")
+    BACK_ONLINE = "channel.back_online", _("A channel is back online after a disconnect alert")
+    NOT_SCANNED = "channel.not_scanned", _("A channel is ready but nobody scanned it")
+    ERROR = "channel.error", _("A channel is in error, or its webhook settings drifted")
+    EXPIRING = "channel.expiring", _("A channel's paid days are running out")
+    EXPIRED = "channel.expired", _("A channel expired or was stopped")
+    STILL_DOWN = "partner.still_down", _("A told disconnect still lasts (staff escalation)")
+    PARTNER_DAYS_LOW = "partner.days_low", _("The partner's day balance is low (staff only)")
+    RENEWAL_PROBLEM = "partner.renewal_problem", _("An automatic renewal failed or reached its cap (staff only)")
 
 
 # Where a message's hand-off link goes in its stored body; the link is made into a URL when it is sent.
@@ -111,9 +112,9 @@ class Recipient(models.Model):
 
 class Notification(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting to be sent"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Waiting to be sent")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
 
     event = models.CharField(max_length=40, choices=Event.choices)
     key = models.CharField(max_length=120, help_text="The occasion: told once per recipient.")

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from alerts.forms import CustomerRecipientForm
@@ -56,7 +57,11 @@ def alert_recipient_add_post(request: HttpRequest, customer_code: UUID) -> HttpR
         target=acc.customer,
         detail=recipient.address,
     )
-    messages.success(request, f"{recipient.address} is told about: {'; '.join(recipient.event_labels)}.")
+    messages.success(
+        request,
+        _("%(address)s is told about: %(events)s.")
+        % {"address": recipient.address, "events": "; ".join(str(label) for label in recipient.event_labels)},
+    )
     return redirect("channels_app:alerts", acc.customer.code)
 
 
@@ -68,5 +73,5 @@ def alert_recipient_remove_post(request: HttpRequest, customer_code: UUID, recip
     address = recipient.address
     recipient.delete()
     audit(actor=request.user, source=CUSTOMER, action="alerts.recipient_remove", target=acc.customer, detail=address)
-    messages.success(request, f"{address} is no longer told anything.")
+    messages.success(request, _("%(address)s is no longer told anything.") % {"address": address})
     return redirect("channels_app:alerts", acc.customer.code)

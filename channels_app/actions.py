@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from channels_app import background, configure, handoff, mirror, pipeline, webhook_urls
 from channels_app.audit import audit
@@ -52,21 +54,29 @@ def _timeline_source(source: str) -> str:
 def _run(channel: Channel, action: str, verb: str, call: Callable[[], object], *, actor, source: str, detail: str = ""):
     """Call Whapi for `channel`, audit the outcome, and turn a refusal into ActionError."""
     if not channel.whapi_id:
-        raise ActionError(f"{channel}: the channel does not exist in Whapi yet.")
+        raise ActionError(_("%(channel)s: the channel does not exist in Whapi yet.") % {"channel": channel})
     try:
         result = call()
     except WhapiError as exc:
+        # The error kept for staff is in English; the person who asked reads it in their language
+        # (`verb` is marked with gettext_noop by the callers; Whapi's own words stay as Whapi said them).
         message = f"{channel.name} ({channel.whapi_id}): Whapi could not {verb}: {exc.message}"
         audit(actor=actor, source=source, action=action, target=channel, ok=False, detail=f"{detail} {exc}".strip())
         channel_record_error(channel, message, source=Channel.ErrorSource.ACTION)
-        raise ActionError(message, outcome_unknown=exc.outcome_unknown) from exc
+        shown = _("%(channel)s (%(id)s): Whapi could not %(action)s: %(reason)s") % {
+            "channel": channel.name,
+            "id": channel.whapi_id,
+            "action": _(verb),
+            "reason": exc.message,
+        }
+        raise ActionError(shown, outcome_unknown=exc.outcome_unknown) from exc
     audit(actor=actor, source=source, action=action, target=channel, detail=detail)
     return result
 
 
 def _gate(channel: Channel, *, interactive: bool = False):
     if not channel.token or not channel.api_url:
-        raise ActionError(f"{channel}: the channel has no API access yet.")
+        raise ActionError(_("%(channel)s: the channel has no API access yet.") % {"channel": channel})
     return gate_client(channel.api_url, channel.token, interactive=interactive)
 
 
@@ -185,7 +195,7 @@ def channel_restart(channel: Channel, *, actor, source: str) -> None:
     _run(
         channel,
         "channel.restart",
-        "restart the channel",
+        gettext_noop("restart the channel"),
         lambda: partner_client().restart_channel(channel.whapi_id),
         actor=actor,
         source=source,
@@ -241,7 +251,7 @@ def channel_logout(channel: Channel, *, actor, source: str) -> None:
     _run(
         channel,
         "channel.logout",
-        "log the number out",
+        gettext_noop("log the number out"),
         call,
         actor=actor,
         source=source,
@@ -282,7 +292,10 @@ def channel_delete(channel: Channel, *, actor, source: str) -> None:
         with transaction.atomic():
             locked = channel_lock(channel.pk)
             if locked.whapi_id or locked.state not in (State.QUEUED, State.ERROR):
-                raise ActionError(f"{channel}: its creation is under way; delete it once it exists in Whapi.")
+                raise ActionError(
+                    _("%(channel)s: its creation is under way; delete it once it exists in Whapi.")
+                    % {"channel": channel}
+                )
             channel_update(
                 locked, state=State.DELETED, source=_timeline_source(source), detail="withdrawn before creation"
             )
@@ -302,7 +315,7 @@ def channel_delete(channel: Channel, *, actor, source: str) -> None:
             if exc.status != 404:  # gone already: the wish is fulfilled
                 raise
 
-    _run(channel, "channel.delete", "delete the channel", call, actor=actor, source=source)
+    _run(channel, "channel.delete", gettext_noop("delete the channel"), call, actor=actor, source=source)
     background.channel_tasks_cancel(channel.pk, "channel_configure", "channel_reconcile")
     handoff.handoff_links_revoke(channel=channel)
     channel_update(channel, state=State.DELETED, source=_timeline_source(source), detail="deleted")
@@ -311,13 +324,13 @@ def channel_delete(channel: Channel, *, actor, source: str) -> None:
 def channel_rename(channel: Channel, *, name: str, actor, source: str) -> None:
     name = (name or "").strip()
     if not name or len(name) > 150:
-        raise ActionError("A channel name needs 1 to 150 characters.")
+        raise ActionError(_("A channel name needs 1 to 150 characters."))
     old = channel.name
     if channel.whapi_id:
         _run(
             channel,
             "channel.rename",
-            "rename the channel",
+            gettext_noop("rename the channel"),
             lambda: partner_client().update_channel(channel.whapi_id, name=name, project_id=channel.whapi_project_id),
             actor=actor,
             source=source,
@@ -336,21 +349,24 @@ def validate_customer_webhook(url: str, events: list[dict]) -> tuple[str, list[d
         try:
             URLValidator(schemes=["https", "http"])(url)
         except ValidationError as exc:
-            raise ActionError("Enter a full http(s) URL, e.g. https://example.com/whatsapp/hook.") from exc
+            raise ActionError(_("Enter a full http(s) URL, e.g. https://example.com/whatsapp/hook.")) from exc
         if len(url) > 500:
-            raise ActionError("The webhook URL can be at most 500 characters long.")
+            raise ActionError(_("The webhook URL can be at most 500 characters long."))
         problem = webhook_urls.url_problem(url)
         if problem:
             raise ActionError(problem)
     clean = []
     for event in events or []:
         if not isinstance(event, dict) or event.get("type") not in CUSTOMER_EVENT_TYPES:
-            raise ActionError(f"Unknown event type {event!r}; choose from {', '.join(CUSTOMER_EVENT_TYPES)}.")
+            raise ActionError(
+                _("Unknown event type %(event)r; choose from %(types)s.")
+                % {"event": event, "types": ", ".join(CUSTOMER_EVENT_TYPES)}
+            )
         if event.get("method", "post") not in CUSTOMER_EVENT_METHODS:
-            raise ActionError(f"Unknown event method {event.get('method')!r}.")
+            raise ActionError(_("Unknown event method %(method)r.") % {"method": event.get("method")})
         clean.append({"type": event["type"], "method": event.get("method", "post")})
     if url and not clean:
-        raise ActionError("Choose at least one event type for the webhook.")
+        raise ActionError(_("Choose at least one event type for the webhook."))
     return url, clean
 
 
@@ -367,7 +383,8 @@ def channel_set_customer_webhook(channel: Channel, *, url: str, events: list[dic
     ok = _configure_now(channel, source=source)
     if not ok:
         raise ActionError(
-            f"The webhook was saved but could not be applied yet ({channel.last_error}); the portal keeps trying."
+            _("The webhook was saved but could not be applied yet (%(error)s); the portal keeps trying.")
+            % {"error": channel.last_error}
         )
     return True
 
@@ -375,9 +392,9 @@ def channel_set_customer_webhook(channel: Channel, *, url: str, events: list[dic
 def channel_reveal_token(channel: Channel, *, actor, source: str) -> str:
     """The channel's API token, for an explicit request; every reveal is recorded."""
     if channel.state == State.DELETED:
-        raise ActionError(f"{channel}: the channel is deleted; its token no longer works.")
+        raise ActionError(_("%(channel)s: the channel is deleted; its token no longer works.") % {"channel": channel})
     if not channel.token:
-        raise ActionError(f"{channel}: the channel has no token yet.")
+        raise ActionError(_("%(channel)s: the channel has no token yet.") % {"channel": channel})
     audit(actor=actor, source=source, action="channel.reveal_token", target=channel)
     return channel.token
 
@@ -389,18 +406,20 @@ def channel_qr(channel: Channel) -> QrCode | None:
     except WhapiError as exc:
         if exc.status == 409:
             return None
-        raise ActionError(f"The QR code is not available right now: {exc.message}") from exc
+        raise ActionError(_("The QR code is not available right now: %(reason)s") % {"reason": exc.message}) from exc
 
 
 def channel_pairing_code(channel: Channel, *, phone: str, actor, source: str) -> str:
     """A pairing code for linking by phone number (digits only, 7 to 15). Raises ActionError."""
     phone = (phone or "").strip()
     if not phone.isascii() or not phone.isdigit() or not 7 <= len(phone) <= 15:
-        raise ActionError("Enter the phone number with country code, digits only (7 to 15 digits), e.g. 14155550123.")
+        raise ActionError(
+            _("Enter the phone number with country code, digits only (7 to 15 digits), e.g. 14155550123.")
+        )
     return _run(
         channel,
         "channel.pairing_code",
-        "make a pairing code",
+        gettext_noop("make a pairing code"),
         lambda: _gate(channel, interactive=True).pairing_code(phone),
         actor=actor,
         source=source,
@@ -443,7 +462,7 @@ def project_create(*, name: str, customer: Customer | None, actor, source: str =
     except WhapiError as exc:
         audit(actor=actor, source=source, action="project.create", customer=customer, ok=False, detail=f"{name}: {exc}")
         raise ActionError(f"Whapi could not create the project {name!r}: {exc.message}") from exc
-    project, _ = mirror.project_mirror(remote, customer=customer)
+    project, _created = mirror.project_mirror(remote, customer=customer)
     audit(actor=actor, source=source, action="project.create", target=project, customer=customer)
     return project
 

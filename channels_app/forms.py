@@ -11,6 +11,8 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from channels_app import throttle, two_factor
 from channels_app.actions import CUSTOMER_EVENT_TYPES, ActionError, validate_customer_webhook
@@ -59,10 +61,10 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
 def code_field(*, required: bool) -> forms.CharField:
     """The sign-in forms' field for a one-time code (two_factor.code_check)."""
     return forms.CharField(
-        label="Authentication code",
+        label=_("Authentication code"),
         required=required,
         max_length=16,
-        help_text="The 6 digits your authenticator app shows, or one of your recovery codes.",
+        help_text=_("The 6 digits your authenticator app shows, or one of your recovery codes."),
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
     )
 
@@ -82,7 +84,7 @@ class _CodeIfTurnedOn(AuthenticationForm):
         self.needs_code = True
         self.fields["password"].widget.render_value = True  # the code is asked for on the same form
         if not (cleaned.get("otp_token") or "").strip():
-            raise ValidationError("Enter the code from your authenticator app.", code="code_required")
+            raise ValidationError(_("Enter the code from your authenticator app."), code="code_required")
         user.otp_device = two_factor.code_check(user, cleaned["otp_token"])
         return cleaned
 
@@ -130,7 +132,7 @@ class StaffTwoFactorLoginForm(ThrottledLoginMixin, _PasswordAndCodeForm):
 
 class TwoFactorCodeForm(forms.Form):
     code = forms.CharField(
-        label="Code from the app",
+        label=_("Code from the app"),
         max_length=16,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
@@ -143,11 +145,11 @@ class TwoFactorCodeForm(forms.Form):
 # need someone's attention grouped (value in the URL → label, states).
 _State = Channel.State
 DASHBOARD_STATE_GROUPS = {
-    "setup": ("Being set up (queued, creating, initializing, configuring)", Channel.SETTING_UP),
+    "setup": (_("Being set up (queued, creating, initializing, configuring)"), Channel.SETTING_UP),
     "waiting_scan": (_State.WAITING_SCAN.label, (_State.WAITING_SCAN,)),
     "connected": (_State.CONNECTED.label, (_State.CONNECTED,)),
     "disconnected": (_State.DISCONNECTED.label, (_State.DISCONNECTED,)),
-    "attention": ("Needs attention (error, stopped, expired)", (_State.ERROR, _State.STOPPED, _State.EXPIRED)),
+    "attention": (_("Needs attention (error, stopped, expired)"), (_State.ERROR, _State.STOPPED, _State.EXPIRED)),
 }
 
 
@@ -156,27 +158,27 @@ class DashboardFilterForm(forms.Form):
     state or project, a search too long) is reported next to its field and otherwise ignored."""
 
     q = forms.CharField(
-        label="Search",
+        label=_("Search"),
         required=False,
         max_length=100,
         strip=True,
-        widget=forms.SearchInput(attrs={"placeholder": "Name or number"}),
+        widget=forms.SearchInput(attrs={"placeholder": _("Name or number")}),
     )
     state = forms.ChoiceField(
-        label="State",
+        label=_("State"),
         required=False,
-        choices=[("", "Any state")] + [(value, label) for value, (label, _) in DASHBOARD_STATE_GROUPS.items()],
-        error_messages={"invalid_choice": "There is no state “%(value)s”; showing every state."},
+        choices=[("", _("Any state"))] + [(value, label) for value, (label, _states) in DASHBOARD_STATE_GROUPS.items()],
+        error_messages={"invalid_choice": _("There is no state “%(value)s”; showing every state.")},
     )
     project = forms.ChoiceField(
-        label="Project",
+        label=_("Project"),
         required=False,
-        error_messages={"invalid_choice": "No such project; showing every project."},
+        error_messages={"invalid_choice": _("No such project; showing every project.")},
     )
 
     def __init__(self, data, *, projects: list[Project]):
         super().__init__(data)
-        self.fields["project"].choices = [("", "Every project")] + [(p.whapi_id, p.name) for p in projects]
+        self.fields["project"].choices = [("", _("Every project"))] + [(p.whapi_id, p.name) for p in projects]
         self.projects = {p.whapi_id: p for p in projects}
         if len(projects) < 2:
             del self.fields["project"]
@@ -200,11 +202,14 @@ class ProjectChoiceField(forms.ModelChoiceField):
 
 class ChannelCreateForm(forms.Form):
     name = forms.CharField(
+        label=_("Name"),
         max_length=150,
-        help_text="For you to recognise it, e.g. “Support line”.",
+        help_text=_("For you to recognise it, e.g. “Support line”."),
         widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "off"}),
     )
-    project = ProjectChoiceField(queryset=Project.objects.none(), to_field_name="whapi_id", empty_label=None)
+    project = ProjectChoiceField(
+        label=_("Project"), queryset=Project.objects.none(), to_field_name="whapi_id", empty_label=None
+    )
     # One key per rendered form: a double submit sends the same key, and finds the first channel.
     request_key = forms.CharField(widget=forms.HiddenInput)
 
@@ -217,7 +222,7 @@ class ChannelCreateForm(forms.Form):
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
         if not name:
-            raise ValidationError("Give the channel a name.")
+            raise ValidationError(_("Give the channel a name."))
         return name
 
     def clean_request_key(self) -> str:
@@ -225,16 +230,16 @@ class ChannelCreateForm(forms.Form):
         try:
             return uuid.UUID(key).hex
         except ValueError:
-            raise ValidationError("The form is out of date; reload the page and submit it again.") from None
+            raise ValidationError(_("The form is out of date; reload the page and submit it again.")) from None
 
 
 class RenameForm(forms.Form):
-    name = forms.CharField(label="Channel name", max_length=150)
+    name = forms.CharField(label=_("Channel name"), max_length=150)
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
         if not name:
-            raise ValidationError("Give the channel a name.")
+            raise ValidationError(_("Give the channel a name."))
         return name
 
 
@@ -243,9 +248,9 @@ _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
 
 class PairingCodeForm(forms.Form):
     phone = forms.CharField(
-        label="Phone number",
+        label=_("Phone number"),
         max_length=32,
-        help_text="With country code, e.g. 14155550123.",
+        help_text=_("With country code, e.g. 14155550123."),
         widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel", "placeholder": "14155550123"}),
     )
 
@@ -254,36 +259,41 @@ class PairingCodeForm(forms.Form):
         # Spaces, dashes, brackets and a leading + are how people write numbers; Whapi wants digits only.
         phone = _PHONE_SEPARATORS.sub("", raw).removeprefix("+")
         if not phone.isascii() or not phone.isdigit():
-            raise ValidationError("Use digits only: country code and number, e.g. 14155550123.")
+            raise ValidationError(_("Use digits only: country code and number, e.g. 14155550123."))
         if not 7 <= len(phone) <= 15:
             raise ValidationError(
-                f"A phone number has 7 to 15 digits with its country code; this one has {len(phone)}."
+                ngettext(
+                    "A phone number has 7 to 15 digits with its country code; this one has %(count)d digit.",
+                    "A phone number has 7 to 15 digits with its country code; this one has %(count)d digits.",
+                    len(phone),
+                )
+                % {"count": len(phone)}
             )
         return phone
 
 
 EVENT_LABELS = {
-    "messages": "Messages (incoming and sent)",
-    "statuses": "Message statuses (delivered, read)",
-    "chats": "Chats",
-    "contacts": "Contacts",
-    "groups": "Groups",
-    "presences": "Presences (online, typing)",
-    "calls": "Calls",
-    "labels": "Labels",
+    "messages": _("Messages (incoming and sent)"),
+    "statuses": _("Message statuses (delivered, read)"),
+    "chats": _("Chats"),
+    "contacts": _("Contacts"),
+    "groups": _("Groups"),
+    "presences": _("Presences (online, typing)"),
+    "calls": _("Calls"),
+    "labels": _("Labels"),
 }
 
 
 class WebhookForm(forms.Form):
     url = forms.CharField(
-        label="Webhook URL",
+        label=_("Webhook URL"),
         required=False,
         max_length=500,
-        help_text="Whapi posts the events you choose to this address. Leave empty to remove your webhook.",
+        help_text=_("Whapi posts the events you choose to this address. Leave empty to remove your webhook."),
         widget=forms.URLInput(attrs={"placeholder": "https://example.com/whatsapp/hook"}),
     )
     events = forms.MultipleChoiceField(
-        label="Events",
+        label=_("Events"),
         required=False,
         choices=[(event_type, EVENT_LABELS.get(event_type, event_type)) for event_type in CUSTOMER_EVENT_TYPES],
         widget=forms.CheckboxSelectMultiple,
@@ -297,7 +307,7 @@ class WebhookForm(forms.Form):
     def clean_url(self) -> str:
         url = self.cleaned_data["url"].strip()
         try:
-            url, _ = validate_customer_webhook(url, [{"type": "messages", "method": "post"}])
+            url, _events = validate_customer_webhook(url, [{"type": "messages", "method": "post"}])
         except ActionError as exc:
             raise ValidationError(str(exc)) from None
         return url
@@ -305,7 +315,7 @@ class WebhookForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("url") and not cleaned.get("events"):
-            self.add_error("events", "Choose at least one kind of event for the webhook.")
+            self.add_error("events", _("Choose at least one kind of event for the webhook."))
         return cleaned
 
     def event_list(self) -> list[dict]:
@@ -316,24 +326,26 @@ class WebhookForm(forms.Form):
 
 
 class HandoffForm(forms.Form):
-    LIFETIMES = [(30, "30 minutes"), (120, "2 hours"), (24 * 60, "24 hours")]
+    LIFETIMES = [(30, _("30 minutes")), (120, _("2 hours")), (24 * 60, _("24 hours"))]
 
-    minutes = forms.TypedChoiceField(label="Valid for", choices=LIFETIMES, coerce=int, initial=30)
+    minutes = forms.TypedChoiceField(label=_("Valid for"), choices=LIFETIMES, coerce=int, initial=30)
 
 
 # ------------------------------------------------------------------------------------------------
 # Members
 # ------------------------------------------------------------------------------------------------
-ROLE_HELP = "Owner: everything, members too. Operator: channels. Viewer: read only."
+ROLE_HELP = _("Owner: everything, members too. Operator: channels. Viewer: read only.")
 
 
 class MemberInviteForm(forms.Form):
     email = forms.EmailField(
-        label="Email address",
-        help_text="They get a link to accept, with an account of theirs or a new one.",
+        label=_("Email address"),
+        help_text=_("They get a link to accept, with an account of theirs or a new one."),
         widget=forms.EmailInput(attrs={"autocomplete": "off"}),
     )
-    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.OPERATOR, help_text=ROLE_HELP)
+    role = forms.ChoiceField(
+        label=_("Role"), choices=Membership.Role.choices, initial=Membership.Role.OPERATOR, help_text=ROLE_HELP
+    )
 
 
 class InvitationSignupForm(auth_forms.UserCreationForm):
@@ -356,4 +368,4 @@ class InvitationSignupForm(auth_forms.UserCreationForm):
 
 
 class MemberRoleForm(forms.Form):
-    role = forms.ChoiceField(choices=Membership.Role.choices)
+    role = forms.ChoiceField(label=_("Role"), choices=Membership.Role.choices)

@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels_app.audit import audit
 from channels_app.models import AuditLog, Customer, Invitation, Membership
@@ -40,7 +41,7 @@ def _keep_an_owner(membership: Membership) -> None:
         .values_list("pk", flat=True)
     )
     if owners == [membership.pk]:
-        raise MemberError("Every customer needs an owner: make someone else an owner first.")
+        raise MemberError(_("Every customer needs an owner: make someone else an owner first."))
 
 
 def member_invite(request: HttpRequest, *, customer: Customer, email: str, role: str, actor) -> bool:
@@ -118,7 +119,7 @@ def invitation_accept(*, invitation: Invitation, user) -> tuple[Membership, bool
     with transaction.atomic():
         locked = Invitation.objects.select_for_update().filter(pk=invitation.pk).first()
         if locked is None or not locked.is_pending():
-            raise MemberError("This invitation has expired or was used already.")
+            raise MemberError(_("This invitation has expired or was used already."))
         membership = Membership.objects.filter(customer=locked.customer, user=user).first()
         created = membership is None
         if created:

@@ -16,6 +16,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from channels_app.crypto import EncryptedTextField
 
@@ -42,9 +43,9 @@ class Membership(models.Model):
     """A user's role in one customer."""
 
     class Role(models.TextChoices):
-        OWNER = "owner", "Owner"
-        OPERATOR = "operator", "Operator"
-        VIEWER = "viewer", "Viewer"
+        OWNER = "owner", _("Owner")
+        OPERATOR = "operator", _("Operator")
+        VIEWER = "viewer", _("Viewer")
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
@@ -102,33 +103,35 @@ class Channel(models.Model):
     """A Whapi channel (one WhatsApp number) and our provisioning state for it."""
 
     class State(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        CREATING = "creating", "Creating"
-        INITIALIZING = "initializing", "Initializing"
-        CONFIGURING = "configuring", "Configuring"
-        WAITING_SCAN = "waiting_scan", "Waiting for scan"
-        CONNECTED = "connected", "Connected"
-        DISCONNECTED = "disconnected", "Disconnected"
-        ERROR = "error", "Error"
-        STOPPED = "stopped", "Stopped"
-        EXPIRED = "expired", "Expired"
-        DELETED = "deleted", "Deleted"
+        QUEUED = "queued", _("Queued")
+        CREATING = "creating", _("Creating")
+        INITIALIZING = "initializing", _("Initializing")
+        CONFIGURING = "configuring", _("Configuring")
+        WAITING_SCAN = "waiting_scan", _("Waiting for scan")
+        CONNECTED = "connected", _("Connected")
+        DISCONNECTED = "disconnected", _("Disconnected")
+        ERROR = "error", _("Error")
+        STOPPED = "stopped", _("Stopped")
+        EXPIRED = "expired", _("Expired")
+        DELETED = "deleted", _("Deleted")
 
     # What each state means, in a line that staff and customers both read (details are added by each page).
     STATE_MEANINGS = {
-        State.QUEUED: "Queued for creation: Whapi creates a limited number of channels per half hour, "
-        "so requests take turns.",
-        State.CREATING: "Being created in Whapi.",
-        State.INITIALIZING: "Created in Whapi and starting up on its servers; Whapi asks for this pause "
-        "before a new channel is used.",
-        State.CONFIGURING: "Setting and verifying the webhooks of the channel (its notifications).",
-        State.WAITING_SCAN: "Ready to connect: no WhatsApp number is linked yet.",
-        State.CONNECTED: "Connected: a WhatsApp number is linked and the API sends and receives messages.",
-        State.DISCONNECTED: "Disconnected: no phone is linked any more; scanning the QR code links one again.",
-        State.ERROR: "Error: something needs attention.",
-        State.STOPPED: "Stopped in Whapi; it has to be started again.",
-        State.EXPIRED: "Expired: its paid time ran out; extending it brings it back.",
-        State.DELETED: "Deleted.",
+        State.QUEUED: _(
+            "Queued for creation: Whapi creates a limited number of channels per half hour, so requests take turns."
+        ),
+        State.CREATING: _("Being created in Whapi."),
+        State.INITIALIZING: _(
+            "Created in Whapi and starting up on its servers; Whapi asks for this pause before a new channel is used."
+        ),
+        State.CONFIGURING: _("Setting and verifying the webhooks of the channel (its notifications)."),
+        State.WAITING_SCAN: _("Ready to connect: no WhatsApp number is linked yet."),
+        State.CONNECTED: _("Connected: a WhatsApp number is linked and the API sends and receives messages."),
+        State.DISCONNECTED: _("Disconnected: no phone is linked any more; scanning the QR code links one again."),
+        State.ERROR: _("Error: something needs attention."),
+        State.STOPPED: _("Stopped in Whapi; it has to be started again."),
+        State.EXPIRED: _("Expired: its paid time ran out; extending it brings it back."),
+        State.DELETED: _("Deleted."),
     }
     # Until its webhooks are verified, a channel's lifecycle belongs to the pipeline, not to Whapi's health.
     SETTING_UP = (State.QUEUED, State.CREATING, State.INITIALIZING, State.CONFIGURING)
@@ -153,10 +156,10 @@ class Channel(models.Model):
     CHANGING = (*SETTING_UP, State.WAITING_SCAN)
 
     class Mode(models.TextChoices):
-        TRIAL = "trial", "Trial"
-        DEV = "dev", "Sandbox (dev)"
-        DEV_ARCHIVE = "dev_archive", "Sandbox archive"
-        LIVE = "live", "Live"
+        TRIAL = "trial", _("Trial")
+        DEV = "dev", _("Sandbox (dev)")
+        DEV_ARCHIVE = "dev_archive", _("Sandbox archive")
+        LIVE = "live", _("Live")
 
     code = models.UUIDField("public id", default=uuid.uuid4, unique=True, editable=False)
     # Indexed with state (Meta.indexes), which also serves the foreign key.

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from channels_app import background, budget
 from channels_app.models import Channel, ChannelEvent, CreateAttempt, Customer, Project
@@ -65,11 +67,13 @@ def channel_queue(
     """
     name = (name or "").strip()
     if not name:
-        raise RequestRefused("Give the channel a name.")
+        raise RequestRefused(_("Give the channel a name."))
     if len(name) > MAX_NAME_LENGTH:
-        raise RequestRefused(f"The channel name can be at most {MAX_NAME_LENGTH} characters long.")
+        raise RequestRefused(
+            _("The channel name can be at most %(count)d characters long.") % {"count": MAX_NAME_LENGTH}
+        )
     if not project.whapi_id:
-        raise RequestRefused("This project is not linked to a Whapi project.")
+        raise RequestRefused(_("This project is not linked to a Whapi project."))
     try:
         with transaction.atomic():
             # Locking the customer makes two requests at once count each other, and lets the second
@@ -81,10 +85,15 @@ def channel_queue(
             if enforce_quota and customer is not None:
                 in_use = Channel.objects.in_use().filter(project__customer=customer).count()
                 if in_use >= customer.channel_quota:
-                    channels = "channel" if customer.channel_quota == 1 else "channels"
+                    message = ngettext(
+                        "%(name)s already has %(used)d of its %(quota)d channel: "
+                        "a higher quota is needed to add another.",
+                        "%(name)s already has %(used)d of its %(quota)d channels: "
+                        "a higher quota is needed to add another.",
+                        customer.channel_quota,
+                    )
                     raise RequestRefused(
-                        f"{customer.name} already has {in_use} of its {customer.channel_quota} {channels}: "
-                        "a higher quota is needed to add another."
+                        message % {"name": customer.name, "used": in_use, "quota": customer.channel_quota}
                     )
             channel = Channel.objects.create(
                 project=project,

@@ -18,6 +18,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from channels_app.models import FailedLogin, PasswordResetRequest
 
@@ -100,7 +101,11 @@ def login_attempt_withdraw(attempt_id: int) -> None:
 
 def throttle_message(seconds: int) -> str:
     minutes = max(1, math.ceil(seconds / 60))
-    return f"Too many failed attempts; try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    return ngettext(
+        "Too many failed attempts; try again in %(minutes)d minute.",
+        "Too many failed attempts; try again in %(minutes)d minutes.",
+        minutes,
+    ) % {"minutes": minutes}
 
 
 RESET_WINDOW = timedelta(hours=1)

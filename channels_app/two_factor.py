@@ -13,11 +13,12 @@ import qrcode
 import qrcode.image.svg
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 RECOVERY_CODES = 10
-WRONG_CODE = "That code is not right; check your authenticator's clock."
+WRONG_CODE = _("That code is not right; check your authenticator's clock.")
 
 
 def is_on(user) -> bool:
@@ -41,9 +42,9 @@ def code_check(user, code: str):
     if device is None:
         if kind is StaticDevice and is_on(user):
             raise ValidationError(WRONG_CODE, code="invalid_token")
-        raise ValidationError("This account has no authenticator yet.", code="no_device")
+        raise ValidationError(_("This account has no authenticator yet."), code="no_device")
     if not allowed:
-        raise ValidationError("Too many wrong codes; wait a minute and try again.", code="invalid_token")
+        raise ValidationError(_("Too many wrong codes; wait a minute and try again."), code="invalid_token")
     if not verified:
         raise ValidationError(WRONG_CODE, code="invalid_token")
     return device
@@ -81,9 +82,9 @@ def enrolment_confirm(user, code: str) -> list[str]:
     Raises ValidationError when there is no pending key or the code is wrong."""
     device = enrolment_pending(user)
     if device is None:
-        raise ValidationError("Start again: the key to confirm is gone.", code="no_device")
+        raise ValidationError(_("Start again: the key to confirm is gone."), code="no_device")
     if not device.verify_token("".join((code or "").split())):
-        raise ValidationError("That code is not right; check your authenticator's clock.", code="invalid_token")
+        raise ValidationError(WRONG_CODE, code="invalid_token")
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user, confirmed=True).delete()
         TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)

@@ -13,9 +13,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 RESOLVE_TIMEOUT = 5.0  # seconds; the system resolver has no timeout of its own here
-LOCAL = "Whapi cannot reach a local address; use a public URL."
+LOCAL = gettext_lazy("Whapi cannot reach a local address; use a public URL.")
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -42,32 +44,32 @@ def url_problem(url: str) -> str:
     if "\\" in url or any(ord(ch) < 33 or ord(ch) == 127 for ch in url):
         # A backslash reads as "/" to some URL parsers (Whapi's among them) and as part of the user
         # info to others: the host would not be the one checked here.
-        return "Enter the URL without spaces, backslashes or control characters."
+        return _("Enter the URL without spaces, backslashes or control characters.")
     parts = urlsplit(url)
     if parts.username is not None or "@" in parts.netloc:
-        return "Enter the URL without a user name or password in it."
+        return _("Enter the URL without a user name or password in it.")
     if parts.scheme not in ("http", "https"):
-        return "Enter a full http(s) URL, e.g. https://example.com/whatsapp/hook."
+        return _("Enter a full http(s) URL, e.g. https://example.com/whatsapp/hook.")
     host = (parts.hostname or "").rstrip(".")
     if not host:
-        return "Enter a full http(s) URL, e.g. https://example.com/whatsapp/hook."
+        return _("Enter a full http(s) URL, e.g. https://example.com/whatsapp/hook.")
     if host == "localhost" or host.endswith(".localhost"):
-        return LOCAL
+        return str(LOCAL)
     try:
         port = parts.port if parts.port is not None else (443 if parts.scheme == "https" else 80)
     except ValueError:
         port = 0
     if not 1 <= port <= 65535:
-        return "The port in the URL is not a number from 1 to 65535."
+        return _("The port in the URL is not a number from 1 to 65535.")
     try:
         addresses = [str(ipaddress.ip_address(host))]
     except ValueError:
         try:
             addresses = resolve(host, port)
         except (OSError, UnicodeError):
-            return f"The host {host} cannot be found; check the URL."
+            return _("The host %(host)s cannot be found; check the URL.") % {"host": host}
     if not addresses or not all(_is_public(address) for address in addresses):
-        return LOCAL
+        return str(LOCAL)
     if parts.scheme != "https" and not settings.DEBUG:
-        return "Use an https URL: the events carry your messages."
+        return _("Use an https URL: the events carry your messages.")
     return ""

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from channels_app import two_factor
@@ -72,7 +73,7 @@ password_reset_complete = auth_views.PasswordResetCompleteView.as_view(
 @require_POST
 def logout(request: HttpRequest) -> HttpResponse:
     auth_logout(request)
-    messages.info(request, "You are signed out.")
+    messages.info(request, _("You are signed out."))
     return redirect("channels_app:login")
 
 
@@ -114,7 +115,7 @@ def two_factor_page(request: HttpRequest) -> HttpResponse:
         else:
             two_factor.turn_off(user)
             audit(actor=user, source=AuditLog.Source.CUSTOMER, action="account.two_factor_off", detail=user.username)
-            messages.success(request, "Two-factor sign-in is off: your password alone signs you in.")
+            messages.success(request, _("Two-factor sign-in is off: your password alone signs you in."))
             return redirect("channels_app:two_factor")
     pending = context.get("pending")
     if pending is not None:

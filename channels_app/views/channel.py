@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from channels_app import access, actions, handoff
@@ -100,7 +101,7 @@ def channel_status_json(request: HttpRequest, channel_code: UUID) -> JsonRespons
 @login_required
 @require_GET
 def channel_qr_png(request: HttpRequest, channel_code: UUID) -> HttpResponse:
-    channel, _ = access.get_channel_for_user(request, channel_code, rw=True)
+    channel, _acc = access.get_channel_for_user(request, channel_code, rw=True)
     return qr_response(channel)
 
 
@@ -109,7 +110,7 @@ def channel_qr_png(request: HttpRequest, channel_code: UUID) -> HttpResponse:
 def channel_pairing_code_post(request: HttpRequest, channel_code: UUID) -> HttpResponse:
     channel, acc = access.get_channel_for_user(request, channel_code, rw=True)
     if not can_connect(channel):
-        messages.info(request, "This channel cannot be linked right now.")
+        messages.info(request, _("This channel cannot be linked right now."))
         return redirect("channels_app:channel", channel.code)
     form = PairingCodeForm(request.POST)
     code = ""
@@ -121,7 +122,7 @@ def channel_pairing_code_post(request: HttpRequest, channel_code: UUID) -> HttpR
         except ActionError as exc:
             form.add_error("phone", str(exc))
     if form.errors:
-        point_to_form_error(request, form, section="Link with a pairing code")
+        point_to_form_error(request, form, section=_("Link with a pairing code"))
     return _render(request, channel, acc, pairing_form=form, pairing_code=code)
 
 
@@ -143,7 +144,7 @@ def channel_webhook_post(request: HttpRequest, channel_code: UUID) -> HttpRespon
     channel, acc = access.get_channel_for_user(request, channel_code, rw=True)
     form = WebhookForm(request.POST)
     if not form.is_valid():
-        point_to_form_error(request, form, section="Your webhook")
+        point_to_form_error(request, form, section=_("Your webhook"))
         return _render(request, channel, acc, webhook_form=form)
     url = form.cleaned_data["url"]
     try:
@@ -155,11 +156,11 @@ def channel_webhook_post(request: HttpRequest, channel_code: UUID) -> HttpRespon
         messages.warning(request, str(exc))
     else:
         if not url:
-            messages.success(request, "Your webhook was removed.")
+            messages.success(request, _("Your webhook was removed."))
         elif applied:
-            messages.success(request, "Your webhook is set and Whapi confirmed it.")
+            messages.success(request, _("Your webhook is set and Whapi confirmed it."))
         else:
-            messages.success(request, "Your webhook is saved; it is applied as soon as the channel is set up.")
+            messages.success(request, _("Your webhook is saved; it is applied as soon as the channel is set up."))
     return redirect("channels_app:channel", channel.code)
 
 
@@ -174,9 +175,9 @@ def channel_rename_post(request: HttpRequest, channel_code: UUID) -> HttpRespons
         except ActionError as exc:
             form.add_error("name", str(exc))
         else:
-            messages.success(request, f"The channel is now called “{channel.name}”.")
+            messages.success(request, _("The channel is now called “%(name)s”.") % {"name": channel.name})
             return redirect("channels_app:channel", channel.code)
-    point_to_form_error(request, form, section="Channel settings")
+    point_to_form_error(request, form, section=_("Channel settings"))
     return _render(request, channel, acc, rename_form=form)
 
 
@@ -193,7 +194,7 @@ def channel_disconnect_page(request: HttpRequest, channel_code: UUID) -> HttpRes
     else:
         messages.success(
             request,
-            "The number was logged out. Scan the QR code again to connect a phone.",
+            _("The number was logged out. Scan the QR code again to connect a phone."),
             extra_tags="about-state",  # about the channel's progress: the page drops it once a phone is linked
         )
     return redirect("channels_app:channel", channel.code)
@@ -203,16 +204,16 @@ def channel_disconnect_page(request: HttpRequest, channel_code: UUID) -> HttpRes
 @require_POST
 def channel_restart_post(request: HttpRequest, channel_code: UUID) -> HttpResponse:
     """Restart a channel Whapi reports in error (the remedy its error names); audited by the action."""
-    channel, _ = access.get_channel_for_user(request, channel_code, rw=True)
+    channel, _acc = access.get_channel_for_user(request, channel_code, rw=True)
     if not can_restart(channel):
-        messages.error(request, "Only a channel in error can be restarted from here.")
+        messages.error(request, _("Only a channel in error can be restarted from here."))
         return redirect("channels_app:channel", channel.code)
     try:
         actions.channel_restart(channel, actor=request.user, source=CUSTOMER)
     except ActionError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Whapi is restarting the channel. Its status below follows as it comes back.")
+        messages.success(request, _("Whapi is restarting the channel. Its status below follows as it comes back."))
     return redirect("channels_app:channel", channel.code)
 
 
@@ -229,7 +230,7 @@ def channel_delete_page(request: HttpRequest, channel_code: UUID) -> HttpRespons
     except ActionError as exc:
         messages.error(request, str(exc))
         return redirect("channels_app:channel", channel.code)
-    messages.success(request, f"“{channel.name}” was deleted.")
+    messages.success(request, _("“%(name)s” was deleted.") % {"name": channel.name})
     return redirect("channels_app:dashboard", acc.customer.code)
 
 
@@ -239,11 +240,11 @@ def handoff_create_post(request: HttpRequest, channel_code: UUID) -> HttpRespons
     channel, acc = access.get_channel_for_user(request, channel_code, rw=True)
     if channel.state == Channel.State.CONNECTED:
         # A link stops working once a number is linked (handoff.handoff_link_done): making one is moot.
-        messages.info(request, "The number is connected: a hand-off link is needed only to link a phone.")
+        messages.info(request, _("The number is connected: a hand-off link is needed only to link a phone."))
         return redirect(reverse("channels_app:channel", args=[channel.code]) + "#handoff")
     form = HandoffForm(request.POST)
     if not form.is_valid():
-        point_to_form_error(request, form, section="Hand-off link")
+        point_to_form_error(request, form, section=_("Hand-off link"))
         return _render(request, channel, acc, handoff_form=form)
     replaced = handoff.active_handoff_link(channel) is not None
     handoff.handoff_create(
@@ -251,7 +252,9 @@ def handoff_create_post(request: HttpRequest, channel_code: UUID) -> HttpRespons
     )
     messages.success(
         request,
-        "A new hand-off link is ready below." + (" The previous link no longer works." if replaced else ""),
+        _("A new hand-off link is ready below. The previous link no longer works.")
+        if replaced
+        else _("A new hand-off link is ready below."),
     )
     return redirect(reverse("channels_app:channel", args=[channel.code]) + "#handoff")
 
@@ -259,7 +262,9 @@ def handoff_create_post(request: HttpRequest, channel_code: UUID) -> HttpRespons
 @login_required
 @require_POST
 def handoff_revoke_post(request: HttpRequest, channel_code: UUID) -> HttpResponse:
-    channel, _ = access.get_channel_for_user(request, channel_code, rw=True)
+    channel, _acc = access.get_channel_for_user(request, channel_code, rw=True)
     count = handoff.handoff_revoke(channel=channel, actor=request.user)
-    messages.success(request, "The hand-off link no longer works." if count else "There was no active hand-off link.")
+    messages.success(
+        request, _("The hand-off link no longer works.") if count else _("There was no active hand-off link.")
+    )
     return redirect(reverse("channels_app:channel", args=[channel.code]) + "#handoff")

@@ -10,6 +10,7 @@ from datetime import datetime
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels_app import actions, background, budget
 from channels_app.actions import ActionError
@@ -38,15 +39,19 @@ def can_restart(channel: Channel) -> bool:
 def _problem(channel: Channel) -> str:
     """A plain explanation of why a channel is in ERROR (the details are for staff, in the admin)."""
     if channel.error_source == Channel.ErrorSource.CREATE:
-        return "Whapi could not create this channel. Contact support; they can see why and try again."
+        return _("Whapi could not create this channel. Contact support; they can see why and try again.")
     if channel.error_source == Channel.ErrorSource.CONFIGURE:
-        return "The channel exists, but its setup could not be finished. Contact support if this does not clear up."
+        return _("The channel exists, but its setup could not be finished. Contact support if this does not clear up.")
     if channel.error_source == Channel.ErrorSource.HEALTH:
-        problem = f"Whapi reports a problem with this channel ({channel.health_status or 'ERROR'})."
+        problem = _("Whapi reports a problem with this channel (%(status)s).") % {
+            "status": channel.health_status or "ERROR"
+        }
         # With a number linked, the remedy (log it out, link again: `relink`) is said by the template,
         # which knows who may do it; without one there is nothing to log out.
-        return problem if channel.connected_number else f"{problem} Contact support if it does not clear up."
-    return "Something went wrong with this channel. Contact support if it does not clear up."
+        if channel.connected_number:
+            return problem
+        return f"{problem} {_('Contact support if it does not clear up.')}"
+    return _("Something went wrong with this channel. Contact support if it does not clear up.")
 
 
 def channel_status(channel: Channel, *, now: datetime | None = None) -> dict:
@@ -132,7 +137,7 @@ def qr_response(channel: Channel) -> HttpResponse:
     The `X-QR-Expires-In` header says when to fetch the next one.
     """
     if not can_connect(channel):
-        return _text("This channel cannot be linked right now.", 409)
+        return _text(_("This channel cannot be linked right now."), 409)
     try:
         qr = actions.channel_qr(channel)
     except ActionError as exc:
@@ -143,7 +148,7 @@ def qr_response(channel: Channel) -> HttpResponse:
         return HttpResponse(status=204)
     image = qr.png
     if image is None:
-        response = _text("The QR code is being prepared; one moment.", 503)
+        response = _text(_("The QR code is being prepared; one moment."), 503)
         response["Retry-After"] = "2"
         return response
     response = HttpResponse(image, content_type="image/png")

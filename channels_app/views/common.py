@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from channels_app import access
@@ -65,7 +66,10 @@ def point_to_form_error(request: HttpRequest, form: forms.Form, *, section: str)
     first field in error (the first field, for an error of the whole form) gets the focus, which
     scrolls the browser to it, and a message at the top says where the error is.
     """
-    messages.error(request, f"There is an error below, in “{section}”: see the message next to the field.")
+    messages.error(
+        request,
+        _("There is an error below, in “%(section)s”: see the message next to the field.") % {"section": section},
+    )
     name = next((name for name in form.errors if name in form.fields), next(iter(form.fields), None))
     if name is not None:
         form.fields[name].widget.attrs["autofocus"] = True

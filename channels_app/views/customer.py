@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from channels_app import access, actions
@@ -190,7 +191,7 @@ def dashboard_status_json(request: HttpRequest, customer_code: UUID) -> JsonResp
     acc = access.get_customer_for_user(request, customer_code)
     shown: dict[str, str] = {}
     for value in request.GET.getlist("c")[:POLL_MAX_CODES]:
-        code, _, version = value.partition(".")
+        code, _dot, version = value.partition(".")
         try:
             shown[str(UUID(code))] = version
         except ValueError:
@@ -239,13 +240,13 @@ def channel_request_page(request: HttpRequest, customer_code: UUID) -> HttpRespo
             form.add_error(None, str(exc))
         else:
             if channel.project is None or channel.project.customer_id != customer.pk:
-                form.add_error(None, "This form was sent before; reload the page to request another channel.")
+                form.add_error(None, _("This form was sent before; reload the page to request another channel."))
             else:
                 if recorded:
                     # About the channel's progress: the page drops it once the setup is over.
                     messages.success(
                         request,
-                        f"“{channel.name}” is requested. This page follows its setup.",
+                        _("“%(name)s” is requested. This page follows its setup.") % {"name": channel.name},
                         extra_tags="about-state",
                     )
                 return redirect("channels_app:channel", channel.code)

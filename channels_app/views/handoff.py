@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from channels_app import actions, handoff
@@ -64,7 +65,7 @@ def handoff_open(request: HttpRequest, token: str) -> HttpResponse:
     found = handoff.get_channel_for_handoff(token)
     if found is None:
         return _expired(request, token)
-    _, link = found
+    _channel, link = found
     handoff.handoff_used(link, what="open", ip=client_ip(request))
     response = _no_store(redirect("channels_app:handoff_page"))
     response.set_cookie(
@@ -93,7 +94,7 @@ def handoff_status_json(request: HttpRequest) -> HttpResponse:
     found = _from_cookie(request)
     if found is None:
         return _no_store(JsonResponse({"expired": True}, status=410))
-    channel, _ = found
+    channel, _link = found
     return _no_store(JsonResponse(status_payload(request, channel, may_connect=True, handoff=True)))
 
 
@@ -101,8 +102,10 @@ def handoff_status_json(request: HttpRequest) -> HttpResponse:
 def handoff_qr_png(request: HttpRequest) -> HttpResponse:
     found = _from_cookie(request)
     if found is None:
-        return _no_store(HttpResponse("This link has expired.", status=410, content_type="text/plain"))
-    channel, _ = found
+        return _no_store(
+            HttpResponse(_("This link has expired."), status=410, content_type="text/plain; charset=utf-8")
+        )
+    channel, _link = found
     return _no_store(qr_response(channel))
 
 
@@ -115,7 +118,7 @@ def handoff_pairing_code_post(request: HttpRequest) -> HttpResponse:
     form = PairingCodeForm(request.POST)
     code = ""
     if not can_connect(channel):
-        form.add_error(None, "This channel cannot be linked right now; wait until the page offers a QR code.")
+        form.add_error(None, _("This channel cannot be linked right now; wait until the page offers a QR code."))
     elif form.is_valid():
         handoff.handoff_used(link, what="pairing_code", ip=client_ip(request))
         try:
@@ -125,5 +128,5 @@ def handoff_pairing_code_post(request: HttpRequest) -> HttpResponse:
         except ActionError as exc:
             form.add_error("phone", str(exc))
     if form.errors:
-        point_to_form_error(request, form, section="Link with a pairing code")
+        point_to_form_error(request, form, section=_("Link with a pairing code"))
     return _render(request, channel, link, pairing_form=form, pairing_code=code)

@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from channels_app import access, members
@@ -59,9 +60,13 @@ def members_page(request: HttpRequest, customer_code: UUID) -> HttpResponse:
 def _said_sent(request: HttpRequest, email: str, sent: bool) -> None:
     # The same words whether or not an account with that address exists.
     if sent:
-        messages.success(request, f"An invitation is on its way to {email}; it works for three days.")
+        messages.success(
+            request, _("An invitation is on its way to %(email)s; it works for three days.") % {"email": email}
+        )
     else:
-        messages.warning(request, f"The invitation to {email} could not be sent; try “Resend” later.")
+        messages.warning(
+            request, _("The invitation to %(email)s could not be sent; try “Resend” later.") % {"email": email}
+        )
 
 
 @login_required
@@ -101,7 +106,7 @@ def invitation_cancel_post(request: HttpRequest, customer_code: UUID, invitation
     acc = access.get_customer_for_user(request, customer_code, owner=True)
     invitation = _pending_invitation(acc, invitation_code)
     members.invitation_cancel(invitation=invitation, actor=request.user)
-    messages.success(request, f"The invitation to {invitation.email} no longer works.")
+    messages.success(request, _("The invitation to %(email)s no longer works.") % {"email": invitation.email})
     return redirect("channels_app:members", acc.customer.code)
 
 
@@ -112,14 +117,18 @@ def member_role_post(request: HttpRequest, customer_code: UUID, username: str) -
     membership = access.get_member(acc, username)
     form = MemberRoleForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose owner, operator or viewer.")
+        messages.error(request, _("Choose owner, operator or viewer."))
     else:
         try:
             members.member_set_role(membership=membership, role=form.cleaned_data["role"], actor=request.user)
         except members.MemberError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"{username} is now {membership.get_role_display().lower()}.")
+            messages.success(
+                request,
+                _("%(username)s is now %(role)s.")
+                % {"username": username, "role": membership.get_role_display().lower()},
+            )
     return redirect("channels_app:members", acc.customer.code)
 
 
@@ -134,9 +143,9 @@ def member_remove_post(request: HttpRequest, customer_code: UUID, username: str)
         messages.error(request, str(exc))
         return redirect("channels_app:members", acc.customer.code)
     if membership.user_id == request.user.pk:
-        messages.success(request, f"You left {acc.customer.name}.")
+        messages.success(request, _("You left %(name)s.") % {"name": acc.customer.name})
         return redirect("channels_app:home")
-    messages.success(request, f"{username} is no longer a member.")
+    messages.success(request, _("%(username)s is no longer a member.") % {"username": username})
     return redirect("channels_app:members", acc.customer.code)
 
 
@@ -170,7 +179,8 @@ def invitation_page(request: HttpRequest, token: str) -> HttpResponse:
             customer = membership.customer
             messages.success(
                 request,
-                f"Welcome to {customer.name}." if created else f"You are a member of {customer.name} already.",
+                (_("Welcome to %(name)s.") if created else _("You are a member of %(name)s already."))
+                % {"name": customer.name},
             )
             return redirect("channels_app:dashboard", customer.code)
     context = {
