@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 # pytest-xdist workers for `make test` (the suite is written to run in parallel).
 TEST_WORKERS ?= 2
+# The languages of the catalogues (besides English, the source language) and what `make messages` skips.
+MESSAGES_LANGUAGES := -l es -l pt_BR
+MESSAGES_IGNORE := --ignore=.venv --ignore=var --ignore=sandbox --ignore=tests --ignore=benchmarks
 
-.PHONY: run test lint bench screenshots clean
+.PHONY: run test lint bench screenshots messages clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version.split()[0] + ": run make PYTHON=python3.11 ...")'
@@ -31,6 +34,12 @@ test: $(VENV)/.dev-installed
 ## screenshots: retake docs/screenshots/*.png with the browser tests (every test marked browser)
 screenshots: $(VENV)/.dev-installed
 	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -m browser
+
+## messages: the translation catalogues brought up to date with the code (locale/*/LC_MESSAGES/django.po),
+## then compiled (the .mo files are kept in the tree, so a fresh clone needs no gettext); needs GNU gettext
+messages: $(VENV)/.dev-installed
+	$(BIN)/python manage.py makemessages $(MESSAGES_LANGUAGES) --no-obsolete $(MESSAGES_IGNORE)
+	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 ## lint: ruff's checks and format check
 lint: $(VENV)/.dev-installed

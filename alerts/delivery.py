@@ -13,11 +13,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from alerts.models import HANDOFF_PLACEHOLDER, Notification
 from alerts.notify import channel_link
 from channels_app import handoff
+from portal.locale import recipient_language
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +54,9 @@ def _with_handoff_link(notification: Notification) -> str:
         return notification.body
     link = notification.handoff_link
     if link is not None and link.is_active():
-        url = f"{handoff.handoff_url(link)} (works until {link.expires_at:%Y-%m-%d %H:%M} UTC)"
+        with translation.override(recipient_language(notification.recipient.user if notification.recipient else None)):
+            until = _("works until %(when)s UTC") % {"when": f"{link.expires_at:%Y-%m-%d %H:%M}"}
+        url = f"{handoff.handoff_url(link)} ({until})"
     elif notification.channel is not None:
         url = channel_link(notification.channel, staff=False)
     else:

@@ -95,7 +95,7 @@ class Recipient(models.Model):
     @property
     def event_labels(self) -> list[str]:
         labels = dict(Event.choices)
-        return [labels.get(event, event) for event in self.events]
+        return [str(labels.get(event, event)) for event in self.events]
 
     @property
     def email_address(self) -> str:

@@ -5,29 +5,41 @@ never waits for a mail server or a chat service: alerts.delivery sends them on t
 (recipient, key) pair is unique, so telling the same occasion again adds nothing.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import Promise, lazy
 
 from alerts.models import HANDOFF_PLACEHOLDER, STAFF_EVENTS, Notification, Recipient
 from channels_app import handoff
 from channels_app.models import AuditLog, Channel
+from portal.locale import recipient_language
 
 # A hand-off link made for a message works this long (the longest a customer can choose).
 HANDOFF_LIFETIME = timedelta(hours=24)
 
 
+def words(write: Callable[[], str]) -> Promise:
+    """A text written when it is read: `write()` is called in the language active then, which
+    `notify` sets to each recipient's (`portal.locale.recipient_language`)."""
+    return lazy(write, str)()
+
+
 @dataclass(frozen=True)
 class Message:
-    """What an event says, in two versions of its link: the customer's channel page and the admin's."""
+    """What an event says, in two versions of its link: the customer's channel page and the admin's.
 
-    subject: str
-    text: str  # without the link
-    fix: str  # what the link does, e.g. "Scan the QR code again"
+    The texts are plain strings or lazy ones (gettext_lazy, `words`): each recipient's row is written
+    in that recipient's language."""
+
+    subject: str | Promise
+    text: str | Promise  # without the link
+    fix: str | Promise  # what the link does, e.g. "Scan the QR code again"
     # Customers get a hand-off link (the channel's active one, or a new one for 24 hours) instead of
     # the channel page: for a scan by whoever holds the phone.
     handoff: bool = False
@@ -38,7 +50,11 @@ def recipients_for(event: str, customer_id: int | None) -> list[Recipient]:
     and the customer's own (none of a customer's when `customer_id` is None: a partner matter)."""
     if event in STAFF_EVENTS:
         customer_id = None  # the partner's own matters are never told to customers
-    candidates = Recipient.objects.filter(active=True).filter(Q(customer__isnull=True) | Q(customer_id=customer_id))
+    candidates = (
+        Recipient.objects.filter(active=True)
+        .filter(Q(customer__isnull=True) | Q(customer_id=customer_id))
+        .select_related("user")
+    )
     # A recipient's events are a short list; filtered here so that SQLite (no JSON containment) and
     # PostgreSQL read the same way.
     return [recipient for recipient in candidates if event in recipient.events]
@@ -75,20 +91,23 @@ def notify(event: str, channel: Channel | None, *, key: str, message: Message, l
             return HANDOFF_PLACEHOLDER
         return channel_link(channel, staff=recipient.customer_id is None)
 
-    rows = [
-        Notification(
-            event=event,
-            key=key,
-            recipient=recipient,
-            to=recipient.address,
-            customer=customer,
-            channel=channel,
-            handoff_link=handoff_link if recipient.customer_id else None,
-            subject=message.subject,
-            body=f"{message.text}\n\n{message.fix}: {link_for(recipient)}\n",
-            next_attempt_at=now,
+    rows = []
+    for recipient in recipients:
+        with translation.override(recipient_language(recipient.user)):
+            subject, body = str(message.subject), f"{message.text}\n\n{message.fix}: {link_for(recipient)}\n"
+        rows.append(
+            Notification(
+                event=event,
+                key=key,
+                recipient=recipient,
+                to=recipient.address,
+                customer=customer,
+                channel=channel,
+                handoff_link=handoff_link if recipient.customer_id else None,
+                subject=subject,
+                body=body,
+                next_attempt_at=now,
+            )
         )
-        for recipient in recipients
-    ]
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
     return Notification.objects.filter(key=key).count() - len(told)

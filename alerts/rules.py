@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
-from django.template.defaultfilters import pluralize
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from alerts.models import Event, Notification
-from alerts.notify import Message, notify
+from alerts.notify import Message, notify, words
 from channels_app.models import Channel, ChannelEvent
 
 State = Channel.State
@@ -61,14 +62,22 @@ def alert_fields(channel: Channel, previous: str, state: str, now: datetime) -> 
     return {}
 
 
+# The messages are written for each recipient in their language (notify.words): every text below is
+# a function of the recipient's language, called when the rows are made.
+
+
 def _number(channel: Channel, number: str = "") -> str:
     number = number or channel.connected_number
-    return f"+{number}" if number else "its number"
+    return f"+{number}" if number else _("its number")
 
 
 def _customer(channel: Channel) -> str:
     customer = channel.project.customer if channel.project_id else None
-    return f" (customer {customer.name})" if customer else ""
+    return _(" (customer %(name)s)") % {"name": customer.name} if customer else ""
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}"
 
 
 def _tell_back_online(channel: Channel, now: datetime) -> None:
@@ -78,36 +87,50 @@ def _tell_back_online(channel: Channel, now: datetime) -> None:
         channel,
         key=f"back-online:{channel.pk}:{since.isoformat()}",
         message=Message(
-            subject=f"{channel.name}: back online",
-            text=(
-                f"The channel “{channel.name}”{_customer(channel)} is connected again with {_number(channel)} "
-                f"at {now:%Y-%m-%d %H:%M} UTC, after the disconnect we told you about at {since:%H:%M} UTC."
+            subject=words(lambda: _("%(name)s: back online") % {"name": channel.name}),
+            text=words(
+                lambda: (
+                    _(
+                        "The channel “%(name)s”%(customer)s is connected again with %(number)s at %(when)s UTC, "
+                        "after the disconnect we told you about at %(since)s UTC."
+                    )
+                    % {
+                        "name": channel.name,
+                        "customer": _customer(channel),
+                        "number": _number(channel),
+                        "when": _when(now),
+                        "since": f"{since:%H:%M}",
+                    }
+                )
             ),
-            fix="The channel",
+            fix=gettext_lazy("The channel"),
         ),
     )
 
 
 ERROR_CAUSES = {
-    Channel.ErrorSource.CREATE: "Whapi could not create the channel.",
-    Channel.ErrorSource.CONFIGURE: "The channel exists, but its webhook settings could not be set.",
-    Channel.ErrorSource.HEALTH: "Whapi reports the channel in error; restarting it usually helps.",
-    Channel.ErrorSource.ACTION: "An action on the channel failed in Whapi.",
+    Channel.ErrorSource.CREATE: gettext_lazy("Whapi could not create the channel."),
+    Channel.ErrorSource.CONFIGURE: gettext_lazy("The channel exists, but its webhook settings could not be set."),
+    Channel.ErrorSource.HEALTH: gettext_lazy("Whapi reports the channel in error; restarting it usually helps."),
+    Channel.ErrorSource.ACTION: gettext_lazy("An action on the channel failed in Whapi."),
 }
 
 
 def _tell_error(channel: Channel, now: datetime) -> None:
-    cause = ERROR_CAUSES.get(channel.error_source, "Something went wrong with the channel.")
+    cause = ERROR_CAUSES.get(channel.error_source, gettext_lazy("Something went wrong with the channel."))
     notify(
         Event.ERROR,
         channel,
         key=f"error:{channel.pk}:{now.isoformat()}",
         message=Message(
-            subject=f"{channel.name}: in error",
-            text=(
-                f"The channel “{channel.name}”{_customer(channel)} is in error since {now:%Y-%m-%d %H:%M} UTC. " + cause
+            subject=words(lambda: _("%(name)s: in error") % {"name": channel.name}),
+            text=words(
+                lambda: (
+                    _("The channel “%(name)s”%(customer)s is in error since %(when)s UTC. %(cause)s")
+                    % {"name": channel.name, "customer": _customer(channel), "when": _when(now), "cause": cause}
+                )
             ),
-            fix="The channel (restart it there, or contact support)",
+            fix=gettext_lazy("The channel (restart it there, or contact support)"),
         ),
     )
 
@@ -121,14 +144,18 @@ def tell_settings_drift(channel: Channel, problems: list[str]) -> None:
         channel,
         key=f"settings-drift:{channel.pk}:{today}",
         message=Message(
-            subject=f"{channel.name}: its webhook settings were changed",
-            text=(
-                f"The webhook settings of “{channel.name}”{_customer(channel)} in Whapi no longer were the "
-                "portal's (someone changed them in Whapi's panel or through the API); the portal has set them "
-                "again. Until then the portal may have missed status changes. What differed: "
-                + "; ".join(problems)[:1000]
+            subject=words(lambda: _("%(name)s: its webhook settings were changed") % {"name": channel.name}),
+            text=words(
+                lambda: (
+                    _(
+                        "The webhook settings of “%(name)s”%(customer)s in Whapi no longer were the portal's (someone "
+                        "changed them in Whapi's panel or through the API); the portal has set them again. Until then "
+                        "the portal may have missed status changes. What differed: %(problems)s"
+                    )
+                    % {"name": channel.name, "customer": _customer(channel), "problems": "; ".join(problems)[:1000]}
+                )
             ),
-            fix="The channel",
+            fix=gettext_lazy("The channel"),
         ),
     )
 
@@ -141,12 +168,22 @@ def _tell_still_down(channel: Channel, now: datetime) -> None:
         channel,
         key=f"still-down:{channel.pk}:{since.isoformat()}",
         message=Message(
-            subject=f"{channel.name}: still disconnected after {minutes} minutes",
-            text=(
-                f"The channel “{channel.name}”{_customer(channel)} has been disconnected since "
-                f"{since:%Y-%m-%d %H:%M} UTC; its customer was told, and it has not been linked again."
+            subject=words(
+                lambda: (
+                    _("%(name)s: still disconnected after %(minutes)d minutes")
+                    % {"name": channel.name, "minutes": minutes}
+                )
             ),
-            fix="The channel (make a hand-off link there for the customer)",
+            text=words(
+                lambda: (
+                    _(
+                        "The channel “%(name)s”%(customer)s has been disconnected since %(since)s UTC; its customer "
+                        "was told, and it has not been linked again."
+                    )
+                    % {"name": channel.name, "customer": _customer(channel), "since": _when(since)}
+                )
+            ),
+            fix=gettext_lazy("The channel (make a hand-off link there for the customer)"),
         ),
     )
 
@@ -170,14 +207,23 @@ def scan_reminders_due(now: datetime | None = None) -> int:
             channel,
             key=f"not-scanned:{channel.pk}:{since.isoformat()}",
             message=Message(
-                subject=f"{channel.name}: waiting for its QR code to be scanned",
-                text=(
-                    f"The channel “{channel.name}”{_customer(channel)} has been ready since {since:%Y-%m-%d %H:%M} "
-                    "UTC, but no phone has been linked to it: it cannot send or receive messages until someone "
-                    "scans its QR code with WhatsApp (Linked devices → Link a device). If someone else holds the "
-                    "phone, send them the link below: it shows only this channel's QR code, without a login."
+                subject=words(
+                    lambda channel=channel: (
+                        _("%(name)s: waiting for its QR code to be scanned") % {"name": channel.name}
+                    )
                 ),
-                fix="Scan it here",
+                text=words(
+                    lambda channel=channel, since=since: (
+                        _(
+                            "The channel “%(name)s”%(customer)s has been ready since %(since)s UTC, but no phone has "
+                            "been linked to it: it cannot send or receive messages until someone scans its QR code "
+                            "with WhatsApp (Linked devices → Link a device). If someone else holds the phone, send "
+                            "them the link below: it shows only this channel's QR code, without a login."
+                        )
+                        % {"name": channel.name, "customer": _customer(channel), "since": _when(since)}
+                    )
+                ),
+                fix=gettext_lazy("Scan it here"),
                 handoff=True,
             ),
         )
@@ -189,24 +235,33 @@ def scan_reminders_due(now: datetime | None = None) -> int:
 def _tell_disconnected(channel: Channel, *, confirmed: bool) -> None:
     since = channel.state_changed_at
     confirmation = (
-        "Whapi confirms the channel is waiting for a new scan."
+        gettext_lazy("Whapi confirms the channel is waiting for a new scan.")
         if confirmed
-        else "Whapi could not be asked to confirm it; the channel may be back by the time you look."
+        else gettext_lazy("Whapi could not be asked to confirm it; the channel may be back by the time you look.")
     )
     notify(
         Event.DISCONNECTED,
         channel,
         key=f"disconnected:{channel.pk}:{since.isoformat()}",
         message=Message(
-            subject=f"{channel.name}: the WhatsApp number disconnected",
-            text=(
-                f"The channel “{channel.name}”{_customer(channel)} has been disconnected since "
-                f"{since:%Y-%m-%d %H:%M} UTC: its WhatsApp number is no longer linked, so it sends and "
-                f"receives nothing. {confirmation}\n\n"
-                "Likely cause: the number was logged out on the phone (WhatsApp → Linked devices), the phone "
-                "was offline for a long time, or WhatsApp ended the session."
+            subject=words(lambda: _("%(name)s: the WhatsApp number disconnected") % {"name": channel.name}),
+            text=words(
+                lambda: (
+                    _(
+                        "The channel “%(name)s”%(customer)s has been disconnected since %(since)s UTC: its WhatsApp "
+                        "number is no longer linked, so it sends and receives nothing. %(confirmation)s\n\n"
+                        "Likely cause: the number was logged out on the phone (WhatsApp → Linked devices), the phone "
+                        "was offline for a long time, or WhatsApp ended the session."
+                    )
+                    % {
+                        "name": channel.name,
+                        "customer": _customer(channel),
+                        "since": _when(since),
+                        "confirmation": confirmation,
+                    }
+                )
             ),
-            fix="To connect it again, scan the QR code on the channel page",
+            fix=gettext_lazy("To connect it again, scan the QR code on the channel page"),
         ),
     )
 
@@ -215,25 +270,40 @@ def _period(channel: Channel) -> str:
     return channel.active_till.isoformat() if channel.active_till else "none"
 
 
-def _paid_time(channel: Channel) -> str:
-    return "trial" if channel.mode == Channel.Mode.TRIAL else "paid time"
+def _trial(channel: Channel) -> bool:
+    return channel.mode == Channel.Mode.TRIAL
 
 
 def _tell_ended(channel: Channel, state: str) -> None:
     expired = state == State.EXPIRED
-    what = f"its {_paid_time(channel)} ran out" if expired else "it was stopped in Whapi"
+
+    def subject() -> str:
+        said = _("%(name)s: expired") if expired else _("%(name)s: stopped")
+        return said % {"name": channel.name}
+
+    def text() -> str:
+        if not expired:
+            said = _(
+                "The channel “%(name)s”%(customer)s no longer sends or receives messages: it was stopped in "
+                "Whapi. It has to be started again."
+            )
+        elif _trial(channel):
+            said = _(
+                "The channel “%(name)s”%(customer)s no longer sends or receives messages: its trial ran out. "
+                "Extending it with days brings it back."
+            )
+        else:
+            said = _(
+                "The channel “%(name)s”%(customer)s no longer sends or receives messages: its paid time ran "
+                "out. Extending it with days brings it back."
+            )
+        return said % {"name": channel.name, "customer": _customer(channel)}
+
     notify(
         Event.EXPIRED,
         channel,
         key=f"{state}:{channel.pk}:{_period(channel)}",
-        message=Message(
-            subject=f"{channel.name}: {'expired' if expired else 'stopped'}",
-            text=(
-                f"The channel “{channel.name}”{_customer(channel)} no longer sends or receives messages: {what}."
-                + (" Extending it with days brings it back." if expired else " It has to be started again.")
-            ),
-            fix="The channel",
-        ),
+        message=Message(subject=words(subject), text=words(text), fix=gettext_lazy("The channel")),
     )
 
 
@@ -274,13 +344,14 @@ def _tell_expiring(channel: Channel, threshold: int, now: datetime) -> None:
         channel,
         key=f"expiring:{channel.pk}:{_period(channel)}:{threshold}",
         message=Message(
-            subject=f"{channel.name}: {days} day{pluralize(days)} left",
-            text=(
-                f"The {_paid_time(channel)} of the channel “{channel.name}”{_customer(channel)} ends on "
-                f"{channel.active_till:%Y-%m-%d %H:%M} UTC, in {days} day{pluralize(days)}. "
-                "Then it stops sending and receiving messages until it is extended."
+            subject=words(
+                lambda: (
+                    ngettext("%(name)s: %(days)d day left", "%(name)s: %(days)d days left", days)
+                    % {"name": channel.name, "days": days}
+                )
             ),
-            fix="The channel",
+            text=words(lambda: _expiring_text(channel, days)),
+            fix=gettext_lazy("The channel"),
         ),
     )
 
@@ -362,15 +433,63 @@ def _tell_flaps(channel: Channel, times: int, since: datetime, now: datetime) ->
         channel,
         key=f"flaps:{channel.pk}:{since.isoformat()}",
         message=Message(
-            subject=f"{channel.name}: disconnected {times} more time{pluralize(times)} in the last hour",
-            text=(
-                f"The channel “{channel.name}”{_customer(channel)} lost its WhatsApp number {times} more "
-                f"time{pluralize(times)} between {since:%H:%M} and {now:%H:%M} UTC, after the disconnect "
-                "we told you about. "
-                + ("It is disconnected now." if still else f"It is {channel.get_state_display().lower()} now.")
-                + "\n\nA number that keeps dropping usually means the phone loses its connection or its battery "
-                "saver stops WhatsApp; keep the phone online, with WhatsApp allowed to run in the background."
+            subject=words(
+                lambda: (
+                    ngettext(
+                        "%(name)s: disconnected %(times)d more time in the last hour",
+                        "%(name)s: disconnected %(times)d more times in the last hour",
+                        times,
+                    )
+                    % {"name": channel.name, "times": times}
+                )
             ),
-            fix="The channel",
+            text=words(lambda: _flaps_text(channel, times, since, now, still)),
+            fix=gettext_lazy("The channel"),
         ),
     )
+
+
+def _flaps_text(channel: Channel, times: int, since: datetime, now: datetime, still: bool) -> str:
+    said = ngettext(
+        "The channel “%(name)s”%(customer)s lost its WhatsApp number %(times)d more time between %(since)s "
+        "and %(now)s UTC, after the disconnect we told you about.",
+        "The channel “%(name)s”%(customer)s lost its WhatsApp number %(times)d more times between %(since)s "
+        "and %(now)s UTC, after the disconnect we told you about.",
+        times,
+    ) % {
+        "name": channel.name,
+        "customer": _customer(channel),
+        "times": times,
+        "since": f"{since:%H:%M}",
+        "now": f"{now:%H:%M}",
+    }
+    if still:
+        state = _("It is disconnected now.")
+    else:
+        state = _("It is %(state)s now.") % {"state": channel.get_state_display().lower()}
+    advice = _(
+        "A number that keeps dropping usually means the phone loses its connection or its battery saver stops "
+        "WhatsApp; keep the phone online, with WhatsApp allowed to run in the background."
+    )
+    return f"{said} {state}\n\n{advice}"
+
+
+def _expiring_text(channel: Channel, days: int) -> str:
+    if _trial(channel):
+        said = ngettext(
+            "The trial of the channel “%(name)s”%(customer)s ends on %(when)s UTC, in %(days)d day. Then it "
+            "stops sending and receiving messages until it is extended.",
+            "The trial of the channel “%(name)s”%(customer)s ends on %(when)s UTC, in %(days)d days. Then it "
+            "stops sending and receiving messages until it is extended.",
+            days,
+        )
+    else:
+        said = ngettext(
+            "The paid time of the channel “%(name)s”%(customer)s ends on %(when)s UTC, in %(days)d day. Then it "
+            "stops sending and receiving messages until it is extended.",
+            "The paid time of the channel “%(name)s”%(customer)s ends on %(when)s UTC, in %(days)d days. Then it "
+            "stops sending and receiving messages until it is extended.",
+            days,
+        )
+    when = _when(channel.active_till)
+    return said % {"name": channel.name, "customer": _customer(channel), "when": when, "days": days}

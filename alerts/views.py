@@ -60,7 +60,7 @@ def alert_recipient_add_post(request: HttpRequest, customer_code: UUID) -> HttpR
     messages.success(
         request,
         _("%(address)s is told about: %(events)s.")
-        % {"address": recipient.address, "events": "; ".join(str(label) for label in recipient.event_labels)},
+        % {"address": recipient.address, "events": "; ".join(recipient.event_labels)},
     )
     return redirect("channels_app:alerts", acc.customer.code)
 
