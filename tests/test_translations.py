@@ -167,7 +167,7 @@ def test_the_handoff_page_has_a_chooser_kept_in_the_language_cookie(client, alic
     page_url = reverse("channels_app:handoff_page")
     page = client.get(page_url).content.decode()
     assert 'action="/i18n/setlang/"' in page and 'name="csrfmiddlewaretoken"' in page
-    assert '<option value="pt-br" lang="pt-br">Português (Brasil)</option>' in page
+    assert '<option value="pt-br" lang="pt-br">Português Brasileiro</option>' in page
 
     chosen = client.post(reverse("set_language"), {"language": "pt-br", "next": page_url})
     assert chosen.status_code == 302 and chosen["Location"] == page_url
