@@ -446,6 +446,7 @@ class AuditLog(models.Model):
         STAFF = "staff", "Staff"
         CUSTOMER = "customer", "Customer"
         HANDOFF = "handoff", "Hand-off link"
+        API = "api", "API"
         SYSTEM = "system", "System"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -453,6 +454,9 @@ class AuditLog(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     actor_label = models.CharField(max_length=150, blank=True, help_text="The actor's name when it was recorded.")
+    api_key = models.CharField(
+        max_length=16, blank=True, db_index=True, help_text="The prefix of the API key the action was made with."
+    )
     source = models.CharField(max_length=16, choices=Source.choices)
     customer = models.ForeignKey(Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     action = models.CharField(max_length=64, db_index=True)

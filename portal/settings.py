@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "channels_app",
     "alerts",
+    "api",
     "sandbox",
 ]
 
