@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from channels_app import background, configure, handoff, mirror, pipeline, webhook_urls
-from channels_app.audit import audit
+from channels_app.audit import acting_user, audit
 from channels_app.models import AuditLog, Channel, ChannelEvent, Customer, Project, new_webhook_secret
 from channels_app.status import channel_health_check, channel_lock, channel_record_error, channel_update
 from channels_app.whapi import CHANNEL_MODES, QrCode, WhapiError, gate_client, partner_client
@@ -102,7 +102,7 @@ def channel_request(
         channel, recorded = pipeline.channel_queue(
             project=project,
             name=name,
-            requested_by=actor if getattr(actor, "pk", None) else None,
+            requested_by=acting_user(actor),
             request_key=request_key,
             source=_timeline_source(source),
             enforce_quota=enforce_quota,

@@ -5,6 +5,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from channels_app.models import AuditLog, Channel, Customer, Project
 
 
+def acting_user(actor):
+    """The user behind `actor` for a user column (requested by, created by): None for the system, an
+    anonymous visitor or an API key (whose actions the audit log names by the key)."""
+    return actor if isinstance(actor, AbstractBaseUser) and actor.pk else None
+
+
 def audit(
     *,
     actor,
@@ -24,7 +30,7 @@ def audit(
         customer = target if isinstance(target, Customer) else getattr(target, "customer", None)
     is_user = isinstance(actor, AbstractBaseUser)
     return AuditLog.objects.create(
-        actor=actor if is_user and actor.pk else None,
+        actor=acting_user(actor),
         actor_label=(actor.get_username() if is_user else getattr(actor, "audit_label", "")) if actor else "",
         api_key=getattr(actor, "prefix", "") if actor and not is_user else "",
         source=source,
