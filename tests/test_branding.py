@@ -225,6 +225,10 @@ def test_mails_go_out_under_the_brand(client, alice, customer, brand, mailoutbox
     assert invitation.subject == "You are invited to Acme Corp on Agency Ten"
     assert invitation.from_email.startswith("Agency Ten <")
     assert "help@zap.example" in invitation.body and "Zap Connect Ltd" in invitation.body
+    # Its page says the same.
+    client.logout()
+    link = next(line for line in invitation.body.splitlines() if "/app/invitations/" in line).strip()
+    assert "invites you to Acme Corp on Agency Ten" in client.get(link).content.decode()
 
     client.logout()
     client.post(reverse("channels_app:password_reset"), {"email": alice.email})
