@@ -18,6 +18,7 @@ account_urlpatterns = [
     path("password/reset/<uidb64>/<token>/", accounts.password_reset_confirm, name="password_reset_confirm"),
     path("password/reset/done/", accounts.password_reset_complete, name="password_reset_complete"),
     path("two-factor/", accounts.two_factor_page, name="two_factor"),
+    path("profile/", accounts.profile_page, name="profile"),
     # An invitation to a customer, accepted with the account one is signed in with or a new one.
     path("invitations/<str:token>/", members.invitation_page, name="invitation"),
 ]

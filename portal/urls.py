@@ -4,6 +4,7 @@ from django.urls import include, path
 # The admin site is portal.admin_site.PortalAdminSite: the throttled login, and two-factor for staff.
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("brand/", include("branding.urls")),
     path("", include("channels_app.urls")),
 ]
 

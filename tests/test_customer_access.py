@@ -29,6 +29,7 @@ ID_FREE = {
     "home",
     "invitation",  # no login: its signed link decides (tests/test_customer_members.py)
     "two_factor",  # the signed-in user's own sign-in (tests/test_customer_two_factor.py)
+    "profile",  # the signed-in user's own time zone and language (tests/test_time_zones.py)
 }
 FIXTURES = Path(__file__).parent / "fixtures" / "whapi"
 ID_PARAMETERS = {"customer_code", "channel_code", "username", "invitation_code", "recipient_code"}
