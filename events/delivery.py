@@ -110,9 +110,9 @@ def post(delivery: Delivery) -> Result:
         response = requests.post(
             endpoint.url, data=body.encode(), headers=headers, timeout=TIMEOUT, allow_redirects=False
         )
-    except requests.Timeout:
+    except requests.ReadTimeout:
         return done(None, f"no answer within {sum(TIMEOUT)} s")
-    except requests.ConnectionError:
+    except requests.ConnectionError:  # a connect timeout too
         return done(None, "could not connect")
     except requests.RequestException as exc:
         return done(None, f"{type(exc).__name__} while sending")
