@@ -4,6 +4,7 @@ deliveries, read-only, newest first, with their attempts and a "send again" acti
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.defaultfilters import pluralize
 
 from channels_app.admin.paging import BoundedListAdmin
 from channels_app.models import AuditLog
@@ -87,4 +88,4 @@ class DeliveryAdmin(BoundedListAdmin):
         for delivery in queryset.select_related("event", "endpoint__customer")[: endpoints.REPLAY_LIMIT]:
             endpoints.delivery_replay(delivery=delivery, actor=request.user, source=STAFF)
             count += 1
-        messages.success(request, f"{count} deliveries are sent again.")
+        messages.success(request, f"Sent again: {count} deliver{pluralize(count, 'y,ies')}, with their webhook-ids.")
