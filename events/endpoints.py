@@ -97,16 +97,18 @@ def deliveries_replay(
     *, endpoint: Endpoint, since: datetime, until: datetime, failed_only: bool, actor, source: str
 ) -> int:
     """Send again the events of `since`…`until` the endpoint had deliveries of (each event once,
-    however many deliveries it had; with `failed_only`, only those none of whose deliveries
-    succeeded), at most REPLAY_LIMIT, oldest first. Returns how many deliveries were made."""
+    however many deliveries it had, and none still waiting for one; with `failed_only`, only those
+    none of whose deliveries succeeded), at most REPLAY_LIMIT, oldest first. Returns how many
+    deliveries were made."""
     if since >= until:
         raise EndpointError("The start of the range must be before its end.")
-    deliveries = Delivery.objects.filter(
-        endpoint=endpoint, event__created_at__gte=since, event__created_at__lt=until
-    ).exclude(status=Delivery.Status.PENDING)
+    deliveries = Delivery.objects.filter(endpoint=endpoint, event__created_at__gte=since, event__created_at__lt=until)
     events = deliveries.values_list("event_id", flat=True)
+    # An event still waiting for a delivery to this endpoint is on its way already: not doubled.
+    waiting = deliveries.filter(status=Delivery.Status.PENDING).values("event_id")
+    events = events.exclude(event_id__in=waiting)
     if failed_only:
-        succeeded = Delivery.objects.filter(endpoint=endpoint, status=Delivery.Status.SUCCEEDED).values("event_id")
+        succeeded = deliveries.filter(status=Delivery.Status.SUCCEEDED).values("event_id")
         events = events.exclude(event_id__in=succeeded)
     event_ids = list(events.order_by("event__created_at", "event_id").distinct()[:REPLAY_LIMIT])
     now = timezone.now()
