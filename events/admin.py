@@ -22,7 +22,8 @@ class EndpointAdmin(BoundedListAdmin):
     search_fields = ["url", "description", "customer__name"]
     # The secret is not a field of any form here (editable=False): staff never see it.
     fields = ["customer", "url", "event_types", "description", "active", "disabled_until", "consecutive_failures"]
-    readonly_fields = ["customer", "url", "consecutive_failures"]
+    # The URL and types are the customer's choice (the URL rules are checked on their page).
+    readonly_fields = ["customer", "url", "event_types", "consecutive_failures"]
     actions = ["switch_on"]
 
     def has_add_permission(self, request, obj=None) -> bool:

@@ -142,6 +142,9 @@ def _record(delivery: Delivery, result: Result) -> None:
     endpoint's streak of failures (pausing it at EVENTS_DISABLE_AFTER_FAILURES)."""
     attempts = delivery.attempts + 1
     with transaction.atomic():
+        endpoint = Endpoint.objects.select_for_update().filter(pk=delivery.endpoint_id).first()
+        if endpoint is None:
+            return  # deleted meanwhile, with its deliveries
         Attempt.objects.create(
             delivery=delivery,
             at=result.at,
@@ -151,7 +154,6 @@ def _record(delivery: Delivery, result: Result) -> None:
             error=result.error,
         )
         last = {"attempts": attempts, "last_status_code": result.status_code, "last_latency_ms": result.latency_ms}
-        endpoint = Endpoint.objects.select_for_update().get(pk=delivery.endpoint_id)
         if result.succeeded:
             Delivery.objects.filter(pk=delivery.pk).update(
                 **last, status=Status.SUCCEEDED, delivered_at=timezone.now(), next_attempt_at=None, last_error=""

@@ -431,3 +431,12 @@ def test_events_and_their_log_are_pruned_after_their_days(channel, project, endp
     assert pruned.deleted["events"] == 1
     assert list(Event.objects.values_list("channel", flat=True)) == [young.pk]
     assert Attempt.objects.count() == 1 and Delivery.objects.count() == 1
+
+
+def test_an_endpoint_deleted_while_its_delivery_was_sent_is_no_error(channel, endpoint, hook, alice):
+    channel_update(channel, state=State.ERROR)
+    (claimed,) = sender._claim(10)
+    result = sender.post(claimed)
+    endpoints.endpoint_delete(endpoint=endpoint, actor=alice, source="customer")
+    sender._record(claimed, result)
+    assert not Attempt.objects.exists() and not Delivery.objects.exists()
