@@ -1,6 +1,8 @@
-"""Which URLs a customer's own webhook may point at: public http(s) addresses only.
+"""Which URLs a customer's own webhook, and their events endpoints (events/), may point at: public
+http(s) addresses only.
 
-Whapi posts the channel's events to that URL from its servers, so an address that only makes sense
+Whapi posts the channel's events to the webhook from its servers, and the portal's worker posts
+events to the endpoints from inside the partner's network, so an address that only makes sense
 inside a network (loopback, private, link-local, reserved, multicast, unspecified, an IPv4-mapped
 IPv6 address of one of those, or a `*.localhost` name) is refused, and so is a host name that
 resolves to one. With `DJANGO_DEBUG` off the URL must be https: the events carry messages.
