@@ -198,7 +198,7 @@ def _tell_disabled(endpoint: Endpoint, failures: int, until: datetime) -> None:
         message=Message(
             subject=f"Events endpoint paused: {endpoint.url[:80]}",
             text=(
-                f"The events endpoint {endpoint.url} of {customer.name} failed {failures} deliveries in a row; "
+                f"The events endpoint {endpoint.url} of {customer.name} failed {failures} delivery attempts in a row; "
                 f"nothing is sent to it until {until:%Y-%m-%d %H:%M} UTC, then the portal tries again. Events "
                 "meanwhile wait and are sent then. See the delivery log for the answers it gave; once it is "
                 "fixed, it can be switched back on there at once."

@@ -6,6 +6,7 @@ then given up, replayed with the same webhook-id, and an endpoint that keeps fai
 alert. The endpoints are mocked with `responses`."""
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -407,7 +408,9 @@ def test_a_switched_off_endpoint_gets_nothing_and_keeps_what_waits(channel, proj
 
 
 def test_the_sweep_stops_at_once_without_endpoints(db):
+    started = time.monotonic()
     assert sender.events_send(seconds=30) == 0
+    assert time.monotonic() - started < 5  # it holds no worker while nobody has an endpoint
 
 
 def test_the_sweep_sends_for_its_seconds(channel, endpoint, hook):

@@ -140,7 +140,7 @@ def test_an_owner_switches_off_and_on_ending_a_pause(client, alice, endpoint):
         active=True, disabled_until=timezone.now() + timedelta(minutes=30), consecutive_failures=12
     )
     page = client.get(endpoint_url(endpoint)).content.decode()
-    assert "Paused after 12 failed deliveries in a row" in page and "Switch on now" in page
+    assert "Paused after 12 failed attempts in a row" in page and "Switch on now" in page
     response = client.post(endpoint_url(endpoint, "events_endpoint_switch"), {"on": "1"}, follow=True)
     assert "waiting events are sent now" in response.content.decode()
     endpoint.refresh_from_db()
