@@ -1,11 +1,16 @@
 """Events to customers' systems in the staff console: endpoints (their secret never shown), and the
 deliveries, read-only, newest first, with their attempts and a "send again" action."""
 
+import uuid
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import pluralize
+from django.urls import reverse
+from django.utils.html import format_html
 
+from channels_app.admin.filters import CustomerFilter, InputFilter
 from channels_app.admin.paging import BoundedListAdmin
 from channels_app.models import AuditLog
 from events import endpoints
@@ -14,10 +19,29 @@ from events.models import Attempt, Delivery, Endpoint
 STAFF = AuditLog.Source.STAFF
 
 
+class EndpointFilter(InputFilter):
+    """The deliveries of one endpoint, by its public code (the endpoints list links them)."""
+
+    title = "endpoint"
+    parameter_name = "endpoint"
+    placeholder = "Endpoint's public id"
+
+    def queryset(self, request, queryset):
+        value = self.cleaned_value()
+        if not value:
+            return queryset
+        try:
+            return queryset.filter(endpoint__code=uuid.UUID(value))
+        except ValueError:
+            return queryset.none()
+
+
 @admin.register(Endpoint)
 class EndpointAdmin(BoundedListAdmin):
-    list_display = ["url", "customer", "description", "active", "disabled_until", "consecutive_failures", "created_at"]
-    list_filter = ["active"]
+    list_display = [
+        "url", "customer", "description", "active", "disabled_until", "consecutive_failures", "created_at", "log",
+    ]  # fmt: skip
+    list_filter = ["active", CustomerFilter]
     list_select_related = ["customer"]
     search_fields = ["url", "description", "customer__name"]
     # The secret is not a field of any form here (editable=False): staff never see it.
@@ -28,6 +52,11 @@ class EndpointAdmin(BoundedListAdmin):
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False  # customers register their endpoints (and see the secret once)
+
+    @admin.display(description="deliveries")
+    def log(self, obj: Endpoint) -> str:
+        url = reverse("admin:events_delivery_changelist") + f"?endpoint={obj.code}"
+        return format_html('<a href="{}">Delivery log</a>', url)
 
     @admin.action(description="Switch on (ending a pause after failures)")
     def switch_on(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
@@ -51,7 +80,8 @@ class AttemptInline(admin.TabularInline):
 @admin.register(Delivery)
 class DeliveryAdmin(BoundedListAdmin):
     list_display = ["created_at", "event_type", "endpoint", "status", "attempts", "last_status_code", "last_latency_ms"]
-    list_filter = ["status"]
+    # A time range and an endpoint, then "select all" and "Send again": a range replayed by staff.
+    list_filter = ["status", ("created_at", admin.DateFieldListFilter), EndpointFilter]
     list_select_related = ["event", "endpoint"]
     raw_id_fields = ["endpoint"]
     readonly_fields = [

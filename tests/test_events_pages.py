@@ -230,3 +230,16 @@ def test_staff_see_endpoints_without_their_secret_and_replay_deliveries(admin_cl
     )
     assert "Sent again: 1 delivery, with their webhook-ids." in response.content.decode()
     assert Delivery.objects.filter(event=delivered.event).count() == 2
+
+
+def test_staff_find_an_endpoints_deliveries_by_its_code(admin_client, customer, endpoint, delivered):
+    other = Endpoint.objects.create(customer=customer, url=HOOK + "/2", event_types=ALL)
+    changelist = reverse("admin:events_delivery_changelist")
+    assert (
+        f"{changelist}?endpoint={endpoint.code}"
+        in admin_client.get(reverse("admin:events_endpoint_changelist")).content.decode()
+    )
+    mine = admin_client.get(changelist, {"endpoint": str(endpoint.code)})
+    assert [d.pk for d in mine.context["cl"].result_list] == [delivered.pk]
+    none = admin_client.get(changelist, {"endpoint": str(other.code)})
+    assert list(none.context["cl"].result_list) == []
