@@ -68,14 +68,15 @@ def report(channel: Channel, text: str, *, uptime: int) -> None:
 
 # ---- signing ----------------------------------------------------------------------------------
 def test_a_delivery_is_signed_per_standard_webhooks(channel, endpoint, hook):
-    channel_update(channel, {"connected_number": PHONE, "connected_at": timezone.now()}, state=State.CONNECTED)
+    fields = {"name": "Café ☕ bot", "connected_number": PHONE, "connected_at": timezone.now()}
+    channel_update(channel, fields, state=State.CONNECTED)
     assert deliveries_send_due() == 1
 
     (call,) = hook.calls
     payload = verified(call, endpoint.secret)
     assert payload["type"] == "channel.connected"
     assert payload["data"]["channel_id"] == str(channel.code)
-    assert payload["data"]["number"] == f"+{PHONE}"
+    assert payload["data"]["number"] == f"+{PHONE}" and payload["data"]["name"] == "Café ☕ bot"
     assert payload["data"]["state"] == "connected" and payload["data"]["previous_state"] == "waiting_scan"
     event = Event.objects.get()
     assert call.request.headers["webhook-id"] == event.webhook_id and event.webhook_id.startswith("msg_")
