@@ -31,6 +31,7 @@ class Event(models.TextChoices):
     ERROR = "channel.error", "A channel is in error, or its webhook settings drifted"
     EXPIRING = "channel.expiring", "A channel's paid days are running out"
     EXPIRED = "channel.expired", "A channel expired or was stopped"
+    ENDPOINT_DISABLED = "endpoint.disabled", "An events endpoint was paused after repeated failures"
     STILL_DOWN = "partner.still_down", "A told disconnect still lasts (staff escalation)"
     PARTNER_DAYS_LOW = "partner.days_low", "The partner's day balance is low (staff only)"
     RENEWAL_PROBLEM = "partner.renewal_problem", "An automatic renewal failed or reached its cap (staff only)"

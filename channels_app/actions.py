@@ -9,8 +9,6 @@ reason) and leaves the channel as it was when Whapi refuses; it never lets a Wha
 import logging
 from collections.abc import Callable
 
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
@@ -332,16 +330,8 @@ def channel_rename(channel: Channel, *, name: str, actor, source: str) -> None:
 def validate_customer_webhook(url: str, events: list[dict]) -> tuple[str, list[dict]]:
     """Check a customer webhook; returns it cleaned, raises ActionError naming what is wrong."""
     url = (url or "").strip()
-    if url:
-        try:
-            URLValidator(schemes=["https", "http"])(url)
-        except ValidationError as exc:
-            raise ActionError("Enter a full http(s) URL, e.g. https://example.com/whatsapp/hook.") from exc
-        if len(url) > 500:
-            raise ActionError("The webhook URL can be at most 500 characters long.")
-        problem = webhook_urls.url_problem(url)
-        if problem:
-            raise ActionError(problem)
+    if url and (problem := webhook_urls.customer_url_problem(url)):
+        raise ActionError(problem)
     clean = []
     for event in events or []:
         if not isinstance(event, dict) or event.get("type") not in CUSTOMER_EVENT_TYPES:
