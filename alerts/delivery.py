@@ -13,11 +13,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from alerts.models import HANDOFF_PLACEHOLDER, Notification
 from alerts.notify import channel_link
+from branding.brand import brand_for
 from channels_app import handoff
 from portal.locale import recipient_language
 
@@ -69,11 +71,14 @@ def send(notification: Notification) -> None:
     recipient = notification.recipient
     if recipient is None or not recipient.active:
         raise SendFailed("the recipient was removed or switched off")
-    body = _with_handoff_link(notification)
+    # Under the brand of the recipient's customer (its own name, or the partner's; staff: the partner's).
+    brand = brand_for(recipient.customer)
+    body = _with_handoff_link(notification) + render_to_string("portal/email/_signature.txt", {"brand": brand})
     if recipient.chat_url:
         _send_chat(recipient.chat_url, notification.subject, body)
     elif recipient.email_address:
-        send_mail(notification.subject, body, None, [recipient.email_address])  # EMAIL_TIMEOUT bounds it
+        # EMAIL_TIMEOUT bounds it
+        send_mail(notification.subject, body, brand.from_email, [recipient.email_address])
     else:
         raise SendFailed("the member has no email address")
 

@@ -32,6 +32,7 @@ class Event(models.TextChoices):
     ERROR = "channel.error", _("A channel is in error, or its webhook settings drifted")
     EXPIRING = "channel.expiring", _("A channel's paid days are running out")
     EXPIRED = "channel.expired", _("A channel expired or was stopped")
+    ENDPOINT_DISABLED = "endpoint.disabled", _("An events endpoint was paused after repeated failures")
     STILL_DOWN = "partner.still_down", _("A told disconnect still lasts (staff escalation)")
     PARTNER_DAYS_LOW = "partner.days_low", _("The partner's day balance is low (staff only)")
     RENEWAL_PROBLEM = "partner.renewal_problem", _("An automatic renewal failed or reached its cap (staff only)")

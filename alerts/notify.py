@@ -17,7 +17,7 @@ from django.utils.functional import Promise, lazy
 
 from alerts.models import HANDOFF_PLACEHOLDER, STAFF_EVENTS, Notification, Recipient
 from channels_app import handoff
-from channels_app.models import AuditLog, Channel
+from channels_app.models import AuditLog, Channel, Customer
 from portal.locale import recipient_language
 
 # A hand-off link made for a message works this long (the longest a customer can choose).
@@ -69,11 +69,22 @@ def channel_link(channel: Channel, *, staff: bool) -> str:
     return settings.PORTAL_BASE_URL + path
 
 
-def notify(event: str, channel: Channel | None, *, key: str, message: Message, link: str = "") -> int:
+def notify(
+    event: str,
+    channel: Channel | None,
+    *,
+    key: str,
+    message: Message,
+    link: str = "",
+    customer: Customer | None = None,
+    customer_link: str = "",
+) -> int:
     """Queue `message` for every recipient of `event`: about `channel` (its page is the link), or, with
-    no channel, a partner matter for staff (`link`, an admin page). Returns how many rows are new."""
+    no channel, a partner matter for staff (`link`, an admin page), or a matter of `customer`'s told to
+    its recipients too (with `customer_link`, their page). Returns how many rows are new."""
     now = timezone.now()
-    customer = channel.project.customer if channel is not None and channel.project_id else None
+    if channel is not None:
+        customer = channel.project.customer if channel.project_id else None
     told = set(Notification.objects.filter(key=key).values_list("recipient_id", flat=True))
     recipients = [r for r in recipients_for(event, customer.pk if customer else None) if r.pk not in told]
     if not recipients:
@@ -86,7 +97,7 @@ def notify(event: str, channel: Channel | None, *, key: str, message: Message, l
 
     def link_for(recipient: Recipient) -> str:
         if channel is None:
-            return link
+            return customer_link if recipient.customer_id and customer_link else link
         if handoff_link is not None and recipient.customer_id:
             return HANDOFF_PLACEHOLDER
         return channel_link(channel, staff=recipient.customer_id is None)

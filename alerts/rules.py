@@ -23,6 +23,8 @@ from django.utils.translation import gettext_lazy, ngettext
 from alerts.models import Event, Notification
 from alerts.notify import Message, notify, words
 from channels_app.models import Channel, ChannelEvent
+from events.emit import event_emit, iso
+from events.models import EventType
 
 State = Channel.State
 
@@ -339,6 +341,9 @@ def expiry_reminders_due(now: datetime | None = None) -> int:
 
 def _tell_expiring(channel: Channel, threshold: int, now: datetime) -> None:
     days = channel.days_left(now)
+    event_emit(
+        channel=channel, type=EventType.EXPIRING, data={"days_left": days, "active_till": iso(channel.active_till)}
+    )
     notify(
         Event.EXPIRING,
         channel,
@@ -418,6 +423,11 @@ def _decide(channel: Channel, now: datetime) -> int:
             _tell_flaps(channel, repeats, last_told, now)
         else:
             _tell_disconnected(channel, confirmed=confirmed)
+        event_emit(
+            channel=channel,
+            type=EventType.DISCONNECTED,
+            data={"confirmed": confirmed, "disconnected_at": iso(channel.state_changed_at)},
+        )
         escalate_at = channel.state_changed_at + timedelta(minutes=settings.ALERT_ESCALATE_MINUTES)
         channel_update(channel, {"disconnect_alert_due_at": max(escalate_at, now), "disconnect_alerted_at": now})
         return 1

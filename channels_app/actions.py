@@ -9,15 +9,13 @@ reason) and leaves the channel as it was when Whapi refuses; it never lets a Wha
 import logging
 from collections.abc import Callable
 
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from channels_app import background, configure, handoff, mirror, pipeline, webhook_urls
-from channels_app.audit import audit
+from channels_app.audit import acting_user, audit
 from channels_app.models import AuditLog, Channel, ChannelEvent, Customer, Project, new_webhook_secret
 from channels_app.status import channel_health_check, channel_lock, channel_record_error, channel_update
 from channels_app.whapi import CHANNEL_MODES, QrCode, WhapiError, gate_client, partner_client
@@ -112,7 +110,7 @@ def channel_request(
         channel, recorded = pipeline.channel_queue(
             project=project,
             name=name,
-            requested_by=actor if getattr(actor, "pk", None) else None,
+            requested_by=acting_user(actor),
             request_key=request_key,
             source=_timeline_source(source),
             enforce_quota=enforce_quota,
@@ -345,16 +343,8 @@ def channel_rename(channel: Channel, *, name: str, actor, source: str) -> None:
 def validate_customer_webhook(url: str, events: list[dict]) -> tuple[str, list[dict]]:
     """Check a customer webhook; returns it cleaned, raises ActionError naming what is wrong."""
     url = (url or "").strip()
-    if url:
-        try:
-            URLValidator(schemes=["https", "http"])(url)
-        except ValidationError as exc:
-            raise ActionError(_("Enter a full http(s) URL, e.g. https://example.com/whatsapp/hook.")) from exc
-        if len(url) > 500:
-            raise ActionError(_("The webhook URL can be at most 500 characters long."))
-        problem = webhook_urls.url_problem(url)
-        if problem:
-            raise ActionError(problem)
+    if url and (problem := webhook_urls.customer_url_problem(url)):
+        raise ActionError(problem)
     clean = []
     for event in events or []:
         if not isinstance(event, dict) or event.get("type") not in CUSTOMER_EVENT_TYPES:

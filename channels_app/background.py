@@ -19,6 +19,7 @@ PERIODIC = {
     "checks": ("checks_sweep", 1),  # health checks and settings read-backs that are due (checks.py)
     "callbacks": ("callbacks_apply", 1),  # stored Whapi callbacks applied to their channels (webhooks.py)
     "alerts": ("alerts_sweep", 1),  # disconnects told once they last, notifications sent (alerts/)
+    "events": ("events_send", 1),  # events sent to customers' endpoints, signed, with retries (events/)
     "retention": ("retention_prune", 60),
 }
 

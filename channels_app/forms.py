@@ -14,9 +14,11 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from branding.brand import brand_for
 from channels_app import throttle, two_factor
 from channels_app.actions import CUSTOMER_EVENT_TYPES, ActionError, validate_customer_webhook
-from channels_app.models import Channel, Membership, Project
+from channels_app.models import Channel, Membership, Project, UserProfile
+from portal import timezones
 
 
 # ------------------------------------------------------------------------------------------------
@@ -54,7 +56,11 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
     says the same whether a mail went out or not, so it tells nobody which addresses have accounts."""
 
     def save(self, *args, request=None, **kwargs):
+        """Sent under the partner's brand (a signed-out visitor names no customer)."""
         if throttle.password_reset_allowed(self.cleaned_data["email"], throttle.client_ip(request)):
+            brand = brand_for()
+            kwargs["extra_email_context"] = {**(kwargs.get("extra_email_context") or {}), "brand": brand}
+            kwargs["from_email"] = brand.from_email
             super().save(*args, request=request, **kwargs)
 
 
@@ -369,3 +375,30 @@ class InvitationSignupForm(auth_forms.UserCreationForm):
 
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"), choices=Membership.Role.choices)
+
+
+# ------------------------------------------------------------------------------------------------
+# The user's profile
+# ------------------------------------------------------------------------------------------------
+class ProfileForm(forms.ModelForm):
+    """The time zone and language the customer pages are shown in; blank follows the browser."""
+
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        required=False,
+        help_text="Times on the portal's pages are shown in this zone, and named.",
+    )
+    language = forms.ChoiceField(
+        label="Language",
+        required=False,
+        choices=[("", "As my browser says"), *list(UserProfile.Language.choices)],
+    )
+
+    class Meta:
+        model = UserProfile
+        fields = ["time_zone", "language"]
+
+    def __init__(self, *args, browser_zone: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        browser = f"As my browser says ({browser_zone})" if browser_zone else "As my browser says (UTC until it tells)"
+        self.fields["time_zone"].choices = [("", browser), *timezones.zone_choices()]

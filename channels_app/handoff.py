@@ -12,7 +12,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from channels_app.audit import audit
+from channels_app.audit import acting_user, audit
 from channels_app.models import AuditLog, Channel, HandoffLink, Project
 
 HANDOFF_SALT = "channels_app.handoff"
@@ -99,7 +99,9 @@ def handoff_create(
     now = timezone.now()
     with transaction.atomic():
         handoff_links_revoke(channel=channel)
-        link = HandoffLink.objects.create(channel=channel, created_by=actor, created_at=now, expires_at=now + lifetime)
+        link = HandoffLink.objects.create(
+            channel=channel, created_by=acting_user(actor), created_at=now, expires_at=now + lifetime
+        )
         audit(
             actor=actor,
             source=source,

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from branding.brand import brand_for
 from channels_app.audit import audit
 from channels_app.models import AuditLog, Customer, Invitation, Membership
 
@@ -172,16 +173,18 @@ def _invitation_mail(request: HttpRequest, invitation: Invitation) -> bool:
     """Mail the invitation's link; False when the mail server refused. The link is a credential, so it
     is never logged."""
     link = request.build_absolute_uri(reverse("channels_app:invitation", args=[invitation_token(invitation)]))
+    brand = brand_for(invitation.customer)
     context = {
         "invitation": invitation,
         "customer": invitation.customer,
         "inviter": invitation.invited_by,
         "link": link,
+        "brand": brand,
     }
     subject = render_to_string("portal/email/invitation_subject.txt", context).strip()
     body = render_to_string("portal/email/invitation.txt", context)
     try:
-        send_mail(subject, body, None, [invitation.email])
+        send_mail(subject, body, brand.from_email, [invitation.email])
     except (smtplib.SMTPException, OSError) as exc:
         logger.error("invitation %s could not be sent: %s", invitation.pk, type(exc).__name__)
         return False

@@ -449,6 +449,7 @@ class AuditLog(models.Model):
         STAFF = "staff", "Staff"
         CUSTOMER = "customer", "Customer"
         HANDOFF = "handoff", "Hand-off link"
+        API = "api", "API"
         SYSTEM = "system", "System"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -456,6 +457,9 @@ class AuditLog(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     actor_label = models.CharField(max_length=150, blank=True, help_text="The actor's name when it was recorded.")
+    api_key = models.CharField(
+        max_length=16, blank=True, db_index=True, help_text="The prefix of the API key the action was made with."
+    )
     source = models.CharField(max_length=16, choices=Source.choices)
     customer = models.ForeignKey(Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     action = models.CharField(max_length=64, db_index=True)
@@ -591,3 +595,21 @@ class Invitation(models.Model):
     def is_pending(self, now=None) -> bool:
         now = now or timezone.now()
         return self.accepted_at is None and self.revoked_at is None and self.expires_at > now
+
+
+class UserProfile(models.Model):
+    """A user's own settings for the customer pages. Blank means "as the browser says": the time
+    zone from the browser's cookie (portal/timezones.py), the language from its Accept-Language."""
+
+    class Language(models.TextChoices):
+        ENGLISH = "en", "English"
+        SPANISH = "es", "Español"
+        PORTUGUESE_BRAZIL = "pt-br", "Português (Brasil)"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    # An IANA zone name (zoneinfo.available_timezones(); checked by forms.ProfileForm).
+    time_zone = models.CharField(max_length=64, blank=True)
+    language = models.CharField(max_length=8, blank=True, choices=Language.choices)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user}"

@@ -7,12 +7,15 @@
 | audit log (`AuditLog`) | forever | `RETENTION_AUDIT_DAYS` |
 | create attempts (`CreateAttempt`) | the budget's window, see below | `WHAPI_CREATE_WINDOW` |
 | failed background tasks (django-q2) | 30 days | `RETENTION_FAILED_TASK_DAYS` |
+| events to customers' systems: attempts, deliveries, events (`events.models`) | 30 days | `RETENTION_EVENTS_DAYS` |
 
 Create attempts are kept while the budget counts them (younger than `WHAPI_CREATE_WINDOW`), while
 their channel is still queued or being created (`pipeline.channel_create` looks for an earlier
 attempt whose outcome was unknown, and marks the latest one), and the newest
 `CREATE_ATTEMPTS_SHOWN` for the admin's list. django-q2 keeps `Q_CLUSTER["save_limit"]`
-successful tasks by itself, but every failure forever: those are pruned here.
+successful tasks by itself, but every failure forever: those are pruned here. Events go in three
+steps, the rows pointing at others first: attempts by when they were made, deliveries by when they
+were made (a replay of an old event is a young delivery), then events no delivery is left of.
 
 `retention_prune` (the hourly task of the same name, and `manage.py prune_history`) deletes in
 batches of `BATCH_SIZE` rows, each one `DELETE … WHERE id IN (…)` of the oldest rows, in its own
@@ -33,6 +36,7 @@ from django_q.models import Failure
 
 from channels_app import background
 from channels_app.models import AuditLog, Channel, ChannelEvent, CreateAttempt, WebhookEvent
+from events.models import Attempt, Delivery, Event
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +52,11 @@ def _older_than(model, field: str) -> Callable[[datetime, int | None], QuerySet]
         return model.objects.filter(**{f"{field}__lt": now - timedelta(days=days)}).order_by(field)
 
     return expired
+
+
+def _expired_events(now: datetime, days: int | None) -> QuerySet:
+    """Events older than `days` that no delivery is left of (younger replays keep theirs)."""
+    return _older_than(Event, "created_at")(now, days).filter(deliveries__isnull=True)
 
 
 def _expired_create_attempts(now: datetime, _days: int | None) -> QuerySet:
@@ -105,6 +114,9 @@ POLICIES = {
         Policy(
             "failed_tasks", "failed background tasks", "RETENTION_FAILED_TASK_DAYS", _older_than(Failure, "stopped")
         ),
+        Policy("event_attempts", "event delivery attempts", "RETENTION_EVENTS_DAYS", _older_than(Attempt, "at")),
+        Policy("event_deliveries", "event deliveries", "RETENTION_EVENTS_DAYS", _older_than(Delivery, "created_at")),
+        Policy("events", "events", "RETENTION_EVENTS_DAYS", _expired_events),
     )
 }
 
@@ -140,7 +152,8 @@ def retention_prune(*, batch_size: int = BATCH_SIZE, max_batches: int = MAX_BATC
             if not ids:
                 break
             # One statement per batch, autocommitted: no lock outlives it. None of these models has
-            # rows pointing at it or delete signals, so Django deletes without loading the rows.
+            # delete signals, and the rows pointing at them are pruned before them (deliveries'
+            # attempts, events' deliveries), so Django deletes without loading the rows.
             deleted += expired.model.objects.filter(pk__in=ids).delete()[0]
             if len(ids) < batch_size:
                 break

@@ -24,6 +24,7 @@ from django.utils import timezone
 from alerts.rules import alert_fields
 from channels_app.models import Channel, ChannelEvent, WebhookEvent
 from channels_app.whapi import Health, WhapiError, gate_client
+from events.emit import events_for_move
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,9 @@ def channel_update(
     for name, value in fields.items():
         setattr(channel, name, value)
     if moves:
-        # Alerts decide from the channel as it is after the move (its new error, number, days).
+        # Events and alerts decide from the channel as it is after the move (its new error, number,
+        # days); events first, since alerts clear the told disconnect a reconnect ends.
+        events_for_move(channel, previous, state, now)
         for name, value in alert_fields(channel, previous, state, now).items():
             fields[name] = value
             setattr(channel, name, value)

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from alerts import sweep
 from channels_app import actions, bulk_jobs, checks, configure, pipeline, retention, status, webhooks
 from channels_app.models import Channel
+from events import delivery as event_delivery
 
 
 def create_queue_pump() -> int:
@@ -42,6 +43,10 @@ def callbacks_apply() -> int:
 
 def alerts_sweep() -> int:
     return sweep.alerts_sweep()
+
+
+def events_send() -> int:
+    return event_delivery.events_send()
 
 
 def bulk_job_run(job_id: int) -> None:

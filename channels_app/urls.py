@@ -4,6 +4,7 @@ from alerts import partner
 from alerts import views as alert_views
 from channels_app import webhooks
 from channels_app.views import accounts, channel, common, customer, handoff, members, metrics
+from events import views as event_views
 
 app_name = "channels_app"
 
@@ -18,6 +19,7 @@ account_urlpatterns = [
     path("password/reset/<uidb64>/<token>/", accounts.password_reset_confirm, name="password_reset_confirm"),
     path("password/reset/done/", accounts.password_reset_complete, name="password_reset_complete"),
     path("two-factor/", accounts.two_factor_page, name="two_factor"),
+    path("profile/", accounts.profile_page, name="profile"),
     # An invitation to a customer, accepted with the account one is signed in with or a new one.
     path("invitations/<str:token>/", members.invitation_page, name="invitation"),
 ]
@@ -34,6 +36,38 @@ customer_urlpatterns = [
         "c/<uuid:customer_code>/alerts/<uuid:recipient_code>/remove/",
         alert_views.alert_recipient_remove_post,
         name="alert_recipient_remove",
+    ),
+    path("c/<uuid:customer_code>/events/", event_views.events_page, name="events"),
+    path("c/<uuid:customer_code>/events/add/", event_views.events_endpoint_add_post, name="events_endpoint_add"),
+    path(
+        "c/<uuid:customer_code>/events/<uuid:endpoint_code>/",
+        event_views.events_endpoint_page,
+        name="events_endpoint",
+    ),
+    path(
+        "c/<uuid:customer_code>/events/<uuid:endpoint_code>/secret/",
+        event_views.events_secret_rotate_post,
+        name="events_secret_rotate",
+    ),
+    path(
+        "c/<uuid:customer_code>/events/<uuid:endpoint_code>/switch/",
+        event_views.events_endpoint_switch_post,
+        name="events_endpoint_switch",
+    ),
+    path(
+        "c/<uuid:customer_code>/events/<uuid:endpoint_code>/delete/",
+        event_views.events_endpoint_delete_post,
+        name="events_endpoint_delete",
+    ),
+    path(
+        "c/<uuid:customer_code>/events/<uuid:endpoint_code>/replay/",
+        event_views.events_replay_range_post,
+        name="events_replay_range",
+    ),
+    path(
+        "c/<uuid:customer_code>/events/<uuid:endpoint_code>/replay/<str:webhook_id>/",
+        event_views.events_replay_post,
+        name="events_replay",
     ),
     path("c/<uuid:customer_code>/members/", members.members_page, name="members"),
     path("c/<uuid:customer_code>/members/invite/", members.member_invite_post, name="member_invite"),

@@ -1,6 +1,8 @@
-"""Which URLs a customer's own webhook may point at: public http(s) addresses only.
+"""Which URLs a customer's own webhook, and their events endpoints (events/), may point at: public
+http(s) addresses only.
 
-Whapi posts the channel's events to that URL from its servers, so an address that only makes sense
+Whapi posts the channel's events to the webhook from its servers, and the portal's worker posts
+events to the endpoints from inside the partner's network, so an address that only makes sense
 inside a network (loopback, private, link-local, reserved, multicast, unspecified, an IPv4-mapped
 IPv6 address of one of those, or a `*.localhost` name) is refused, and so is a host name that
 resolves to one. With `DJANGO_DEBUG` off the URL must be https: the events carry messages.
@@ -13,11 +15,22 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 RESOLVE_TIMEOUT = 5.0  # seconds; the system resolver has no timeout of its own here
-LOCAL = gettext_lazy("Whapi cannot reach a local address; use a public URL.")
+MAX_LENGTH = 500
+# What a refused local address says, by who would post to it (`sender`).
+LOCAL = {
+    "Whapi": gettext_lazy("Whapi cannot reach a local address; use a public URL."),
+    "The portal": gettext_lazy("The portal cannot reach a local address; use a public URL."),
+}
+
+
+def _local(sender: str) -> str:
+    return str(LOCAL.get(sender, LOCAL["Whapi"]))
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -39,8 +52,9 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local or ip.is_loopback)
 
 
-def url_problem(url: str) -> str:
-    """Why Whapi may not post to `url`, in words fit to show; "" when it may."""
+def url_problem(url: str, *, sender: str = "Whapi") -> str:
+    """Why `sender` (Whapi, or the portal for events) may not post to `url`, in words fit to show; ""
+    when it may."""
     if "\\" in url or any(ord(ch) < 33 or ord(ch) == 127 for ch in url):
         # A backslash reads as "/" to some URL parsers (Whapi's among them) and as part of the user
         # info to others: the host would not be the one checked here.
@@ -54,7 +68,7 @@ def url_problem(url: str) -> str:
     if not host:
         return _("Enter a full http(s) URL, e.g. https://example.com/whatsapp/hook.")
     if host == "localhost" or host.endswith(".localhost"):
-        return str(LOCAL)
+        return _local(sender)
     try:
         port = parts.port if parts.port is not None else (443 if parts.scheme == "https" else 80)
     except ValueError:
@@ -69,7 +83,20 @@ def url_problem(url: str) -> str:
         except (OSError, UnicodeError):
             return _("The host %(host)s cannot be found; check the URL.") % {"host": host}
     if not addresses or not all(_is_public(address) for address in addresses):
-        return str(LOCAL)
+        return _local(sender)
     if parts.scheme != "https" and not settings.DEBUG:
         return _("Use an https URL: the events carry your messages.")
     return ""
+
+
+def customer_url_problem(url: str, *, sender: str = "Whapi") -> str:
+    """Why a customer may not give `url` as a webhook of theirs (their channel's own webhook, or an
+    events endpoint): a well-formed http(s) URL of at most MAX_LENGTH characters that `url_problem`
+    allows. "" when they may."""
+    try:
+        URLValidator(schemes=["https", "http"])(url)
+    except ValidationError:
+        return _("Enter a full http(s) URL, e.g. https://example.com/whatsapp/hook.")
+    if len(url) > MAX_LENGTH:
+        return _("The URL can be at most %(count)d characters long.") % {"count": MAX_LENGTH}
+    return url_problem(url, sender=sender)

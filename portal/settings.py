@@ -93,6 +93,9 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "channels_app",
     "alerts",
+    "api",
+    "branding",
+    "events",
     "sandbox",
 ]
 
@@ -107,6 +110,7 @@ MIDDLEWARE = [
     # A signed-in user's own choice of language (their profile) wins over the cookie and the browser.
     "portal.locale.ProfileLanguageMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "portal.timezones.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.csp.ContentSecurityPolicyMiddleware",
@@ -126,6 +130,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "branding.context_processors.brand",
             ],
         },
     },
@@ -362,6 +367,17 @@ except ValueError as exc:
 if any(not 1 <= day <= 365 for day in EXPIRY_REMINDER_DAYS):
     raise _config_error("EXPIRY_REMINDER_DAYS", f"is {EXPIRY_REMINDER_DAYS}", "Use days from 1 to 365, e.g. 7,3,1.")
 
+# Events to customers' systems (events/, docs/events.md): an endpoint whose deliveries failed this many
+# times in a row is paused for this many minutes (pending deliveries wait), and its customer told.
+EVENTS_DISABLE_AFTER_FAILURES = _read("EVENTS_DISABLE_AFTER_FAILURES", env.int, 10)
+EVENTS_DISABLE_MINUTES = _read("EVENTS_DISABLE_MINUTES", env.int, 60)
+for _name, _value, _low, _high in (
+    ("EVENTS_DISABLE_AFTER_FAILURES", EVENTS_DISABLE_AFTER_FAILURES, 1, 1000),
+    ("EVENTS_DISABLE_MINUTES", EVENTS_DISABLE_MINUTES, 1, 7 * 24 * 60),
+):
+    if not _low <= _value <= _high:
+        raise _config_error(_name, f"is {_value}", f"Use a value from {_low} to {_high}.")
+
 # ------------------------------------------------------------------------------------------------
 # Monitoring: /metrics serves the fleet's figures to Prometheus (channels_app.views.metrics) to
 # requests that bear this token; without one it answers 404.
@@ -386,6 +402,8 @@ RETENTION_LEDGER_DAYS = _read("RETENTION_LEDGER_DAYS", env.int, 90)
 RETENTION_TIMELINE_DAYS = _read("RETENTION_TIMELINE_DAYS", env.int, 365)
 # Forever by default: extensions spend partner days, and billing disputes look back a long way.
 RETENTION_AUDIT_DAYS = _read("RETENTION_AUDIT_DAYS", env.int, 0)
+# Events sent to customers' systems, their deliveries and attempts (the delivery log).
+RETENTION_EVENTS_DAYS = _read("RETENTION_EVENTS_DAYS", env.int, 30)
 # django-q2 keeps every failed task; successes are bounded by Q_CLUSTER["save_limit"].
 RETENTION_FAILED_TASK_DAYS = _read("RETENTION_FAILED_TASK_DAYS", env.int, 30)
 for _name, _value in (
@@ -393,6 +411,7 @@ for _name, _value in (
     ("RETENTION_TIMELINE_DAYS", RETENTION_TIMELINE_DAYS),
     ("RETENTION_AUDIT_DAYS", RETENTION_AUDIT_DAYS),
     ("RETENTION_FAILED_TASK_DAYS", RETENTION_FAILED_TASK_DAYS),
+    ("RETENTION_EVENTS_DAYS", RETENTION_EVENTS_DAYS),
 ):
     if _value < 0:
         raise _config_error(_name, f"is {_value}, below 0", "Use a number of days, or 0 to keep the rows forever.")
@@ -404,7 +423,8 @@ Q_CLUSTER = {
     "name": "portal",
     "orm": "default",
     # Two workers are mostly busy, with the checks sweep and the callbacks applier (each runs ~50 s of
-    # every minute): four are left for creations, configurations, bulk jobs and the rest.
+    # every minute), and a third with sending events once a customer has an endpoint: three are left
+    # for creations, configurations, bulk jobs and the rest.
     "workers": _read("Q_WORKERS", env.int, 6),
     # A task is killed after `timeout` seconds and handed out again after `retry` seconds, so
     # timeout < retry is what keeps one task from running twice at the same time.

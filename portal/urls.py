@@ -6,6 +6,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The language chooser posts to /i18n/setlang/ (Django's set_language: the language cookie).
     path("i18n/", include("django.conf.urls.i18n")),
+    path("brand/", include("branding.urls")),
     path("", include("channels_app.urls")),
 ]
 

@@ -27,6 +27,7 @@ from django_q.models import Schedule
 from alerts.sweep import alerts_sweep
 from channels_app import checks, mirror, webhooks
 from channels_app.models import Customer, Membership, Project
+from events.delivery import events_send
 
 INIT_DELAY = 1.5
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -34,7 +35,8 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 class Worker:
     """Plays the django-q2 cluster: runs enqueued tasks, one-off schedules that came due, and one
-    round of the periodic callbacks applier, checks sweep and alerts sweep (in this thread)."""
+    round of the periodic callbacks applier, checks sweep, alerts sweep and events sender (in this
+    thread)."""
 
     def __init__(self, enqueued: list):
         self.enqueued = enqueued
@@ -50,6 +52,7 @@ class Worker:
         webhooks.callbacks_apply(seconds=0)
         checks.checks_sweep(seconds=0, concurrency=1)
         alerts_sweep()
+        events_send(seconds=0)
 
     def run_until(self, condition, timeout: float = 15.0, what: str = "condition"):
         deadline = time.monotonic() + timeout

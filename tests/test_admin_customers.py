@@ -21,6 +21,11 @@ def formset(rows: list[dict], initial: int = 0) -> dict:
         "memberships-INITIAL_FORMS": str(initial),
         "memberships-MIN_NUM_FORMS": "0",
         "memberships-MAX_NUM_FORMS": "1000",
+        # The customer's own brand (branding.admin.CustomerBrandInline), left empty.
+        "brand-TOTAL_FORMS": "0",
+        "brand-INITIAL_FORMS": "0",
+        "brand-MIN_NUM_FORMS": "0",
+        "brand-MAX_NUM_FORMS": "1",
     }
     for index, row in enumerate(rows):
         for key, value in row.items():

@@ -22,7 +22,7 @@ def test_setup_schedules_is_idempotent(db):
     run("setup_schedules")
     run("setup_schedules")
     schedules = {s.name: s for s in Schedule.objects.all()}
-    assert set(schedules) == {"create-queue", "checks", "callbacks", "alerts", "retention"}
+    assert set(schedules) == {"create-queue", "checks", "callbacks", "alerts", "events", "retention"}
     assert schedules["create-queue"].func == "channels_app.tasks.create_queue_pump"
     assert schedules["create-queue"].minutes == 1
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from alerts.models import Recipient
 from channels_app import access
 from channels_app.models import Channel, Customer, Invitation, Membership, Project
+from events.models import Delivery, Endpoint, Event
 from tests.conftest import GATE_URL, make_channel, whapi_fixture
 
 # Pages under /app/ that take no customer, channel or member id.
@@ -29,9 +30,18 @@ ID_FREE = {
     "home",
     "invitation",  # no login: its signed link decides (tests/test_customer_members.py)
     "two_factor",  # the signed-in user's own sign-in (tests/test_customer_two_factor.py)
+    "profile",  # the signed-in user's own time zone and language (tests/test_time_zones.py)
 }
 FIXTURES = Path(__file__).parent / "fixtures" / "whapi"
-ID_PARAMETERS = {"customer_code", "channel_code", "username", "invitation_code", "recipient_code"}
+ID_PARAMETERS = {
+    "customer_code",
+    "channel_code",
+    "username",
+    "invitation_code",
+    "recipient_code",
+    "endpoint_code",
+    "webhook_id",  # an event's random id (msg_…), looked up within the endpoint
+}
 # Views that change something: a viewer gets 403; those marked owner also refuse an operator.
 WRITES = {
     "channel_create": "customer",
@@ -52,6 +62,12 @@ WRITES = {
     "channel_delete": "channel",
     "alert_recipient_add": "customer",
     "alert_recipient_remove": "recipient",
+    "events_endpoint_add": "customer",
+    "events_secret_rotate": "endpoint",
+    "events_endpoint_switch": "endpoint",
+    "events_endpoint_delete": "endpoint",
+    "events_replay_range": "endpoint",
+    "events_replay": "endpoint",
 }
 OWNER_ONLY = {
     "member_invite",
@@ -62,6 +78,12 @@ OWNER_ONLY = {
     "channel_delete",
     "alert_recipient_add",
     "alert_recipient_remove",
+    "events_endpoint_add",
+    "events_secret_rotate",
+    "events_endpoint_switch",
+    "events_endpoint_delete",
+    "events_replay_range",
+    "events_replay",
 }
 
 
@@ -103,7 +125,16 @@ def charlies(charlie):
         "username": charlie.username,
         "invitation_code": invitation.code,
         "recipient_code": Recipient.objects.create(customer=other, email="c@other.example", events=["x"]).code,
+        **endpoint_ids(other, channel),
     }
+
+
+def endpoint_ids(customer, channel) -> dict:
+    """An events endpoint of the customer with one delivery, by URL parameter name."""
+    endpoint = Endpoint.objects.create(customer=customer, url="https://hooks.example/e", event_types=["channel.error"])
+    event = Event.objects.create(customer=customer, channel=channel, type="channel.error", payload={})
+    Delivery.objects.create(event=event, endpoint=endpoint, status=Delivery.Status.FAILED)
+    return {"endpoint_code": endpoint.code, "webhook_id": event.webhook_id}
 
 
 def pending_invitation(customer) -> Invitation:
@@ -120,6 +151,7 @@ def alices(alice, bob, customer, channel):
         "username": bob.username,
         "invitation_code": pending_invitation(customer).code,
         "recipient_code": Recipient.objects.create(customer=customer, email="ops@acme.example", events=["x"]).code,
+        **endpoint_ids(customer, channel),
     }
 
 
@@ -192,7 +224,7 @@ def test_objects_are_addressed_by_uuid_codes_never_by_pk():
     for route, name, params in app_patterns():
         assert "<int:" not in route, f"{name} takes an integer id"
         assert params - {"uidb64", "token"} <= ID_PARAMETERS, name
-        for param in params & {"customer_code", "channel_code", "invitation_code", "recipient_code"}:
+        for param in params & {"customer_code", "channel_code", "invitation_code", "recipient_code", "endpoint_code"}:
             assert f"<uuid:{param}>" in route, name
 
 

@@ -31,7 +31,7 @@ def log_in(client, username: str, password: str, ip: str = "203.0.113.7"):
 # ------------------------------------------------------------------------------------------------
 # Signing in and out
 # ------------------------------------------------------------------------------------------------
-def test_the_root_leads_to_the_login_page(client):
+def test_the_root_leads_to_the_login_page(client, db):
     response = client.get("/", follow=True)
     assert response.redirect_chain[-1][0].startswith(LOGIN)
     assert response.status_code == 200
@@ -215,7 +215,7 @@ def test_password_reset_mails_a_link_that_sets_a_new_password(client, alice, mai
     assert len(mailoutbox) == 1
     mail = mailoutbox[0]
     assert mail.to == ["alice@acme.example"]
-    assert mail.subject == "Reset your password for the channel portal"
+    assert mail.subject == "Reset your password for Channel portal"
     link = re.search(r"https?://testserver(/app/password/reset/\S+)", mail.body).group(1)
 
     response = client.get(link, follow=True)  # Django swaps the token for a session-bound URL

@@ -189,7 +189,9 @@ def test_a_pairing_code_is_where_the_page_opens_with_a_copy_button_and_how_long_
 def test_the_password_page_keeps_the_portals_navigation(portal, owner, browser_page, live_server):
     page = browser_page
     log_in(page, live_server)
-    page.get_by_title("Change your password").click()
+    page.get_by_title("Your profile: time zone, language, password").click()
+    expect(page.get_by_role("heading", name="Your profile")).to_be_visible()
+    page.get_by_role("link", name="Change your password").click()
     expect(page.get_by_role("heading", name="Change your password")).to_be_visible()
     nav = page.get_by_role("navigation", name="Main")
     expect(nav).to_contain_text("Acme Corp")

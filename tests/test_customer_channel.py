@@ -67,7 +67,7 @@ def test_a_queued_channel_shows_its_place_and_eta(client, alice, project, settin
     client.force_login(alice)
     page = page_of(client, second)
     assert "In the queue, position 2." in page
-    assert "UTC (in about" in page
+    assert "UTC</time> (in about" in page
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,7 @@ def test_an_invitation_adds_nobody_until_it_is_accepted(client, alice, customer,
     assert not Membership.objects.filter(customer=customer, user=charlie).exists()
     (mail,) = mailoutbox
     assert mail.to == ["CHARLIE@other.example"]
-    assert mail.subject == "You are invited to Acme Corp on the channel portal"
+    assert mail.subject == "You are invited to Acme Corp on Channel portal"
     assert "alice invites you to Acme Corp" in mail.body
     entry = AuditLog.objects.get(action="member.invite")
     assert (entry.actor, entry.customer, entry.detail) == (alice, customer, "CHARLIE@other.example as viewer")

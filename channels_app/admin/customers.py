@@ -6,6 +6,8 @@ from django.contrib.admin.utils import unquote
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
+from branding.admin import CustomerBrandInline
+from branding.models import CustomerBrand
 from channels_app.admin.channels import active_till_text
 from channels_app.audit import audit
 from channels_app.models import AuditLog, Channel, Customer, Membership, Project
@@ -42,7 +44,7 @@ class CustomerAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     fields = ["name", "channel_quota", "code", "created_at"]
     readonly_fields = ["code", "created_at"]
-    inlines = [MembershipInline]
+    inlines = [MembershipInline, CustomerBrandInline]
 
     def get_queryset(self, request):
         return (
@@ -120,6 +122,12 @@ class CustomerAdmin(admin.ModelAdmin):
                 )
 
     def save_formset(self, request, form, formset, change):
+        if formset.model is CustomerBrand:
+            changed = [f for f in formset.forms if f.has_changed()] or formset.deleted_forms
+            super().save_formset(request, form, formset, change)
+            if changed:
+                audit(actor=request.user, source=STAFF, action="customer.brand", target=form.instance, detail="")
+            return None
         if formset.model is not Membership:
             return super().save_formset(request, form, formset, change)
         old_roles = {f.instance.pk: f.initial.get("role") for f in formset.initial_forms}

@@ -18,9 +18,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from channels_app import two_factor
 from channels_app.audit import audit
-from channels_app.forms import LoginForm, PasswordResetForm, TwoFactorCodeForm
-from channels_app.models import AuditLog
+from channels_app.forms import LoginForm, PasswordResetForm, ProfileForm, TwoFactorCodeForm
+from channels_app.models import AuditLog, UserProfile
 from channels_app.views.common import layout_context, page
+from portal import timezones
 
 login = auth_views.LoginView.as_view(
     template_name="portal/accounts/login.html",
@@ -123,3 +124,21 @@ def two_factor_page(request: HttpRequest) -> HttpResponse:
     response = page(request, "portal/accounts/two_factor.html", None, context)
     response["Cache-Control"] = "no-store"  # the key and the recovery codes are shown here
     return response
+
+
+# ------------------------------------------------------------------------------------------------
+# The profile: time zone and language
+# ------------------------------------------------------------------------------------------------
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile_page(request: HttpRequest) -> HttpResponse:
+    """The user's time zone and language (blank: as the browser says)."""
+    profile = UserProfile.objects.filter(user=request.user).first() or UserProfile(user=request.user)
+    browser_zone = timezones.known_zone(request.COOKIES.get(timezones.COOKIE))
+    form = ProfileForm(request.POST or None, instance=profile, browser_zone=browser_zone)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        timezones.remember_choice(request, form.cleaned_data["time_zone"])
+        messages.success(request, "Your profile is saved.")
+        return redirect("channels_app:profile")
+    return page(request, "portal/accounts/profile.html", None, {"form": form})

@@ -4,9 +4,11 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from branding.brand import brand_for
 from channels_app import access
 from channels_app.models import Customer
 
@@ -44,11 +46,14 @@ def remembered_customer(request: HttpRequest) -> Customer | None:
 
 def layout_context(request: HttpRequest, acc: access.Access | None) -> dict:
     """What the layout needs: the current customer (on a page of no customer, such as the password
-    page, the one used last, so that its navigation stays), the role, the customer switcher."""
+    page, the one used last, so that its navigation stays), the role, the customer switcher, and the
+    brand (that customer's own name and logo, when it has them)."""
+    customer = acc.customer if acc else remembered_customer(request)
     return {
         "access": acc,
-        "customer": acc.customer if acc else remembered_customer(request),
+        "customer": customer,
         "my_customers": list(access.customers_for_user(request.user)),
+        "brand": SimpleLazyObject(lambda: brand_for(customer)),
     }
 
 

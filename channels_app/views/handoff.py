@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from branding.brand import brand_for
 from channels_app import actions, handoff
 from channels_app.actions import ActionError
 from channels_app.forms import PairingCodeForm
@@ -55,6 +56,8 @@ def _render(request: HttpRequest, channel: Channel, link: HandoffLink, **context
         "status_url": reverse("channels_app:handoff_status"),
         "qr_url": reverse("channels_app:handoff_qr"),
         "pairing_url": reverse("channels_app:handoff_pairing_code"),
+        # The link belongs to a channel, so its customer's own name and logo apply.
+        "brand": brand_for(channel.customer),
     }
     return _no_store(render(request, "portal/handoff/page.html", {**defaults, **context}))
 

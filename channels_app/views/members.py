@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from branding.brand import brand_for
 from channels_app import access, members
 from channels_app.forms import InvitationSignupForm, MemberInviteForm, MemberRoleForm
 from channels_app.models import Invitation, Membership
@@ -187,6 +188,7 @@ def invitation_page(request: HttpRequest, token: str) -> HttpResponse:
         "invitation": invitation,
         "signup_form": signup_form or InvitationSignupForm(email=invitation.email),
         "login_url": reverse("channels_app:login") + "?next=" + request.path,
+        "brand": brand_for(invitation.customer),  # as in its mail
     }
     response = render(request, "portal/invitation.html", context)
     response["Cache-Control"] = "no-store"

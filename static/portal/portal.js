@@ -13,6 +13,9 @@
  * The words the script shows itself come from the page, in its language: the QR panel's
  * data-msg-* attributes and the body's data-copied-label (the templates translate them).
  * - form[data-confirm]: ask before submitting; button[data-once]: no second click while submitting.
+ * - the browser's time zone in the portal_tz cookie, which the server shows times in unless the
+ *   user's profile names one (portal/timezones.py); a page drawn in UTC before the server knew it,
+ *   and showing a time, is drawn again once.
  * Without JavaScript every page still works; it just does not update by itself.
  */
 (function () {
@@ -223,6 +226,31 @@
     });
   }
 
+  // ---- the browser's time zone ----------------------------------------------------------------
+  function rememberTimeZone() {
+    var zone = "";
+    try {
+      zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    } catch (error) {
+      return;
+    }
+    if (!/^[A-Za-z0-9_+\/-]+$/.test(zone)) return;
+    var cookie = "portal_tz=" + zone;
+    if (document.cookie.split("; ").indexOf(cookie) >= 0) return;
+    document.cookie = cookie + "; path=/; max-age=31536000; samesite=lax" + (location.protocol === "https:" ? "; secure" : "");
+    var body = document.body;
+    var stale = body.dataset.timeZoneSource === "default" && body.dataset.timeZone !== zone;
+    if (stale && document.querySelector("time[datetime]") && document.cookie.split("; ").indexOf(cookie) >= 0) {
+      try {
+        if (window.sessionStorage.getItem("portal_tz_redrawn")) return;
+        window.sessionStorage.setItem("portal_tz_redrawn", "1");
+      } catch (error) {
+        return;
+      }
+      window.location.reload();
+    }
+  }
+
   // ---- copy buttons, confirmations, single submit ----------------------------------------------
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy]");
@@ -265,6 +293,7 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    rememberTimeZone();
     startProgress(document);
     document.querySelectorAll("[data-poll]").forEach(poller);
     document.querySelectorAll("#connect[data-qr-url]").forEach(qrPanel);
