@@ -53,7 +53,7 @@ def recipients_for(event: str, customer_id: int | None) -> list[Recipient]:
     candidates = (
         Recipient.objects.filter(active=True)
         .filter(Q(customer__isnull=True) | Q(customer_id=customer_id))
-        .select_related("user")
+        .select_related("user__profile")
     )
     # A recipient's events are a short list; filtered here so that SQLite (no JSON containment) and
     # PostgreSQL read the same way.

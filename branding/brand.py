@@ -9,6 +9,7 @@ from email.utils import formataddr, parseaddr
 from django.conf import settings
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from branding.models import DEFAULT_ACCENT, DEFAULT_NAME, DEFAULT_PRIMARY, Brand, CustomerBrand
 
@@ -44,9 +45,9 @@ class EffectiveBrand:
         """The support contact as plain-text lines, for mails."""
         lines = []
         if self.support_email:
-            lines.append(f"Email: {self.support_email}")
+            lines.append(_("Email: %(address)s") % {"address": self.support_email})
         if self.support_url:
-            lines.append(f"Help: {self.support_url}")
+            lines.append(_("Help: %(url)s") % {"url": self.support_url})
         if self.whatsapp_url:
             lines.append(f"WhatsApp: {self.whatsapp_url}")
         return lines
@@ -68,6 +69,8 @@ def brand_for(customer=None) -> EffectiveBrand:
     )
     version = partner.version if partner else "0"
     name = (own.name if own else "") or (partner.name if partner else DEFAULT_NAME)
+    if name == DEFAULT_NAME:
+        name = _(DEFAULT_NAME)  # the neutral default is a description, said in the reader's language
     if own and own.has_logo:
         logo_url = f"{reverse('branding:customer_logo', args=[own.code])}?v={own.version}"
     elif partner and partner.has_logo:

@@ -7,10 +7,12 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator, URLValidator
 from django.db import models
+from django.utils.translation import gettext_noop
 
 from branding.contrast import HEX_COLOR, PAGE_BACKGROUND, WHITE, contrast_problem
 
-DEFAULT_NAME = "Channel portal"
+# The neutral default name, shown in the reader's language (brand.brand_for).
+DEFAULT_NAME = gettext_noop("Channel portal")
 DEFAULT_PRIMARY = "#0f2a24"
 DEFAULT_ACCENT = "#0b7a5e"
 # The header's links (static/portal/portal.css, .nav a) are this light on the primary colour.

@@ -384,14 +384,15 @@ class ProfileForm(forms.ModelForm):
     """The time zone and language the customer pages are shown in; blank follows the browser."""
 
     time_zone = forms.ChoiceField(
-        label="Time zone",
+        label=_("Time zone"),
         required=False,
-        help_text="Times on the portal's pages are shown in this zone, and named.",
+        help_text=_("Times on the portal's pages are shown in this zone, and named."),
     )
+    # Each language in its own words (UserProfile.Language), as choosers name them.
     language = forms.ChoiceField(
-        label="Language",
+        label=_("Language"),
         required=False,
-        choices=[("", "As my browser says"), *list(UserProfile.Language.choices)],
+        choices=[("", _("As my browser says")), *list(UserProfile.Language.choices)],
     )
 
     class Meta:
@@ -400,5 +401,8 @@ class ProfileForm(forms.ModelForm):
 
     def __init__(self, *args, browser_zone: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        browser = f"As my browser says ({browser_zone})" if browser_zone else "As my browser says (UTC until it tells)"
+        if browser_zone:
+            browser = _("As my browser says (%(zone)s)") % {"zone": browser_zone}
+        else:
+            browser = _("As my browser says (UTC until it tells)")
         self.fields["time_zone"].choices = [("", browser), *timezones.zone_choices()]

@@ -32,10 +32,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from standardwebhooks import Webhook
 
 from alerts.models import Event as AlertEvent
-from alerts.notify import Message, notify
+from alerts.notify import Message, notify, words
 from channels_app import webhook_urls
 from events.models import Attempt, Delivery, Endpoint, Event
 
@@ -196,14 +198,24 @@ def _tell_disabled(endpoint: Endpoint, failures: int, until: datetime) -> None:
         key=f"endpoint-disabled:{endpoint.pk}:{until.isoformat()}",
         customer=customer,
         message=Message(
-            subject=f"Events endpoint paused: {endpoint.url[:80]}",
-            text=(
-                f"The events endpoint {endpoint.url} of {customer.name} failed {failures} delivery attempts in a row; "
-                f"nothing is sent to it until {until:%Y-%m-%d %H:%M} UTC, then the portal tries again. Events "
-                "meanwhile wait and are sent then. See the delivery log for the answers it gave; once it is "
-                "fixed, it can be switched back on there at once."
+            subject=words(lambda: _("Events endpoint paused: %(url)s") % {"url": endpoint.url[:80]}),
+            text=words(
+                lambda: (
+                    _(
+                        "The events endpoint %(url)s of %(name)s failed %(failures)d delivery attempts in a row; "
+                        "nothing is sent to it until %(until)s UTC, then the portal tries again. Events meanwhile "
+                        "wait and are sent then. See the delivery log for the answers it gave; once it is fixed, it "
+                        "can be switched back on there at once."
+                    )
+                    % {
+                        "url": endpoint.url,
+                        "name": customer.name,
+                        "failures": failures,
+                        "until": f"{until:%Y-%m-%d %H:%M}",
+                    }
+                )
             ),
-            fix="The endpoint's delivery log",
+            fix=gettext_lazy("The endpoint's delivery log"),
         ),
         link=settings.PORTAL_BASE_URL + reverse("admin:events_endpoint_change", args=[endpoint.pk]),
         customer_link=settings.PORTAL_BASE_URL

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels_app import webhook_urls
 from channels_app.audit import audit
@@ -38,7 +39,7 @@ def endpoint_create(
         raise EndpointError(problem)
     unknown = set(event_types) - set(EventType.values)
     if unknown or not event_types:
-        raise EndpointError("Choose at least one of the event types listed.")
+        raise EndpointError(_("Choose at least one of the event types listed."))
     endpoint = Endpoint.objects.create(
         customer=customer,
         url=url,
@@ -101,7 +102,7 @@ def deliveries_replay(
     none of whose deliveries succeeded), at most REPLAY_LIMIT, oldest first. Returns how many
     deliveries were made."""
     if since >= until:
-        raise EndpointError("The start of the range must be before its end.")
+        raise EndpointError(_("The start of the range must be before its end."))
     deliveries = Delivery.objects.filter(endpoint=endpoint, event__created_at__gte=since, event__created_at__lt=until)
     events = deliveries.values_list("event_id", flat=True)
     # An event still waiting for a delivery to this endpoint is on its way already: not doubled.

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from events import endpoints
 from events.models import EventType
@@ -11,19 +12,19 @@ from events.models import EventType
 
 class EndpointForm(forms.Form):
     url = forms.CharField(
-        label="URL",
+        label=_("URL"),
         max_length=500,
-        help_text="The portal posts the events you choose to this public https address, signed (see the docs).",
+        help_text=_("The portal posts the events you choose to this public https address, signed (see the docs)."),
         widget=forms.URLInput(attrs={"placeholder": "https://example.com/portal/events"}),
     )
     event_types = forms.MultipleChoiceField(
-        label="Events",
+        label=_("Events"),
         choices=EventType.choices,
         widget=forms.CheckboxSelectMultiple,
         initial=EventType.values,
-        help_text="Event types added to the portal later are sent only once you choose them here.",
+        help_text=_("Event types added to the portal later are sent only once you choose them here."),
     )
-    description = forms.CharField(label="Description", max_length=200, required=False)
+    description = forms.CharField(label=_("Description"), max_length=200, required=False)
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"].strip()
@@ -33,20 +34,24 @@ class EndpointForm(forms.Form):
 
 
 class ReplayRangeForm(forms.Form):
-    since = forms.DateTimeField(label="From (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    until = forms.DateTimeField(label="Until (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    since = forms.DateTimeField(label=_("From"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    until = forms.DateTimeField(label=_("Until"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     failed_only = forms.BooleanField(
-        label="Only events not delivered", required=False, initial=True, help_text="Otherwise every event of the range."
+        label=_("Only events not delivered"),
+        required=False,
+        initial=True,
+        help_text=_("Otherwise every event of the range."),
     )
 
     @classmethod
     def last_day(cls) -> "ReplayRangeForm":
-        now = timezone.now().replace(second=0, microsecond=0)
+        # In the zone the page is shown in, as the fields read what is typed (portal/timezones.py).
+        now = timezone.localtime().replace(second=0, microsecond=0)
         fmt = "%Y-%m-%dT%H:%M"
         return cls(initial={"since": (now - timedelta(days=1)).strftime(fmt), "until": now.strftime(fmt)})
 
     def clean(self) -> dict:
         cleaned = super().clean()
         if cleaned.get("since") and cleaned.get("until") and cleaned["since"] >= cleaned["until"]:
-            self.add_error("until", "The end of the range must be after its start.")
+            self.add_error("until", _("The end of the range must be after its start."))
         return cleaned

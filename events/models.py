@@ -16,19 +16,20 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from channels_app.crypto import EncryptedTextField
 from channels_app.models import Channel, Customer
 
 
 class EventType(models.TextChoices):
-    CREATED = "channel.created", "A channel was created in Whapi"
-    READY_FOR_SCAN = "channel.ready_for_scan", "A channel is ready for its QR code to be scanned"
-    CONNECTED = "channel.connected", "A WhatsApp number connected to a channel"
-    DISCONNECTED = "channel.disconnected", "A connected number disconnected (once it lasted)"
-    ERROR = "channel.error", "A channel is in error"
-    EXPIRING = "channel.expiring", "A channel's paid days are running out"
-    DELETED = "channel.deleted", "A channel was deleted"
+    CREATED = "channel.created", _("A channel was created in Whapi")
+    READY_FOR_SCAN = "channel.ready_for_scan", _("A channel is ready for its QR code to be scanned")
+    CONNECTED = "channel.connected", _("A WhatsApp number connected to a channel")
+    DISCONNECTED = "channel.disconnected", _("A connected number disconnected (once it lasted)")
+    ERROR = "channel.error", _("A channel is in error")
+    EXPIRING = "channel.expiring", _("A channel's paid days are running out")
+    DELETED = "channel.deleted", _("A channel was deleted")
 
 
 def new_signing_secret() -> str:
@@ -69,7 +70,7 @@ class Endpoint(models.Model):
     @property
     def event_labels(self) -> list[str]:
         labels = dict(EventType.choices)
-        return [labels.get(event_type, event_type) for event_type in self.event_types]
+        return [str(labels.get(event_type, event_type)) for event_type in self.event_types]
 
     def is_paused(self, now=None) -> bool:
         return self.disabled_until is not None and self.disabled_until > (now or timezone.now())
@@ -94,9 +95,9 @@ class Event(models.Model):
 
 class Delivery(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting to be sent"
-        SUCCEEDED = "succeeded", "Delivered"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Waiting to be sent")
+        SUCCEEDED = "succeeded", _("Delivered")
+        FAILED = "failed", _("Failed")
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False)

@@ -10,7 +10,8 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.template.defaultfilters import pluralize
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from channels_app import access
@@ -115,7 +116,7 @@ def events_secret_rotate_post(request: HttpRequest, customer_code: UUID, endpoin
     acc = access.get_customer_for_user(request, customer_code, owner=True)
     endpoint = _endpoint_for(acc, endpoint_code)
     secret = endpoints.endpoint_rotate_secret(endpoint=endpoint, actor=request.user, source=CUSTOMER)
-    messages.success(request, "The endpoint has a new signing secret; the old one no longer signs.")
+    messages.success(request, _("The endpoint has a new signing secret; the old one no longer signs."))
     return _endpoint_page(request, acc, endpoint, new_secret=secret)
 
 
@@ -127,9 +128,9 @@ def events_endpoint_switch_post(request: HttpRequest, customer_code: UUID, endpo
     on = request.POST.get("on") == "1"
     endpoints.endpoint_switch(endpoint=endpoint, on=on, actor=request.user, source=CUSTOMER)
     if on:
-        messages.success(request, "The endpoint is on: waiting events are sent now.")
+        messages.success(request, _("The endpoint is on: waiting events are sent now."))
     else:
-        messages.success(request, "The endpoint is off: no events are sent to it until it is switched on.")
+        messages.success(request, _("The endpoint is off: no events are sent to it until it is switched on."))
     return redirect("channels_app:events_endpoint", acc.customer.code, endpoint.code)
 
 
@@ -140,7 +141,7 @@ def events_endpoint_delete_post(request: HttpRequest, customer_code: UUID, endpo
     endpoint = _endpoint_for(acc, endpoint_code)
     url = endpoint.url
     endpoints.endpoint_delete(endpoint=endpoint, actor=request.user, source=CUSTOMER)
-    messages.success(request, f"{url} gets no more events; its delivery log is deleted.")
+    messages.success(request, _("%(url)s gets no more events; its delivery log is deleted.") % {"url": url})
     return redirect("channels_app:events", acc.customer.code)
 
 
@@ -159,7 +160,8 @@ def events_replay_post(request: HttpRequest, customer_code: UUID, endpoint_code:
     if delivery is None:
         raise Http404("No such event.")
     endpoints.delivery_replay(delivery=delivery, actor=request.user, source=CUSTOMER)
-    messages.success(request, f"The event {webhook_id} is sent again, with the same webhook-id.")
+    said = _("The event %(webhook_id)s is sent again, with the same webhook-id.")
+    messages.success(request, said % {"webhook_id": webhook_id})
     return redirect("channels_app:events_endpoint", acc.customer.code, endpoint.code)
 
 
@@ -170,7 +172,7 @@ def events_replay_range_post(request: HttpRequest, customer_code: UUID, endpoint
     endpoint = _endpoint_for(acc, endpoint_code)
     form = ReplayRangeForm(request.POST)
     if not form.is_valid():
-        point_to_form_error(request, form, section="Send again")
+        point_to_form_error(request, form, section=_("Send again"))
         return _endpoint_page(request, acc, endpoint, replay_form=form)
     count = endpoints.deliveries_replay(
         endpoint=endpoint,
@@ -181,9 +183,11 @@ def events_replay_range_post(request: HttpRequest, customer_code: UUID, endpoint
         source=CUSTOMER,
     )
     if count >= endpoints.REPLAY_LIMIT:
-        messages.warning(request, f"{count} events are sent again, the most one replay sends: replay the rest after.")
+        said = _("%(count)d events are sent again, the most one replay sends: replay the rest after.")
+        messages.warning(request, said % {"count": count})
     else:
-        messages.success(
-            request, f"{count} event{pluralize(count)} of the range {'is' if count == 1 else 'are'} sent again."
+        said = ngettext(
+            "%(count)d event of the range is sent again.", "%(count)d events of the range are sent again.", count
         )
+        messages.success(request, said % {"count": count})
     return redirect("channels_app:events_endpoint", acc.customer.code, endpoint.code)

@@ -8,16 +8,19 @@ browser's Accept-Language, else English; the URLs are the same in every language
 import ast
 import gettext
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from alerts import notify, rules
+from alerts import delivery, rules
 from alerts.models import Event, Notification, Recipient
 from channels_app import handoff
-from channels_app.models import Channel
+from channels_app.models import Channel, UserProfile
 from tests.conftest import make_channel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -228,13 +231,45 @@ def test_the_state_labels_and_meanings_are_translated(client, alice, project):
     assert english_left(page, "pt_BR") == []
 
 
+def test_the_profile_language_wins_and_is_read_once_per_session(client, alice, customer, channel):
+    UserProfile.objects.create(user=alice, language="pt-br")
+    client.force_login(alice)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "es"
+    url = reverse("channels_app:dashboard", args=[customer.code])
+    first = client.get(url, headers={"accept-language": "es"})
+    assert first["Content-Language"] == "pt-br" and "1 de 5 canais em uso" in first.content.decode()
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url, headers={"accept-language": "es"})
+    assert not [q for q in queries.captured_queries if "profile" in q["sql"]]
+
+
+def test_the_profile_page_changes_the_language_at_once(client, alice):
+    client.force_login(alice)
+    url = reverse("channels_app:profile")
+    page = client.get(url, headers={"accept-language": "es"}).content.decode()
+    assert "Como diga mi navegador" in page and '<option value="pt-br">Português (Brasil)</option>' in page
+    response = client.post(url, {"language": "pt-br", "time_zone": ""}, headers={"accept-language": "es"}, follow=True)
+    page = response.content.decode()
+    assert "O seu perfil foi salvo." in page and '<html lang="pt-br">' in page
+    assert UserProfile.objects.get(user=alice).language == "pt-br"
+    # Blank again: the browser's language from the next page on.
+    response = client.post(url, {"language": "", "time_zone": ""}, headers={"accept-language": "es"}, follow=True)
+    assert "Tu perfil está guardado." in response.content.decode()
+    assert client.get(url, headers={"accept-language": "es"})["Content-Language"] == "es"
+
+
+def test_the_staff_console_stays_english(admin_client):
+    page = admin_client.get(reverse("admin:index"), headers={"accept-language": "es"})
+    assert page["Content-Language"] == "en" and "Log out" in page.content.decode()
+
+
 # ------------------------------------------------------------------------------------------------
 # Mails and alerts
 # ------------------------------------------------------------------------------------------------
 def test_the_password_reset_mail_is_in_the_language_of_whoever_asked(client, alice, mailoutbox):
     client.post(reverse("channels_app:password_reset"), {"email": alice.email}, headers={"accept-language": "es"})
     (mail,) = mailoutbox
-    assert mail.subject == "Restablece tu contraseña del portal de canales"
+    assert mail.subject == "Restablece tu contraseña de Portal de canales"
     assert mail.body.startswith("Hola, alice:") and "/app/password/reset/" in mail.body
 
 
@@ -246,16 +281,19 @@ def test_the_invitation_mail_is_in_the_language_of_the_page_it_was_sent_from(cli
     ).content.decode()
     assert "Um convite está a caminho de dora@example.com; ele vale por três dias." in page
     (mail,) = mailoutbox
-    assert mail.subject == "Você foi convidado para Acme Corp no portal de canais"
-    assert "alice convida você para Acme Corp no portal de canais" in mail.body and "como observador" in mail.body
+    assert mail.subject == "Você foi convidado para Acme Corp em Portal de canais"
+    assert "alice convida você para Acme Corp em Portal de canais" in mail.body and "como observador" in mail.body
 
 
-def test_an_alert_is_written_in_each_recipient_language(alice, customer, project, monkeypatch):
-    """A member is written to in their language (their profile's); an address in English."""
+def test_an_alert_is_written_in_each_recipient_language(alice, bob, customer, project):
+    """A member is written to in their profile's language; an address, and a member who chose none,
+    in English."""
     channel = make_channel(project, state=Channel.State.CONNECTED)
-    Recipient.objects.create(customer=customer, user=alice, events=[Event.ERROR])
+    UserProfile.objects.create(user=alice, language="es")
+    UserProfile.objects.create(user=bob, time_zone="Europe/Lisbon")
+    for user in (alice, bob):
+        Recipient.objects.create(customer=customer, user=user, events=[Event.ERROR])
     Recipient.objects.create(customer=customer, name="IT", email="it@acme.example", events=[Event.ERROR])
-    monkeypatch.setattr(notify, "recipient_language", lambda user: "es" if user == alice else "en")
     rules.tell_settings_drift(channel, ["the events"])
     told = {row.recipient.user_id: row for row in Notification.objects.select_related("recipient")}
     assert told[alice.pk].subject == "Shop bot: se cambió su configuración de webhooks"
@@ -263,3 +301,17 @@ def test_an_alert_is_written_in_each_recipient_language(alice, customer, project
     assert told[alice.pk].body.rstrip().split("\n")[-1].startswith("El canal: http")
     assert told[None].subject == "Shop bot: its webhook settings were changed"
     assert told[None].body.rstrip().split("\n")[-1].startswith("The channel: http")
+    assert told[bob.pk].subject == "Shop bot: its webhook settings were changed"
+
+
+def test_a_told_handoff_link_says_until_when_in_the_recipient_language(alice, customer, project):
+    channel = make_channel(project, state=Channel.State.WAITING_SCAN)
+    UserProfile.objects.create(user=alice, language="pt-br")
+    Recipient.objects.create(customer=customer, user=alice, events=[Event.NOT_SCANNED])
+    channel.state_changed_at = channel.state_changed_at - timedelta(hours=settings.SCAN_REMINDER_HOURS + 1)
+    channel.save()
+    assert rules.scan_reminders_due() == 1
+    (row,) = Notification.objects.all()
+    assert row.subject == "Shop bot: aguardando a leitura do QR code"
+    body = delivery._with_handoff_link(row)
+    assert re.search(r"Escaneie aqui: http\S+/connect/\S+ \(válido até [\d-]+ [\d:]+ UTC\)", body), body

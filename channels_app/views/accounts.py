@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -21,7 +22,7 @@ from channels_app.audit import audit
 from channels_app.forms import LoginForm, PasswordResetForm, ProfileForm, TwoFactorCodeForm
 from channels_app.models import AuditLog, UserProfile
 from channels_app.views.common import layout_context, page
-from portal import timezones
+from portal import locale, timezones
 
 login = auth_views.LoginView.as_view(
     template_name="portal/accounts/login.html",
@@ -139,6 +140,9 @@ def profile_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         form.save()
         timezones.remember_choice(request, form.cleaned_data["time_zone"])
-        messages.success(request, "Your profile is saved.")
+        locale.remember_language(request, form.cleaned_data["language"])
+        # Said in the language just chosen (blank: the browser's, as the next page will be).
+        translation.activate(form.cleaned_data["language"] or translation.get_language_from_request(request))
+        messages.success(request, _("Your profile is saved."))
         return redirect("channels_app:profile")
     return page(request, "portal/accounts/profile.html", None, {"form": form})
