@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from channels_app.models import UserProfile
+from portal import timezones
 
 # The session's copy of the profile's choice: [user id, language code or ""].
 SESSION_KEY = "portal_language"
@@ -53,9 +54,11 @@ def chosen_language(request: HttpRequest) -> str:
         return ""
     kept = request.session.get(SESSION_KEY)
     if not (isinstance(kept, list) and len(kept) == 2 and kept[0] == user.pk):
-        chosen = UserProfile.objects.filter(user=user).values_list("language", flat=True).first() or ""
-        remember_language(request, chosen)
-        kept = [user.pk, chosen]
+        # The profile's row read once for both choices: the time zone's middleware finds its own kept.
+        language, zone = UserProfile.objects.filter(user=user).values_list("language", "time_zone").first() or ("", "")
+        remember_language(request, language)
+        timezones.remember_choice(request, zone)
+        kept = [user.pk, language]
     return _supported(kept[1])
 
 

@@ -107,10 +107,13 @@ def test_a_user_chooses_a_time_zone_in_the_profile(portal, owner, browser_page, 
     page.get_by_label("Time zone").select_option("Asia/Tokyo")
     page.get_by_label("Language").select_option("es")
     page.get_by_role("button", name="Save").click()
-    expect(page.locator(".message.success")).to_have_text("Your profile is saved.")
-    expect(page.get_by_text("It is now")).to_contain_text(re.compile(r"It is now \d\d:\d\d Asia/Tokyo\."))
+    # The language chosen applies at once, from the message saying it was saved.
+    expect(page.locator(".message.success")).to_have_text("Tu perfil está guardado.")
+    expect(page.get_by_text("Ahora son las")).to_contain_text(re.compile(r"Ahora son las \d\d:\d\d Asia/Tokyo\."))
     tokyo = timezone.localtime(timezone.now(), zoneinfo.ZoneInfo("Asia/Tokyo"))
-    assert f"{tokyo:%H}:" in page.get_by_text("It is now").inner_text()
+    assert f"{tokyo:%H}:" in page.get_by_text("Ahora son las").inner_text()
+    assert page.locator("html").get_attribute("lang") == "es"
+    expect(page.get_by_role("link", name="Canales", exact=True)).to_be_visible()
 
 
 def test_the_admin_refuses_an_unreadable_colour(root, browser_page, live_server):  # noqa: F811
