@@ -118,6 +118,17 @@ def test_the_compiled_catalogue_in_the_tree_is_the_po_file(language):
     assert compiled_entries == expected, f"{folder}/django.mo is out of date: run `make messages`"
 
 
+def test_the_catalogues_know_every_template_phrase():
+    """A phrase added to a customer template without `make messages` would show in English: every
+    `{% translate "…" %}` of templates/portal/ has its entry."""
+    known = {entry["msgid"] for entry in catalogue("es")[1:]}
+    phrases = set()
+    for template in (ROOT / "templates" / "portal").rglob("*.*"):
+        phrases |= set(re.findall(r'{% translate "([^"]+)"', template.read_text()))
+    assert len(phrases) > 200
+    assert sorted(phrases - known) == []
+
+
 def test_the_languages_offered_are_the_catalogues():
     assert [code for code, _ in settings.LANGUAGES] == ["en", "es", "pt-br"]
     assert settings.LANGUAGE_CODE == "en"
