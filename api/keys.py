@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from api.models import ApiKey
-from channels_app.audit import audit
+from channels_app.audit import acting_user, audit
 from channels_app.models import Channel, Customer
 
 # Every key starts with this, so a leaked one is easy to recognise (secret scanners, logs).
@@ -30,9 +30,11 @@ def api_key_create(
     A channel-scoped key belongs to the channel's customer; `customer=None` and no channel is a partner key.
     """
     if channel is not None:
-        customer = channel.customer
-        if customer is None:
+        if channel.customer is None:
             raise ValueError("A channel key needs a channel that belongs to a customer.")
+        if customer is not None and customer.pk != channel.customer.pk:
+            raise ValueError("A channel key belongs to its channel's customer.")
+        customer = channel.customer
     while True:
         prefix = secrets.token_hex(PREFIX_LENGTH // 2)
         if not ApiKey.objects.filter(prefix=prefix).exists():
@@ -45,7 +47,7 @@ def api_key_create(
         customer=customer,
         channel=channel,
         can_write=can_write,
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=acting_user(actor),
     )
     audit(actor=actor, source=source, action="api_key.create", target=customer, detail=str(row))
     return row, key

@@ -94,6 +94,9 @@ INSTALLED_APPS = [
     "channels_app",
     "alerts",
     "api",
+    # django-ninja's own templates and static files: /api/v1/docs then loads Swagger UI from the
+    # portal itself (the Content-Security-Policy allows nothing from a CDN).
+    "ninja",
     "sandbox",
 ]
 
@@ -354,6 +357,19 @@ except ValueError as exc:
     raise _config_error("EXPIRY_REMINDER_DAYS", "is not a list of whole days", "Use e.g. 7,3,1.") from exc
 if any(not 1 <= day <= 365 for day in EXPIRY_REMINDER_DAYS):
     raise _config_error("EXPIRY_REMINDER_DAYS", f"is {EXPIRY_REMINDER_DAYS}", "Use days from 1 to 365, e.g. 7,3,1.")
+
+# ------------------------------------------------------------------------------------------------
+# The REST API (/api/v1/, api/): each key may make API_RATE_LIMIT requests per API_RATE_WINDOW_SECONDS
+# (counted in the database, so every web server agrees); beyond, 429 with Retry-After.
+# ------------------------------------------------------------------------------------------------
+API_RATE_LIMIT = _read("API_RATE_LIMIT", env.int, 300)
+API_RATE_WINDOW_SECONDS = _read("API_RATE_WINDOW_SECONDS", env.int, 60)
+for _name, _value, _low, _high in (
+    ("API_RATE_LIMIT", API_RATE_LIMIT, 1, 100_000),
+    ("API_RATE_WINDOW_SECONDS", API_RATE_WINDOW_SECONDS, 1, 86400),
+):
+    if not _low <= _value <= _high:
+        raise _config_error(_name, f"is {_value}", f"Use a value from {_low} to {_high}.")
 
 # ------------------------------------------------------------------------------------------------
 # Monitoring: /metrics serves the fleet's figures to Prometheus (channels_app.views.metrics) to
