@@ -24,6 +24,7 @@ TYPE_PREFIX = "urn:whapi-portal:problem:"
 
 # slug → (status, title). The slugs are part of the API: never rename one.
 PROBLEMS: dict[str, tuple[int, str]] = {
+    "bad-request": (400, "The request cannot be read (its body is not JSON)."),
     "unauthorized": (401, "A valid API key is needed."),
     "forbidden": (403, "The API key does not allow this."),
     "not-found": (404, "Not found."),
@@ -146,7 +147,7 @@ def install(api: NinjaAPI) -> None:
             )
         else:
             slug = next((slug for slug, (status, _) in PROBLEMS.items() if status == exc.status_code), "server-error")
-            problem = ApiProblem(slug)
+            problem = ApiProblem(slug, str(exc) if slug == "bad-request" else "")
         return problem_response(request, problem)
 
     def on_404(request, exc):
