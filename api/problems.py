@@ -32,13 +32,64 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "conflict": (409, "The channel's state does not allow this now."),
     "quota-exceeded": (409, "The customer's channel quota is used up."),
     "idempotency-conflict": (409, "This Idempotency-Key was used for another request."),
-    "not-acceptable": (406, "The answer cannot be given in the format asked for."),
     "invalid": (422, "The request has invalid fields."),
     "rate-limited": (429, "Too many requests with this API key."),
     "whapi-error": (502, "Whapi could not carry out the action."),
     "not-ready": (503, "Not ready yet; ask again shortly."),
     "server-error": (500, "Something went wrong on our side."),
 }
+
+
+PROBLEM_SCHEMA = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details; `type` is one of docs/api.md's list.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "examples": [f"{TYPE_PREFIX}not-found"]},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "422: the fields in error.",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                "required": ["field", "message"],
+            },
+        },
+    },
+}
+# The problems any operation may answer, as the OpenAPI document lists them.
+_COMMON = {
+    "401": "No valid API key (`WWW-Authenticate: Bearer`)",
+    "422": "Invalid fields (`errors`)",
+    "429": "The key's rate limit (`Retry-After`)",
+}
+
+
+def document(schema: dict) -> dict:
+    """Add the Problem schema and the problems each operation may answer to an OpenAPI document."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    reference = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            answers = dict(_COMMON)
+            if "{code}" in path:
+                answers["404"] = "Not found, or outside the key's scope"
+            if method != "get" or path.endswith("/qr"):
+                answers["403"] = "The key is read-only (or a channel's key requesting a channel)"
+            # ninja keys its answers by int, openapi_extra may too: one key per status, as JSON has it.
+            responses = {str(status): response for status, response in operation.get("responses", {}).items()}
+            operation["responses"] = responses
+            for status, description in answers.items():
+                responses.setdefault(status, {"description": description})
+            for status, response in responses.items():
+                if status[0] in "45":
+                    response.setdefault("content", reference)
+    return schema
 
 
 def problem_type(slug: str) -> str:

@@ -21,17 +21,6 @@ EventType = Enum("EventType", {name.upper(): name for name in CUSTOMER_EVENT_TYP
 EventMethod = Enum("EventMethod", {name.upper(): name for name in CUSTOMER_EVENT_METHODS}, type=str)
 
 
-class Problem(Schema):
-    """RFC 9457 problem details (docs/api.md lists the types)."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str | None = None
-    errors: list[dict] | None = Field(None, description='422: [{"field": ..., "message": ...}]')
-
-
 # ------------------------------------------------------------------------------------------------
 # Customers and projects
 # ------------------------------------------------------------------------------------------------

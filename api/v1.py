@@ -14,7 +14,18 @@ from api import problems
 from api.auth import ApiKeyBearer
 from api.routes import channels, customers
 
-api = NinjaAPI(
+
+class PortalApi(NinjaAPI):
+    def get_openapi_schema(self, *args, **kwargs):
+        """ninja's document, with the problems each operation may answer (api.problems.document)."""
+        return problems.document(super().get_openapi_schema(*args, **kwargs))
+
+    def get_openapi_operation_id(self, operation) -> str:
+        # The view's name (`channel_create`), unique in the API, rather than ninja's module path.
+        return operation.view_func.__name__
+
+
+api = PortalApi(
     title="Whapi Partner Portal API",
     version="1",
     description=(

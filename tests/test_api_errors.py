@@ -103,5 +103,19 @@ def test_every_type_is_listed_in_the_docs():
         assert f"{TYPE_PREFIX}{slug}" in guide, slug
 
 
+def test_the_document_lists_the_problems_of_every_operation():
+    schema = ApiClient(None).get("/api/v1/openapi.json").json()
+    assert schema["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status", "detail"]
+    operations = [(path, method, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
+    for path, method, operation in operations:
+        responses = operation["responses"]
+        assert {"401", "422", "429"} <= set(responses), (method, path)
+        assert ("404" in responses) == ("{code}" in path), (method, path)
+        assert responses["401"]["content"]["application/problem+json"]
+    ids = [operation["operationId"] for _, _, operation in operations]
+    assert len(ids) == len(set(ids))
+    assert "channel_create" in ids
+
+
 def test_problems_are_json(api):
     assert api.get("/api/v1/nope")["Content-Type"] == PROBLEM
