@@ -53,6 +53,16 @@ def test_it_refuses_a_missing_malformed_or_wrong_key(key, header):
     assert "wpk_" not in body["detail"]
 
 
+def test_a_key_never_reaches_the_log(key, settings, caplog):
+    """Not even with DEBUG on, where ninja's own bearer class logs a header of another scheme."""
+    settings.DEBUG = True
+    _, secret = key
+    with caplog.at_level("DEBUG"):
+        for header in (f"Token {secret}", f"Bearer {secret}x", secret):
+            ApiClient(None).get("/api/v1/customers", headers={"Authorization": header})
+    assert secret not in caplog.text
+
+
 def test_a_wrong_secret_with_a_real_prefix_is_refused(key):
     _, secret = key
     forged = secret[:-4] + ("AAAA" if not secret.endswith("AAAA") else "BBBB")
