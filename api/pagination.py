@@ -10,6 +10,7 @@ import binascii
 import json
 from datetime import datetime
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
@@ -67,4 +68,10 @@ def keyset_page(
     last = rows[-1]
     params = request.GET.copy()
     params["cursor"] = _encode([getattr(last, order), str(getattr(last, tiebreak))])
-    return rows, request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+    return rows, public_url(f"{request.path}?{params.urlencode()}")
+
+
+def public_url(path: str) -> str:
+    """`path` under the portal's public URL (PORTAL_BASE_URL), as the links the API gives are: the
+    request's own host and scheme may be a proxy's."""
+    return settings.PORTAL_BASE_URL + path

@@ -100,6 +100,19 @@ def test_a_session_is_no_way_in(client, alice, customer):
     problem(response, 401, "unauthorized")
 
 
+def test_a_key_needs_no_csrf_token(key, customer, project):
+    """The API is exempt from Django's CSRF check: no cookie authenticates it (above)."""
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post(
+        f"/api/v1/customers/{customer.code}/channels",
+        {"name": "Support line"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {key[1]}"},
+    )
+    assert response.status_code == 202
+
+
 def test_the_document_and_the_docs_page_need_no_key():
     client = ApiClient(None)
     schema = client.get("/api/v1/openapi.json")

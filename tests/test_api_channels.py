@@ -147,7 +147,7 @@ def test_a_request_is_queued_with_its_place_and_eta(api, key, customer, project,
     assert response.status_code == 202
     body = response.json()
     channel = Channel.objects.get(code=body["code"])
-    assert response["Location"] == f"http://testserver/api/v1/channels/{channel.code}"
+    assert response["Location"] == f"https://portal.test/api/v1/channels/{channel.code}"  # PORTAL_BASE_URL
     assert (body["state"], body["name"], body["project"]["id"]) == ("queued", "Support line", project.whapi_id)
     assert body["queue"]["position"] == 2
     assert body["queue"]["eta_seconds"] > 0

@@ -8,7 +8,7 @@ from django.urls import reverse
 from ninja import Header, Query, Router, Status
 
 from api import scope
-from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, keyset_page
+from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, keyset_page, public_url
 from api.problems import ApiProblem, field_error, from_action_error
 from api.schemas import (
     CHANNEL_ROW_FIELDS,
@@ -143,8 +143,7 @@ def channel_create(
         raise from_action_error(exc) from exc
     if channel.project_id is None or channel.project.customer_id != customer.pk:
         raise ApiProblem("idempotency-conflict", "This Idempotency-Key was used to request a channel elsewhere.")
-    channel.refresh_from_db()
-    response["Location"] = request.build_absolute_uri(reverse("api-v1:channel_get", args=[channel.code]))
+    response["Location"] = public_url(reverse("api-v1:channel_get", args=[channel.code]))
     if not recorded:
         response["Idempotent-Replayed"] = "true"
     return Status(202, channel_out(channel, customer=customer, queue=True))
