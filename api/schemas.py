@@ -10,11 +10,10 @@ from django.utils import timezone
 from ninja import Schema
 from pydantic import Field
 
-from channels_app import budget
 from channels_app.actions import CUSTOMER_EVENT_METHODS, CUSTOMER_EVENT_TYPES
 from channels_app.forms import HandoffForm
 from channels_app.models import Channel, ChannelEvent, Customer, Project
-from channels_app.views.channel_status import can_connect, can_restart
+from channels_app.views.channel_status import can_connect, can_restart, channel_status
 
 ChannelState = Enum("ChannelState", {state.value.upper(): state.value for state in Channel.State}, type=str)
 EventType = Enum("EventType", {name.upper(): name for name in CUSTOMER_EVENT_TYPES}, type=str)
@@ -140,17 +139,9 @@ def channel_out(channel: Channel, *, customer: Customer, queue: bool = False) ->
         "queue": None,
     }
     if queue and channel.state == Channel.State.QUEUED:
-        # As the channel page shows it (views/channel_status.channel_status).
-        position = budget.queue_position(channel) or 1
-        eta = budget.queue_eta(position)
-        if channel.next_attempt_at and channel.next_attempt_at > eta:
-            eta = channel.next_attempt_at
-        out["queue"] = {
-            "position": position,
-            "eta": eta,
-            "eta_seconds": max(0, int((eta - now).total_seconds())),
-            "retrying": bool(channel.create_attempts),
-        }
+        # The queue's place and ETA as the channel page shows them (one place computes them).
+        status = channel_status(channel, now=now)
+        out["queue"] = {key: status[key] for key in ("position", "eta", "eta_seconds", "retrying")}
     return out
 
 
