@@ -3,6 +3,10 @@
 A session cookie is no way in: the API has no cookie authentication, so a page of another site that
 makes the browser post to /api/v1/ (CSRF) gets 401 like any request without a key. ninja's views are
 exempt from Django's CSRF check for the same reason.
+
+Each authenticated request counts against its key's rate limit (api.throttle) here, where the key
+is known: ninja's own throttles keep their counts in a process's cache, which several web servers
+would not share.
 """
 
 from django.http import HttpRequest
