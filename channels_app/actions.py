@@ -32,11 +32,17 @@ class ActionError(Exception):
 
     `outcome_unknown`: Whapi may have carried it out although we got no good answer (a timeout, a
     5xx), so repeating it blindly could, for example, pay an extension twice.
+    `field`: the input the message is about, when it is about one ("name", "phone", "url", "events").
+    `reason`: what kind of refusal, for callers that answer each kind differently (the API):
+    "whapi" (Whapi refused or could not be reached), "quota" (the customer's quota is used up),
+    "project" (not linked to Whapi), or "" (the channel's state does not allow it, or bad input).
     """
 
-    def __init__(self, message: str, *, outcome_unknown: bool = False):
+    def __init__(self, message: str, *, outcome_unknown: bool = False, field: str = "", reason: str = ""):
         super().__init__(message)
         self.outcome_unknown = outcome_unknown
+        self.field = field
+        self.reason = reason
 
 
 def _timeline_source(source: str) -> str:
@@ -44,6 +50,7 @@ def _timeline_source(source: str) -> str:
         Source.STAFF: ChannelEvent.Source.STAFF,
         Source.CUSTOMER: ChannelEvent.Source.CUSTOMER,
         Source.HANDOFF: ChannelEvent.Source.CUSTOMER,
+        Source.API: ChannelEvent.Source.API,
     }.get(source, ChannelEvent.Source.SYSTEM)
 
 
@@ -57,7 +64,7 @@ def _run(channel: Channel, action: str, verb: str, call: Callable[[], object], *
         message = f"{channel.name} ({channel.whapi_id}): Whapi could not {verb}: {exc.message}"
         audit(actor=actor, source=source, action=action, target=channel, ok=False, detail=f"{detail} {exc}".strip())
         channel_record_error(channel, message, source=Channel.ErrorSource.ACTION)
-        raise ActionError(message, outcome_unknown=exc.outcome_unknown) from exc
+        raise ActionError(message, outcome_unknown=exc.outcome_unknown, reason="whapi") from exc
     audit(actor=actor, source=source, action=action, target=channel, detail=detail)
     return result
 
@@ -114,7 +121,8 @@ def channel_request(
             ok=False,
             detail=f"{(name or '').strip()[:150]}: {exc}",
         )
-        raise ActionError(str(exc)) from exc
+        field = "name" if exc.reason == "name" else ""
+        raise ActionError(str(exc), field=field, reason="" if field else exc.reason) from exc
     if recorded:
         quota = "" if enforce_quota else " (quota not enforced)"
         audit(actor=actor, source=source, action="channel.request", target=channel, detail=f"in {project}{quota}")
@@ -309,7 +317,7 @@ def channel_delete(channel: Channel, *, actor, source: str) -> None:
 def channel_rename(channel: Channel, *, name: str, actor, source: str) -> None:
     name = (name or "").strip()
     if not name or len(name) > 150:
-        raise ActionError("A channel name needs 1 to 150 characters.")
+        raise ActionError("A channel name needs 1 to 150 characters.", field="name")
     old = channel.name
     if channel.whapi_id:
         _run(
@@ -331,16 +339,18 @@ def validate_customer_webhook(url: str, events: list[dict]) -> tuple[str, list[d
     """Check a customer webhook; returns it cleaned, raises ActionError naming what is wrong."""
     url = (url or "").strip()
     if url and (problem := webhook_urls.customer_url_problem(url)):
-        raise ActionError(problem)
+        raise ActionError(problem, field="url")
     clean = []
     for event in events or []:
         if not isinstance(event, dict) or event.get("type") not in CUSTOMER_EVENT_TYPES:
-            raise ActionError(f"Unknown event type {event!r}; choose from {', '.join(CUSTOMER_EVENT_TYPES)}.")
+            raise ActionError(
+                f"Unknown event type {event!r}; choose from {', '.join(CUSTOMER_EVENT_TYPES)}.", field="events"
+            )
         if event.get("method", "post") not in CUSTOMER_EVENT_METHODS:
-            raise ActionError(f"Unknown event method {event.get('method')!r}.")
+            raise ActionError(f"Unknown event method {event.get('method')!r}.", field="events")
         clean.append({"type": event["type"], "method": event.get("method", "post")})
     if url and not clean:
-        raise ActionError("Choose at least one event type for the webhook.")
+        raise ActionError("Choose at least one event type for the webhook.", field="events")
     return url, clean
 
 
@@ -379,14 +389,16 @@ def channel_qr(channel: Channel) -> QrCode | None:
     except WhapiError as exc:
         if exc.status == 409:
             return None
-        raise ActionError(f"The QR code is not available right now: {exc.message}") from exc
+        raise ActionError(f"The QR code is not available right now: {exc.message}", reason="whapi") from exc
 
 
 def channel_pairing_code(channel: Channel, *, phone: str, actor, source: str) -> str:
     """A pairing code for linking by phone number (digits only, 7 to 15). Raises ActionError."""
     phone = (phone or "").strip()
     if not phone.isascii() or not phone.isdigit() or not 7 <= len(phone) <= 15:
-        raise ActionError("Enter the phone number with country code, digits only (7 to 15 digits), e.g. 14155550123.")
+        raise ActionError(
+            "Enter the phone number with country code, digits only (7 to 15 digits), e.g. 14155550123.", field="phone"
+        )
     return _run(
         channel,
         "channel.pairing_code",

@@ -41,7 +41,15 @@ MAX_NAME_LENGTH = 150
 
 
 class RequestRefused(Exception):
-    """A channel request the portal refuses, with a message fit to show the person who made it."""
+    """A channel request the portal refuses, with a message fit to show the person who made it.
+
+    `reason`: "name" (empty or too long), "project" (not linked to Whapi) or "quota" (used up), for
+    callers that answer each differently (the API: a field error, a conflict).
+    """
+
+    def __init__(self, message: str, *, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 # ------------------------------------------------------------------------------------------------
@@ -65,11 +73,11 @@ def channel_queue(
     """
     name = (name or "").strip()
     if not name:
-        raise RequestRefused("Give the channel a name.")
+        raise RequestRefused("Give the channel a name.", reason="name")
     if len(name) > MAX_NAME_LENGTH:
-        raise RequestRefused(f"The channel name can be at most {MAX_NAME_LENGTH} characters long.")
+        raise RequestRefused(f"The channel name can be at most {MAX_NAME_LENGTH} characters long.", reason="name")
     if not project.whapi_id:
-        raise RequestRefused("This project is not linked to a Whapi project.")
+        raise RequestRefused("This project is not linked to a Whapi project.", reason="project")
     try:
         with transaction.atomic():
             # Locking the customer makes two requests at once count each other, and lets the second
@@ -84,7 +92,8 @@ def channel_queue(
                     channels = "channel" if customer.channel_quota == 1 else "channels"
                     raise RequestRefused(
                         f"{customer.name} already has {in_use} of its {customer.channel_quota} {channels}: "
-                        "a higher quota is needed to add another."
+                        "a higher quota is needed to add another.",
+                        reason="quota",
                     )
             channel = Channel.objects.create(
                 project=project,

@@ -1,10 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from api import v1
+
 # The admin site is portal.admin_site.PortalAdminSite: the throttled login, and two-factor for staff.
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("brand/", include("branding.urls")),
+    # The REST API (docs/api.md); every answer under it, errors too, is JSON.
+    path("api/v1/", v1.urls),
     path("", include("channels_app.urls")),
 ]
 

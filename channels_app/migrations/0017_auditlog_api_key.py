@@ -4,20 +4,33 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('channels_app', '0016_alert_columns'),
+        ("channels_app", "0016_alert_columns"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='auditlog',
-            name='api_key',
-            field=models.CharField(blank=True, db_index=True, help_text='The prefix of the API key the action was made with.', max_length=16),
+            model_name="auditlog",
+            name="api_key",
+            field=models.CharField(
+                blank=True,
+                db_index=True,
+                help_text="The prefix of the API key the action was made with.",
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='auditlog',
-            name='source',
-            field=models.CharField(choices=[('staff', 'Staff'), ('customer', 'Customer'), ('handoff', 'Hand-off link'), ('api', 'API'), ('system', 'System')], max_length=16),
+            model_name="auditlog",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("staff", "Staff"),
+                    ("customer", "Customer"),
+                    ("handoff", "Hand-off link"),
+                    ("api", "API"),
+                    ("system", "System"),
+                ],
+                max_length=16,
+            ),
         ),
     ]
