@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from api.models import ApiKey
-from channels_app.audit import audit
+from channels_app.audit import acting_user, audit
 from channels_app.models import Channel, Customer
 
 # Every key starts with this, so a leaked one is easy to recognise (secret scanners, logs).
@@ -30,9 +30,11 @@ def api_key_create(
     A channel-scoped key belongs to the channel's customer; `customer=None` and no channel is a partner key.
     """
     if channel is not None:
-        customer = channel.customer
-        if customer is None:
+        if channel.customer is None:
             raise ValueError("A channel key needs a channel that belongs to a customer.")
+        if customer is not None and customer.pk != channel.customer.pk:
+            raise ValueError("A channel key belongs to its channel's customer.")
+        customer = channel.customer
     while True:
         prefix = secrets.token_hex(PREFIX_LENGTH // 2)
         if not ApiKey.objects.filter(prefix=prefix).exists():
@@ -45,7 +47,7 @@ def api_key_create(
         customer=customer,
         channel=channel,
         can_write=can_write,
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=acting_user(actor),
     )
     audit(actor=actor, source=source, action="api_key.create", target=customer, detail=str(row))
     return row, key
@@ -67,7 +69,9 @@ def api_key_authenticate(key: str) -> ApiKey | None:
     prefix, _, rest = key[len(KEY_MARK) :].partition("_")
     if len(prefix) != PREFIX_LENGTH or not rest:
         return None
-    row = ApiKey.objects.select_related("customer", "channel").filter(prefix=prefix).first()
+    # Only the key's own row: the API checks scope by the ids (api.scope); loading the channel would
+    # decrypt its token and secrets on every request of a channel's key.
+    row = ApiKey.objects.filter(prefix=prefix).first()
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, _hash(key)):
         return None
     now = timezone.now()

@@ -72,3 +72,19 @@ class ApiKey(models.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+class ApiRateWindow(models.Model):
+    """How many requests a key made in one window of the rate limit (api.throttle): a row per key and
+    window, counted up in one UPDATE, so every web server sees the same count. A key's older windows
+    are dropped when its next window starts: the table holds about one row per key in use."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    window_start = models.DateTimeField()
+    hits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "window_start"], name="one_rate_window_per_key")]
+
+    def __str__(self) -> str:
+        return f"{self.hits} requests from {self.window_start:%H:%M:%S}"

@@ -34,11 +34,17 @@ class ActionError(Exception):
 
     `outcome_unknown`: Whapi may have carried it out although we got no good answer (a timeout, a
     5xx), so repeating it blindly could, for example, pay an extension twice.
+    `field`: the input the message is about, when it is about one ("name", "phone", "url", "events").
+    `reason`: what kind of refusal, for callers that answer each kind differently (the API):
+    "whapi" (Whapi refused or could not be reached), "quota" (the customer's quota is used up),
+    "project" (not linked to Whapi), or "" (the channel's state does not allow it, or bad input).
     """
 
-    def __init__(self, message: str, *, outcome_unknown: bool = False):
+    def __init__(self, message: str, *, outcome_unknown: bool = False, field: str = "", reason: str = ""):
         super().__init__(message)
         self.outcome_unknown = outcome_unknown
+        self.field = field
+        self.reason = reason
 
 
 def _timeline_source(source: str) -> str:
@@ -46,6 +52,7 @@ def _timeline_source(source: str) -> str:
         Source.STAFF: ChannelEvent.Source.STAFF,
         Source.CUSTOMER: ChannelEvent.Source.CUSTOMER,
         Source.HANDOFF: ChannelEvent.Source.CUSTOMER,
+        Source.API: ChannelEvent.Source.API,
     }.get(source, ChannelEvent.Source.SYSTEM)
 
 
@@ -67,7 +74,7 @@ def _run(channel: Channel, action: str, verb: str, call: Callable[[], object], *
             "action": _(verb),
             "reason": exc.message,
         }
-        raise ActionError(shown, outcome_unknown=exc.outcome_unknown) from exc
+        raise ActionError(shown, outcome_unknown=exc.outcome_unknown, reason="whapi") from exc
     audit(actor=actor, source=source, action=action, target=channel, detail=detail)
     return result
 
@@ -124,7 +131,8 @@ def channel_request(
             ok=False,
             detail=f"{(name or '').strip()[:150]}: {exc}",
         )
-        raise ActionError(str(exc)) from exc
+        field = "name" if exc.reason == "name" else ""
+        raise ActionError(str(exc), field=field, reason="" if field else exc.reason) from exc
     if recorded:
         quota = "" if enforce_quota else " (quota not enforced)"
         audit(actor=actor, source=source, action="channel.request", target=channel, detail=f"in {project}{quota}")
@@ -322,7 +330,7 @@ def channel_delete(channel: Channel, *, actor, source: str) -> None:
 def channel_rename(channel: Channel, *, name: str, actor, source: str) -> None:
     name = (name or "").strip()
     if not name or len(name) > 150:
-        raise ActionError(_("A channel name needs 1 to 150 characters."))
+        raise ActionError(_("A channel name needs 1 to 150 characters."), field="name")
     old = channel.name
     if channel.whapi_id:
         _run(
@@ -344,19 +352,20 @@ def validate_customer_webhook(url: str, events: list[dict]) -> tuple[str, list[d
     """Check a customer webhook; returns it cleaned, raises ActionError naming what is wrong."""
     url = (url or "").strip()
     if url and (problem := webhook_urls.customer_url_problem(url)):
-        raise ActionError(problem)
+        raise ActionError(problem, field="url")
     clean = []
     for event in events or []:
         if not isinstance(event, dict) or event.get("type") not in CUSTOMER_EVENT_TYPES:
             raise ActionError(
                 _("Unknown event type %(event)r; choose from %(types)s.")
-                % {"event": event, "types": ", ".join(CUSTOMER_EVENT_TYPES)}
+                % {"event": event, "types": ", ".join(CUSTOMER_EVENT_TYPES)},
+                field="events",
             )
         if event.get("method", "post") not in CUSTOMER_EVENT_METHODS:
-            raise ActionError(_("Unknown event method %(method)r.") % {"method": event.get("method")})
+            raise ActionError(_("Unknown event method %(method)r.") % {"method": event.get("method")}, field="events")
         clean.append({"type": event["type"], "method": event.get("method", "post")})
     if url and not clean:
-        raise ActionError(_("Choose at least one event type for the webhook."))
+        raise ActionError(_("Choose at least one event type for the webhook."), field="events")
     return url, clean
 
 
@@ -396,7 +405,9 @@ def channel_qr(channel: Channel) -> QrCode | None:
     except WhapiError as exc:
         if exc.status == 409:
             return None
-        raise ActionError(_("The QR code is not available right now: %(reason)s") % {"reason": exc.message}) from exc
+        raise ActionError(
+            _("The QR code is not available right now: %(reason)s") % {"reason": exc.message}, reason="whapi"
+        ) from exc
 
 
 def channel_pairing_code(channel: Channel, *, phone: str, actor, source: str) -> str:
@@ -404,7 +415,8 @@ def channel_pairing_code(channel: Channel, *, phone: str, actor, source: str) ->
     phone = (phone or "").strip()
     if not phone.isascii() or not phone.isdigit() or not 7 <= len(phone) <= 15:
         raise ActionError(
-            _("Enter the phone number with country code, digits only (7 to 15 digits), e.g. 14155550123.")
+            _("Enter the phone number with country code, digits only (7 to 15 digits), e.g. 14155550123."),
+            field="phone",
         )
     return _run(
         channel,

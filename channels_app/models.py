@@ -10,6 +10,7 @@ the groups of states the pipeline, the admin, the customer pages and the filters
 """
 
 import math
+import re
 import secrets
 import uuid
 
@@ -92,11 +93,23 @@ def new_creation_marker() -> str:
     return "pp-" + secrets.token_hex(5)
 
 
+_NUMBER_LIKE = re.compile(r"^[\d\s+().-]+$")
+
+
 class ChannelQuerySet(models.QuerySet):
     def in_use(self) -> "ChannelQuerySet":
         """The channels that count against their customer's quota: every one not deleted (a deleted
         channel's unused days went back to the partner balance)."""
         return self.exclude(state=Channel.State.DELETED)
+
+    def matching(self, q: str) -> "ChannelQuerySet":
+        """Channels whose name contains `q`, or whose connected number does when `q` looks like one
+        ("+49 151 …", "(415) 555-0123": only its digits count). The dashboard's and the API's search."""
+        match = models.Q(name__icontains=q)
+        digits = re.sub(r"\D", "", q)
+        if digits and _NUMBER_LIKE.match(q):
+            match |= models.Q(connected_number__contains=digits)
+        return self.filter(match)
 
 
 class Channel(models.Model):
@@ -393,6 +406,7 @@ class ChannelEvent(models.Model):
         POLL = "poll", "Poll"
         STAFF = "staff", "Staff"
         CUSTOMER = "customer", "Customer"
+        API = "api", "API"
         SYSTEM = "system", "System"
 
     # Indexed with `at` (Meta.indexes): a channel's newest events, and the foreign key.

@@ -43,7 +43,15 @@ MAX_NAME_LENGTH = 150
 
 
 class RequestRefused(Exception):
-    """A channel request the portal refuses, with a message fit to show the person who made it."""
+    """A channel request the portal refuses, with a message fit to show the person who made it.
+
+    `reason`: "name" (empty or too long), "project" (not linked to Whapi) or "quota" (used up), for
+    callers that answer each differently (the API: a field error, a conflict).
+    """
+
+    def __init__(self, message: str, *, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 # ------------------------------------------------------------------------------------------------
@@ -67,13 +75,14 @@ def channel_queue(
     """
     name = (name or "").strip()
     if not name:
-        raise RequestRefused(_("Give the channel a name."))
+        raise RequestRefused(_("Give the channel a name."), reason="name")
     if len(name) > MAX_NAME_LENGTH:
         raise RequestRefused(
-            _("The channel name can be at most %(count)d characters long.") % {"count": MAX_NAME_LENGTH}
+            _("The channel name can be at most %(count)d characters long.") % {"count": MAX_NAME_LENGTH},
+            reason="name",
         )
     if not project.whapi_id:
-        raise RequestRefused(_("This project is not linked to a Whapi project."))
+        raise RequestRefused(_("This project is not linked to a Whapi project."), reason="project")
     try:
         with transaction.atomic():
             # Locking the customer makes two requests at once count each other, and lets the second
@@ -93,7 +102,8 @@ def channel_queue(
                         customer.channel_quota,
                     )
                     raise RequestRefused(
-                        message % {"name": customer.name, "used": in_use, "quota": customer.channel_quota}
+                        message % {"name": customer.name, "used": in_use, "quota": customer.channel_quota},
+                        reason="quota",
                     )
             channel = Channel.objects.create(
                 project=project,

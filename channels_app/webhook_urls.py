@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import urlsplit
 
+import requests
+import urllib3
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -50,6 +52,58 @@ def _is_public(address: str) -> bool:
     if ip.version == 6 and (ip.ipv4_mapped or ip.sixtofour) is not None:
         ip = ip.ipv4_mapped or ip.sixtofour  # the IPv4 address it stands for
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local or ip.is_loopback)
+
+
+def peer_allowed(address: str) -> bool:
+    """Whether the portal may talk to the address a connection reached (see public_only_session)."""
+    return _is_public(address)
+
+
+class _PublicPeerOnly:
+    """For urllib3's connections: the address actually connected to must be public. The URL was
+    checked before the request, but its host name is resolved again to connect, and a name can
+    answer a public address to the check and a local one to the connection (DNS rebinding)."""
+
+    def _new_conn(self):
+        sock = super()._new_conn()
+        peer = sock.getpeername()[0]
+        if not peer_allowed(peer):
+            sock.close()
+            raise urllib3.exceptions.NewConnectionError(self, "the host resolves to a local address")
+        return sock
+
+
+class _PublicHTTPConnection(_PublicPeerOnly, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _PublicHTTPSConnection(_PublicPeerOnly, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _PublicHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _PublicHTTPConnection
+
+
+class _PublicHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _PublicHTTPSConnection
+
+
+class _PublicOnlyAdapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _PublicHTTPPool, "https": _PublicHTTPSPool}
+
+
+def public_only_session() -> requests.Session:
+    """A requests session that connects to public addresses only, whatever a host name resolves to
+    by the time of the request; proxies from the environment are not used (the peer would be the proxy)."""
+    session = requests.Session()
+    session.trust_env = False
+    adapter = _PublicOnlyAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def url_problem(url: str, *, sender: str = "Whapi") -> str:

@@ -109,12 +109,15 @@ def post(delivery: Delivery) -> Result:
     body = body_of(event)
     headers = headers_for(secret=endpoint.secret, webhook_id=event.webhook_id, body=body, at=at)
     try:
-        response = requests.post(
-            endpoint.url, data=body.encode(), headers=headers, timeout=TIMEOUT, allow_redirects=False
-        )
+        with webhook_urls.public_only_session() as session:
+            response = session.post(
+                endpoint.url, data=body.encode(), headers=headers, timeout=TIMEOUT, allow_redirects=False
+            )
     except requests.ReadTimeout:
         return done(None, f"no answer within {sum(TIMEOUT)} s")
-    except requests.ConnectionError:  # a connect timeout too
+    except requests.ConnectionError as exc:  # a connect timeout too
+        if "resolves to a local address" in str(exc):
+            return done(None, f"URL refused: {webhook_urls.LOCAL.format(sender='The portal')}")
         return done(None, "could not connect")
     except requests.RequestException as exc:
         return done(None, f"{type(exc).__name__} while sending")

@@ -96,6 +96,9 @@ INSTALLED_APPS = [
     "api",
     "branding",
     "events",
+    # django-ninja's own templates and static files: /api/v1/docs then loads Swagger UI from the
+    # portal itself (the Content-Security-Policy allows nothing from a CDN).
+    "ninja",
     "sandbox",
 ]
 
@@ -374,6 +377,19 @@ EVENTS_DISABLE_MINUTES = _read("EVENTS_DISABLE_MINUTES", env.int, 60)
 for _name, _value, _low, _high in (
     ("EVENTS_DISABLE_AFTER_FAILURES", EVENTS_DISABLE_AFTER_FAILURES, 1, 1000),
     ("EVENTS_DISABLE_MINUTES", EVENTS_DISABLE_MINUTES, 1, 7 * 24 * 60),
+):
+    if not _low <= _value <= _high:
+        raise _config_error(_name, f"is {_value}", f"Use a value from {_low} to {_high}.")
+
+# ------------------------------------------------------------------------------------------------
+# The REST API (/api/v1/, api/): each key may make API_RATE_LIMIT requests per API_RATE_WINDOW_SECONDS
+# (counted in the database, so every web server agrees); beyond, 429 with Retry-After.
+# ------------------------------------------------------------------------------------------------
+API_RATE_LIMIT = _read("API_RATE_LIMIT", env.int, 300)
+API_RATE_WINDOW_SECONDS = _read("API_RATE_WINDOW_SECONDS", env.int, 60)
+for _name, _value, _low, _high in (
+    ("API_RATE_LIMIT", API_RATE_LIMIT, 1, 100_000),
+    ("API_RATE_WINDOW_SECONDS", API_RATE_WINDOW_SECONDS, 1, 86400),
 ):
     if not _low <= _value <= _high:
         raise _config_error(_name, f"is {_value}", f"Use a value from {_low} to {_high}.")

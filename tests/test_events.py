@@ -6,8 +6,11 @@ then given up, replayed with the same webhook-id, and an endpoint that keeps fai
 alert. The endpoints are mocked with `responses`."""
 
 import json
+import threading
 import time
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from unittest import mock
 
 import pytest
 import requests
@@ -19,6 +22,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from alerts.models import Event as AlertEvent
 from alerts.models import Notification, Recipient
 from alerts.rules import disconnect_alerts_due, expiry_reminders_due
+from channels_app import webhook_urls
 from channels_app.models import AuditLog, Channel, Customer, Project
 from channels_app.retention import retention_prune
 from channels_app.status import channel_update, health_apply
@@ -278,6 +282,36 @@ def test_the_url_rules_are_checked_again_at_send_time(channel, endpoint, hook, d
     assert len(hook.calls) == 0
     sent = Delivery.objects.get()
     assert sent.attempts == 1 and sent.last_error.startswith("URL refused: The portal cannot reach a local address")
+
+
+def test_a_connection_that_reaches_a_local_address_is_dropped(channel, customer):
+    """The URL check passed (a name that answered a public address), the connection reaches a local
+    one (the name answered differently the second time: DNS rebinding): the portal sends nothing.
+    A real server on loopback stands for the local address."""
+    reached = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            reached.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/events"
+        Endpoint.objects.create(customer=customer, url=url, event_types=ALL)
+        with mock.patch.object(webhook_urls, "customer_url_problem", return_value=""):  # the check passed
+            channel_update(channel, state=State.ERROR)
+            deliveries_send_due()
+    finally:
+        server.shutdown()
+    sent = Delivery.objects.get()
+    assert reached == [] and sent.attempts == 1
+    assert sent.last_error.startswith("URL refused: The portal cannot reach a local address")
 
 
 def test_a_send_never_runs_twice_at_once(channel, endpoint, hook):

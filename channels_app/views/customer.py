@@ -5,14 +5,12 @@ when the role does not allow the request).
 """
 
 import hashlib
-import re
 from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
-from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
@@ -23,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from channels_app import access, actions
 from channels_app.actions import ActionError
 from channels_app.forms import ChannelCreateForm, DashboardFilterForm
-from channels_app.models import AuditLog, Channel
+from channels_app.models import AuditLog
 from channels_app.views.common import SESSION_CUSTOMER, page, remembered_customer
 
 
@@ -60,17 +58,6 @@ _ROW_FIELDS = (
     "requested_at",
     "project__name",
 )
-_NUMBER_LIKE = re.compile(r"^[\d\s+().-]+$")
-
-
-def _search(channels: QuerySet[Channel], q: str) -> QuerySet[Channel]:
-    """Channels whose name contains `q`, or whose connected number does when `q` looks like one
-    ("+49 151 …", "(415) 555-0123": only its digits count)."""
-    match = Q(name__icontains=q)
-    digits = re.sub(r"\D", "", q)
-    if digits and _NUMBER_LIKE.match(q):
-        match |= Q(connected_number__contains=digits)
-    return channels.filter(match)
 
 
 def _rows(channels) -> list[dict]:
@@ -118,7 +105,7 @@ def dashboard_page(request: HttpRequest, customer_code: UUID) -> HttpResponse:
     all_channels = access.channels_for(customer, projects=projects).only(*_ROW_FIELDS)
     channels = all_channels
     if filters["q"]:
-        channels = _search(channels, filters["q"])
+        channels = channels.matching(filters["q"])
     if filters["states"]:
         channels = channels.filter(state__in=filters["states"])
     if filters["project"]:
