@@ -332,7 +332,8 @@ class Channel(models.Model):
 
     @property
     def state_meaning(self) -> str:
-        return self.STATE_MEANINGS[self.state]
+        """What the state means, in the active language."""
+        return str(self.STATE_MEANINGS[self.state])
 
     @property
     def present_in_whapi(self) -> bool:

@@ -31,7 +31,8 @@ LOCAL = {
 }
 
 
-def _local(sender: str) -> str:
+def local_problem(sender: str) -> str:
+    """Why `sender` refuses a local address, in the active language."""
     return str(LOCAL.get(sender, LOCAL["Whapi"]))
 
 
@@ -122,7 +123,7 @@ def url_problem(url: str, *, sender: str = "Whapi") -> str:
     if not host:
         return _("Enter a full http(s) URL, e.g. https://example.com/whatsapp/hook.")
     if host == "localhost" or host.endswith(".localhost"):
-        return _local(sender)
+        return local_problem(sender)
     try:
         port = parts.port if parts.port is not None else (443 if parts.scheme == "https" else 80)
     except ValueError:
@@ -137,7 +138,7 @@ def url_problem(url: str, *, sender: str = "Whapi") -> str:
         except (OSError, UnicodeError):
             return _("The host %(host)s cannot be found; check the URL.") % {"host": host}
     if not addresses or not all(_is_public(address) for address in addresses):
-        return _local(sender)
+        return local_problem(sender)
     if parts.scheme != "https" and not settings.DEBUG:
         return _("Use an https URL: the events carry your messages.")
     return ""
