@@ -231,15 +231,25 @@ def test_the_error_pages_speak_the_visitor_language(client, alice, charlie, chan
     assert response.status_code == 404 and "Página no encontrada" in response.content.decode()
 
 
-def test_the_state_labels_and_meanings_are_translated(client, alice, project):
+@pytest.mark.parametrize(
+    ("state", "label", "shown"),
+    [
+        (Channel.State.CONNECTED, "Conectado", "A API está pronta para enviar e receber mensagens."),
+        (Channel.State.DISCONNECTED, "Desconectado", "Desconectado: nenhum celular está mais conectado"),
+        (Channel.State.EXPIRED, "Expirado", "Expirado: o tempo pago acabou; estendê-lo o traz de volta."),
+        (Channel.State.ERROR, "Erro", "A Whapi informa um problema com este canal (ERROR)."),
+    ],
+)
+def test_the_state_labels_and_meanings_are_translated(client, alice, project, state, label, shown):
     client.force_login(alice)
-    channel = make_channel(project, state=Channel.State.CONNECTED, connected_number="4915112345678")
-    url = reverse("channels_app:channel", args=[channel.code])
-    page = client.get(url, headers={"accept-language": "pt-BR"}).content.decode()
-    assert "Conectado: um número do WhatsApp está conectado e a API envia e recebe mensagens." not in page  # the
-    # connected state shows its success panel instead of its meaning
-    assert "Conectado" in page and "A API está pronta para enviar e receber mensagens." in page
+    fields = {"error_source": Channel.ErrorSource.HEALTH} if state == Channel.State.ERROR else {}
+    channel = make_channel(project, state=state, connected_number="4915112345678", **fields)
+    portuguese = {"accept-language": "pt-BR"}
+    page = client.get(reverse("channels_app:channel", args=[channel.code]), headers=portuguese).content.decode()
+    assert shown in page
     assert english_left(page, "pt_BR") == []
+    dashboard = client.get(reverse("channels_app:dashboard", args=[project.customer.code]), headers=portuguese)
+    assert f'<span class="badge state-{state}">{label}</span>' in dashboard.content.decode()
 
 
 def test_the_profile_language_wins_and_is_read_once_per_session(client, alice, customer, channel):
