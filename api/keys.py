@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from api.models import ApiKey
-from channels_app.audit import audit
+from channels_app.audit import acting_user, audit
 from channels_app.models import Channel, Customer
 
 # Every key starts with this, so a leaked one is easy to recognise (secret scanners, logs).
@@ -45,7 +45,7 @@ def api_key_create(
         customer=customer,
         channel=channel,
         can_write=can_write,
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=acting_user(actor),
     )
     audit(actor=actor, source=source, action="api_key.create", target=customer, detail=str(row))
     return row, key
