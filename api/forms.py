@@ -80,4 +80,6 @@ class ApiKeyAddForm(forms.ModelForm):
                 self.add_error("customer", f"The channel belongs to {channel.customer}: leave this empty or choose it.")
             elif channel.state == Channel.State.DELETED:
                 self.add_error("channel", "This channel is deleted.")
+            else:
+                cleaned["customer"] = channel.customer  # what api_key_create does, and the constraint wants
         return cleaned
