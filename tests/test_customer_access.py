@@ -12,6 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from alerts.models import Recipient
+from api.keys import api_key_create
 from channels_app import access
 from channels_app.models import Channel, Customer, Invitation, Membership, Project
 from tests.conftest import GATE_URL, make_channel, whapi_fixture
@@ -31,7 +32,7 @@ ID_FREE = {
     "two_factor",  # the signed-in user's own sign-in (tests/test_customer_two_factor.py)
 }
 FIXTURES = Path(__file__).parent / "fixtures" / "whapi"
-ID_PARAMETERS = {"customer_code", "channel_code", "username", "invitation_code", "recipient_code"}
+ID_PARAMETERS = {"customer_code", "channel_code", "username", "invitation_code", "recipient_code", "key_code"}
 # Views that change something: a viewer gets 403; those marked owner also refuse an operator.
 WRITES = {
     "channel_create": "customer",
@@ -52,6 +53,8 @@ WRITES = {
     "channel_delete": "channel",
     "alert_recipient_add": "customer",
     "alert_recipient_remove": "recipient",
+    "api_key_create": "customer",
+    "api_key_revoke": "key",
 }
 OWNER_ONLY = {
     "member_invite",
@@ -62,6 +65,8 @@ OWNER_ONLY = {
     "channel_delete",
     "alert_recipient_add",
     "alert_recipient_remove",
+    "api_key_create",
+    "api_key_revoke",
 }
 
 
@@ -103,7 +108,12 @@ def charlies(charlie):
         "username": charlie.username,
         "invitation_code": invitation.code,
         "recipient_code": Recipient.objects.create(customer=other, email="c@other.example", events=["x"]).code,
+        "key_code": api_key(other).code,
     }
+
+
+def api_key(customer):
+    return api_key_create(name="CRM", customer=customer, can_write=False, actor=None, source="staff")[0]
 
 
 def pending_invitation(customer) -> Invitation:
@@ -120,6 +130,7 @@ def alices(alice, bob, customer, channel):
         "username": bob.username,
         "invitation_code": pending_invitation(customer).code,
         "recipient_code": Recipient.objects.create(customer=customer, email="ops@acme.example", events=["x"]).code,
+        "key_code": api_key(customer).code,
     }
 
 
@@ -192,7 +203,7 @@ def test_objects_are_addressed_by_uuid_codes_never_by_pk():
     for route, name, params in app_patterns():
         assert "<int:" not in route, f"{name} takes an integer id"
         assert params - {"uidb64", "token"} <= ID_PARAMETERS, name
-        for param in params & {"customer_code", "channel_code", "invitation_code", "recipient_code"}:
+        for param in params & {"customer_code", "channel_code", "invitation_code", "recipient_code", "key_code"}:
             assert f"<uuid:{param}>" in route, name
 
 
