@@ -14,6 +14,11 @@ CHANNEL_CHOICES_MAX = 200
 ACCESS_CHOICES = [("read", "Read-only: lists and reads"), ("write", "Read and write: may also make changes")]
 
 
+def _channel_choice(channel: Channel) -> str:
+    # The ID too: two channels may have the same name.
+    return f"Only the channel {channel.name}" + (f" ({channel.whapi_id})" if channel.whapi_id else "")
+
+
 class CustomerApiKeyForm(forms.Form):
     """A key of one customer: for the whole customer or one of its channels, read-only or read-write."""
 
@@ -38,7 +43,7 @@ class CustomerApiKeyForm(forms.Form):
         else:
             field.widget = forms.Select(
                 choices=[("", f"The whole customer (every channel of {customer.name})")]
-                + [(str(channel.code), f"Only the channel {channel.name}") for channel in choices]
+                + [(str(channel.code), _channel_choice(channel)) for channel in choices]
             )
 
     def clean_channel(self) -> Channel | None:

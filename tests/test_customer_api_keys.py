@@ -43,7 +43,7 @@ def test_an_owner_makes_a_key_shown_once(client, alice, customer):
 def test_a_key_for_one_channel(client, alice, customer, channel):
     client.force_login(alice)
     page = client.get(page_url(customer)).content.decode()
-    assert f'<option value="{channel.code}">Only the channel Shop bot</option>' in page
+    assert f'<option value="{channel.code}">Only the channel Shop bot (MANTIS-M72HC)</option>' in page
     response = create(client, customer, channel=str(channel.code))
     row = ApiKey.objects.get()
     assert (row.channel, row.customer, row.can_write) == (channel, customer, False)
@@ -155,4 +155,11 @@ def test_the_channel_page_leads_owners_to_a_key_for_the_channel(client, alice, b
     client.force_login(alice)
     assert link in client.get(reverse("channels_app:channel", args=[channel.code])).content.decode()
     page = client.get(link).content.decode()
-    assert f'<option value="{channel.code}" selected>Only the channel Shop bot</option>' in page
+    assert f'<option value="{channel.code}" selected>Only the channel Shop bot (MANTIS-M72HC)</option>' in page
+
+
+def test_a_key_staff_made_says_by_staff(client, alice, customer, admin_user):
+    api_key_create(name="From staff", customer=customer, can_write=False, actor=admin_user, source="staff")
+    client.force_login(alice)
+    page = client.get(page_url(customer)).content.decode()
+    assert "UTC by staff" in page and admin_user.get_username() not in page

@@ -26,7 +26,7 @@ def test_an_owner_makes_copies_and_revokes_a_key(portal, owner, browser_page, li
     expect(page.locator(".field.has-error")).to_contain_text("This field is required.")
 
     page.get_by_label("Name").fill("CRM sync")
-    page.get_by_label("Scope").select_option(label="Only the channel Shop bot")
+    page.get_by_label("Scope").select_option(label="Only the channel Shop bot (SHOPBT-00001)")
     page.get_by_label("Read and write").check()
     page.get_by_role("button", name="Make the key").click()
     shown = page.locator("#new-api-key")
