@@ -31,6 +31,15 @@ def _api_keys_page(
 ) -> HttpResponse:
     customer = acc.customer
     keys = ApiKey.objects.filter(customer=customer).select_related("channel", "created_by")
+    # The channel's name and code only: loading the whole row would decrypt its token and secret.
+    keys = keys.only(
+        *(field.name for field in ApiKey._meta.concrete_fields if field.name != "key_hash"),
+        "channel__name",
+        "channel__code",
+        "channel__state",
+        "created_by__username",
+        "created_by__is_staff",
+    )
     current = Paginator(keys, PAGE_SIZE).get_page(request.GET.get("page"))
     if form is None:
         initial = {"channel": request.GET.get("channel", "")}

@@ -143,3 +143,12 @@ def test_staff_who_may_only_view_keys_cannot_make_or_revoke(client, django_user_
 def test_the_customer_page_leads_to_its_keys(staff_client, customer):
     page = staff_client.get(reverse("admin:channels_app_customer_change", args=[customer.pk])).content.decode()
     assert f"{LIST}?customer={customer.code}" in page
+
+
+def test_the_list_reads_no_channel_secret(staff_client, customer, channel):
+    make(channel=channel, name="One")
+    with CaptureQueriesContext(connection) as queries:
+        page = staff_client.get(LIST).content.decode()
+    assert "Shop bot" in page
+    read = " ".join(query["sql"] for query in queries if "api_apikey" in query["sql"])
+    assert '"channels_app_channel"."name"' in read and '"channels_app_channel"."token"' not in read

@@ -163,3 +163,16 @@ def test_a_key_staff_made_says_by_staff(client, alice, customer, admin_user):
     client.force_login(alice)
     page = client.get(page_url(customer)).content.decode()
     assert "UTC by staff" in page and admin_user.get_username() not in page
+
+
+def test_the_list_reads_no_channel_secret(client, alice, customer, channel):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api_key_create(name="One", customer=customer, channel=channel, can_write=False, actor=alice, source="customer")
+    client.force_login(alice)
+    with CaptureQueriesContext(connection) as queries:
+        client.get(page_url(customer))
+    read = " ".join(query["sql"] for query in queries if "api_apikey" in query["sql"])
+    assert '"channels_app_channel"."name"' in read and '"channels_app_channel"."token"' not in read
+    assert '"api_apikey"."key_hash"' not in read
