@@ -138,7 +138,9 @@ def _paths(customer) -> dict[str, str]:
 
 
 @benchmark(
-    "pages", "Dashboard, its status.json, admin channel and ledger lists: small vs large", add_arguments=add_arguments
+    "pages",
+    "Dashboard, its status.json, the API's channel list and get, admin channel and ledger lists: small vs large",
+    add_arguments=add_arguments,
 )
 def run(env: Environment) -> Result:
     from channels_app.models import Channel
