@@ -1,6 +1,6 @@
 """The forms of a customer's events pages: registering an endpoint, and replaying a time range."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django import forms
 from django.utils import timezone
@@ -32,9 +32,18 @@ class EndpointForm(forms.Form):
         return url
 
 
+class UtcDateTimeField(forms.DateTimeField):
+    """A date and time read as UTC, as its label says, whatever zone the page is drawn in (a
+    DateTimeField reads the active zone's, which portal.timezones sets to the browser's)."""
+
+    def to_python(self, value):
+        with timezone.override(UTC):
+            return super().to_python(value)
+
+
 class ReplayRangeForm(forms.Form):
-    since = forms.DateTimeField(label="From (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    until = forms.DateTimeField(label="Until (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    since = UtcDateTimeField(label="From (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    until = UtcDateTimeField(label="Until (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     failed_only = forms.BooleanField(
         label="Only events not delivered", required=False, initial=True, help_text="Otherwise every event of the range."
     )
