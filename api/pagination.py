@@ -11,6 +11,7 @@ import json
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
@@ -25,13 +26,22 @@ def _encode(values: list) -> str:
     return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+def _not_ours():
+    return field_error("cursor", "This cursor is not one this API gave; start again without it.")
+
+
 def _decode(cursor: str, count: int) -> list:
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         values = None
-    if not isinstance(values, list) or len(values) != count or not all(isinstance(v, str | int) for v in values):
-        raise field_error("cursor", "This cursor is not one this API gave; start again without it.")
+    # The API's cursors hold strings only (`_encode`); PostgreSQL refuses a NUL in a query (a 500).
+    if (
+        not isinstance(values, list)
+        or len(values) != count
+        or not all(isinstance(v, str) and "\x00" not in v for v in values)
+    ):
+        raise _not_ours()
     return values
 
 
@@ -58,7 +68,13 @@ def keyset_page(
             try:
                 value = datetime.fromisoformat(value)
             except (TypeError, ValueError):
-                raise field_error("cursor", "This cursor is not one this API gave; start again without it.") from None
+                raise _not_ours() from None
+        # The key as its column reads it (a UUID, an id): a hand-edited one would fail in the query, a 500.
+        field = queryset.model._meta.pk if tiebreak == "pk" else queryset.model._meta.get_field(tiebreak)
+        try:
+            last_key = field.to_python(last_key)
+        except ValidationError:
+            raise _not_ours() from None
         after = Q(**{f"{order}__{direction}": value}) | Q(**{order: value, f"{tiebreak}__{direction}": last_key})
         queryset = queryset.filter(after)
     rows = list(queryset[: limit + 1])

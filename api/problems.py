@@ -2,15 +2,18 @@
 `{"type", "title", "status", "detail", "errors"?}` whose `type` is stable (docs/api.md lists them).
 
 Routes raise `ApiProblem`; `install` makes every other way a request can fail answer the same way:
-ninja's validation (422 with field errors), authentication (401), the rate limit (429), Http404, an
-address under /api/v1/ that no route has (404), a method a route does not take (405) and any
-unhandled error (500, with nothing of the error in the body: it is logged for staff).
+ninja's validation (422 with field errors), a body beyond DATA_UPLOAD_MAX_MEMORY_SIZE (413),
+authentication (401), the rate limit (429), Http404, an address under /api/v1/ that no route has
+(404), a method a route does not take (405) and any unhandled error (500, with nothing of the error
+in the body: it is logged for staff).
 """
 
 import logging
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
@@ -25,6 +28,7 @@ TYPE_PREFIX = "urn:whapi-portal:problem:"
 # slug → (status, title). The slugs are part of the API: never rename one.
 PROBLEMS: dict[str, tuple[int, str]] = {
     "bad-request": (400, "The request cannot be read (its body is not JSON)."),
+    "too-large": (413, "The request's body is too large."),
     "unauthorized": (401, "A valid API key is needed."),
     "forbidden": (403, "The API key does not allow this."),
     "not-found": (404, "Not found."),
@@ -79,6 +83,8 @@ def document(schema: dict) -> dict:
             answers = dict(_COMMON)
             if "{code}" in path:
                 answers["404"] = "Not found, or outside the key's scope"
+            if method in ("post", "put", "patch"):
+                answers["413"] = "The body is too large"
             if method != "get" or path.endswith("/qr"):
                 answers["403"] = "The key is read-only (or a channel's key requesting a channel)"
             # ninja keys its answers by int, openapi_extra may too: one key per status, as JSON has it.
@@ -201,6 +207,10 @@ def install(api: NinjaAPI) -> None:
             problem = ApiProblem(slug, str(exc) if slug == "bad-request" else "")
         return problem_response(request, problem)
 
+    def on_too_large(request, exc: RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return problem_response(request, ApiProblem("too-large", f"Send at most {limit} bytes."))
+
     def on_404(request, exc):
         return problem_response(request, not_found())
 
@@ -211,6 +221,7 @@ def install(api: NinjaAPI) -> None:
     api.add_exception_handler(ApiProblem, on_problem)
     api.add_exception_handler(ValidationError, on_validation)
     api.add_exception_handler(HttpError, on_http_error)
+    api.add_exception_handler(RequestDataTooBig, on_too_large)
     api.add_exception_handler(Http404, on_404)
     api.add_exception_handler(Exception, on_error)
 

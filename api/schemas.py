@@ -4,16 +4,29 @@ only ones a client sees (a channel's token and secrets are never among them)."""
 
 from datetime import datetime
 from enum import Enum
+from typing import Annotated
 from uuid import UUID
 
 from django.utils import timezone
 from ninja import Schema
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from channels_app.actions import CUSTOMER_EVENT_METHODS, CUSTOMER_EVENT_TYPES
 from channels_app.forms import HandoffForm
 from channels_app.models import Channel, ChannelEvent, Customer, Project
 from channels_app.views.channel_status import can_connect, can_restart, channel_status
+
+
+def _without_nul(value: str) -> str:
+    # Django's form fields refuse NUL (ProhibitNullCharactersValidator); PostgreSQL can neither store
+    # nor search one, so it would be a 500.
+    if "\x00" in value:
+        raise ValueError("Null characters are not allowed.")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_without_nul)]
+"""A string the API takes and stores or searches: without NUL characters."""
 
 ChannelState = Enum("ChannelState", {state.value.upper(): state.value for state in Channel.State}, type=str)
 EventType = Enum("EventType", {name.upper(): name for name in CUSTOMER_EVENT_TYPES}, type=str)
@@ -146,14 +159,14 @@ def channel_out(channel: Channel, *, customer: Customer, queue: bool = False) ->
 
 
 class ChannelCreateIn(Schema):
-    name: str = Field(min_length=1, max_length=150)
-    project: str | None = Field(
+    name: Text = Field(min_length=1, max_length=150)
+    project: Text | None = Field(
         None, description="The project's id (GET /customers/{code}/projects); optional when the customer has one."
     )
 
 
 class ChannelRenameIn(Schema):
-    name: str = Field(min_length=1, max_length=150)
+    name: Text = Field(min_length=1, max_length=150)
 
 
 # ------------------------------------------------------------------------------------------------

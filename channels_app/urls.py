@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from alerts import partner
 from alerts import views as alert_views
+from api import views as api_views
 from channels_app import webhooks
 from channels_app.views import accounts, channel, common, customer, handoff, members, metrics
 from events import views as event_views
@@ -68,6 +69,13 @@ customer_urlpatterns = [
         "c/<uuid:customer_code>/events/<uuid:endpoint_code>/replay/<str:webhook_id>/",
         event_views.events_replay_post,
         name="events_replay",
+    ),
+    path("c/<uuid:customer_code>/api-keys/", api_views.api_keys_page, name="api_keys"),
+    path("c/<uuid:customer_code>/api-keys/new/", api_views.api_key_create_post, name="api_key_create"),
+    path(
+        "c/<uuid:customer_code>/api-keys/<uuid:key_code>/revoke/",
+        api_views.api_key_revoke_post,
+        name="api_key_revoke",
     ),
     path("c/<uuid:customer_code>/members/", members.members_page, name="members"),
     path("c/<uuid:customer_code>/members/invite/", members.member_invite_post, name="member_invite"),

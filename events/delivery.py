@@ -134,12 +134,22 @@ def _claim(limit: int) -> list[Delivery]:
     with transaction.atomic():
         due = list(
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("endpoint")
             .filter(status=Status.PENDING, next_attempt_at__lte=now, endpoint__active=True)
             .filter(Q(endpoint__disabled_until__isnull=True) | Q(endpoint__disabled_until__lte=now))
             .order_by("next_attempt_at", "pk")[:limit]
         )
-        Delivery.objects.filter(pk__in=[d.pk for d in due]).update(next_attempt_at=now + CLAIM)
-    return list(Delivery.objects.filter(pk__in=[d.pk for d in due]).select_related("event", "endpoint"))
+        # An endpoint back from a pause (its streak still at the limit) is tried with one delivery:
+        # the others wait for its answer, without spending an attempt on an endpoint still down.
+        claimed, probed = [], set()
+        for delivery in due:
+            if delivery.endpoint.consecutive_failures >= settings.EVENTS_DISABLE_AFTER_FAILURES:
+                if delivery.endpoint_id in probed:
+                    continue
+                probed.add(delivery.endpoint_id)
+            claimed.append(delivery.pk)
+        Delivery.objects.filter(pk__in=claimed).update(next_attempt_at=now + CLAIM)
+    return list(Delivery.objects.filter(pk__in=claimed).select_related("event", "endpoint"))
 
 
 def _record(delivery: Delivery, result: Result) -> None:

@@ -1,6 +1,6 @@
 """The forms of a customer's events pages: registering an endpoint, and replaying a time range."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django import forms
 from django.utils import timezone
@@ -33,9 +33,18 @@ class EndpointForm(forms.Form):
         return url
 
 
+class UtcDateTimeField(forms.DateTimeField):
+    """A date and time read as UTC, as its label says, whatever zone the page is drawn in (a
+    DateTimeField reads the active zone's, which portal.timezones sets to the browser's)."""
+
+    def to_python(self, value):
+        with timezone.override(UTC):
+            return super().to_python(value)
+
+
 class ReplayRangeForm(forms.Form):
-    since = forms.DateTimeField(label=_("From"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    until = forms.DateTimeField(label=_("Until"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    since = UtcDateTimeField(label=_("From (UTC)"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    until = UtcDateTimeField(label=_("Until (UTC)"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     failed_only = forms.BooleanField(
         label=_("Only events not delivered"),
         required=False,
@@ -45,8 +54,7 @@ class ReplayRangeForm(forms.Form):
 
     @classmethod
     def last_day(cls) -> "ReplayRangeForm":
-        # In the zone the page is shown in, as the fields read what is typed (portal/timezones.py).
-        now = timezone.localtime().replace(second=0, microsecond=0)
+        now = timezone.now().replace(second=0, microsecond=0)
         fmt = "%Y-%m-%dT%H:%M"
         return cls(initial={"since": (now - timedelta(days=1)).strftime(fmt), "until": now.strftime(fmt)})
 

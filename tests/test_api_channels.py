@@ -435,3 +435,15 @@ def test_the_token_is_revealed_and_audited(api, key, channel):
     assert response.json() == {"token": CHANNEL_TOKEN}
     assert response["Cache-Control"] == "no-store"
     audited("channel.reveal_token", key[0])
+
+
+def test_a_nul_character_is_a_field_error(api, customer, project, channel):
+    # PostgreSQL cannot store or search a NUL: the pages' forms refuse it, and so does the API (not a 500).
+    body = problem(create(api, customer, {"name": "Support\x00line"}), 422, "invalid")
+    assert [error["field"] for error in body["errors"]] == ["name"]
+    body = problem(api.patch(f"/api/v1/channels/{channel.code}", {"name": "a\x00"}), 422, "invalid")
+    assert [error["field"] for error in body["errors"]] == ["name"]
+    body = problem(api.get(f"/api/v1/customers/{customer.code}/channels", q="a\x00"), 422, "invalid")
+    assert [error["field"] for error in body["errors"]] == ["q"]
+    assert Channel.objects.get(pk=channel.pk).name == channel.name
+    assert list(project.channels.all()) == [channel]

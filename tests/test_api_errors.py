@@ -112,6 +112,7 @@ def test_the_document_lists_the_problems_of_every_operation():
         assert {"401", "422", "429"} <= set(responses), (method, path)
         assert ("404" in responses) == ("{code}" in path), (method, path)
         assert responses["401"]["content"]["application/problem+json"]
+        assert ("413" in responses) == (method in ("post", "put", "patch")), (method, path)
     ids = [operation["operationId"] for _, _, operation in operations]
     assert len(ids) == len(set(ids))
     assert "channel_create" in ids
@@ -119,3 +120,38 @@ def test_the_document_lists_the_problems_of_every_operation():
 
 def test_problems_are_json(api):
     assert api.get("/api/v1/nope")["Content-Type"] == PROBLEM
+
+
+def _cursor(values) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["a", "b"],
+        ["2026-01-01T00:00:00+00:00", "b"],
+        ["2026-01-01T00:00:00+00:00", 7],
+        ["a\x00", "0b3d6f5e-9a59-4f3c-8d1e-6f9f2b1c7a10"],  # PostgreSQL refuses NUL in a query
+    ],
+)
+def test_422_for_a_cursor_of_the_right_shape_and_the_wrong_values(api, customer, channel, values):
+    # A cursor is base64 of JSON: one a client edited by hand has the shape but not the keys' kinds.
+    for path in (
+        "/api/v1/customers",
+        f"/api/v1/customers/{customer.code}/channels",
+        f"/api/v1/channels/{channel.code}/timeline",
+    ):
+        body = problem(api.get(path, cursor=_cursor(values)), 422, "invalid")
+        assert body["errors"][0]["field"] == "cursor", path
+
+
+def test_413_for_a_body_too_large(api, customer, project, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = api.post(f"/api/v1/customers/{customer.code}/channels", {"name": "x" * 2000})
+    body = problem(response, 413, "too-large")
+    assert "1000 bytes" in body["detail"]
+    assert not project.channels.exists()

@@ -12,6 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from alerts.models import Recipient
+from api.keys import api_key_create
 from channels_app import access
 from channels_app.models import Channel, Customer, Invitation, Membership, Project
 from events.models import Delivery, Endpoint, Event
@@ -40,6 +41,7 @@ ID_PARAMETERS = {
     "invitation_code",
     "recipient_code",
     "endpoint_code",
+    "key_code",
     "webhook_id",  # an event's random id (msg_…), looked up within the endpoint
 }
 # Views that change something: a viewer gets 403; those marked owner also refuse an operator.
@@ -68,6 +70,8 @@ WRITES = {
     "events_endpoint_delete": "endpoint",
     "events_replay_range": "endpoint",
     "events_replay": "endpoint",
+    "api_key_create": "customer",
+    "api_key_revoke": "key",
 }
 OWNER_ONLY = {
     "member_invite",
@@ -84,6 +88,8 @@ OWNER_ONLY = {
     "events_endpoint_delete",
     "events_replay_range",
     "events_replay",
+    "api_key_create",
+    "api_key_revoke",
 }
 
 
@@ -126,6 +132,7 @@ def charlies(charlie):
         "invitation_code": invitation.code,
         "recipient_code": Recipient.objects.create(customer=other, email="c@other.example", events=["x"]).code,
         **endpoint_ids(other, channel),
+        "key_code": api_key(other).code,
     }
 
 
@@ -135,6 +142,10 @@ def endpoint_ids(customer, channel) -> dict:
     event = Event.objects.create(customer=customer, channel=channel, type="channel.error", payload={})
     Delivery.objects.create(event=event, endpoint=endpoint, status=Delivery.Status.FAILED)
     return {"endpoint_code": endpoint.code, "webhook_id": event.webhook_id}
+
+
+def api_key(customer):
+    return api_key_create(name="CRM", customer=customer, can_write=False, actor=None, source="staff")[0]
 
 
 def pending_invitation(customer) -> Invitation:
@@ -152,6 +163,7 @@ def alices(alice, bob, customer, channel):
         "invitation_code": pending_invitation(customer).code,
         "recipient_code": Recipient.objects.create(customer=customer, email="ops@acme.example", events=["x"]).code,
         **endpoint_ids(customer, channel),
+        "key_code": api_key(customer).code,
     }
 
 
@@ -224,7 +236,14 @@ def test_objects_are_addressed_by_uuid_codes_never_by_pk():
     for route, name, params in app_patterns():
         assert "<int:" not in route, f"{name} takes an integer id"
         assert params - {"uidb64", "token"} <= ID_PARAMETERS, name
-        for param in params & {"customer_code", "channel_code", "invitation_code", "recipient_code", "endpoint_code"}:
+        for param in params & {
+            "customer_code",
+            "channel_code",
+            "invitation_code",
+            "recipient_code",
+            "endpoint_code",
+            "key_code",
+        }:
             assert f"<uuid:{param}>" in route, name
 
 

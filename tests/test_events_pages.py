@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from channels_app.models import AuditLog, Channel, Customer
 from channels_app.status import channel_update
+from events.forms import ReplayRangeForm
 from events.models import Delivery, Endpoint, Event, EventType
 from tests.conftest import make_channel
 
@@ -191,6 +192,19 @@ def test_a_range_is_replayed_from_the_page(client, alice, endpoint, delivered):
     assert "1 event of the range is sent again." in response.content.decode()
     assert Delivery.objects.filter(event=delivered.event).count() == 2
     assert AuditLog.objects.filter(action="events.replay_range").exists()
+
+
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/New_York"])
+def test_the_range_is_read_in_utc_as_its_labels_say_whatever_the_pages_zone(client, alice, endpoint, delivered, zone):
+    # The pages are drawn in the browser's zone (portal.timezones); the form says "(UTC)" and fills
+    # in the last day in UTC: sent back as it is, it must still cover the event of a minute ago.
+    client.force_login(alice)
+    client.cookies["portal_tz"] = zone
+    form = ReplayRangeForm.last_day()
+    data = {"since": form.initial["since"], "until": form.initial["until"], "failed_only": "on"}
+    Event.objects.filter(pk=delivered.event_id).update(created_at=timezone.now() - timedelta(minutes=1))
+    response = client.post(endpoint_url(endpoint, "events_replay_range"), data, follow=True)
+    assert "1 event of the range is sent again." in response.content.decode()
 
 
 def test_a_backward_range_is_refused_next_to_the_field(client, alice, endpoint):

@@ -19,6 +19,7 @@ from api.schemas import (
     CustomerDetailOut,
     CustomerPage,
     ProjectOut,
+    Text,
     channel_out,
     customer_out,
     project_out,
@@ -63,8 +64,8 @@ def customer_channels(
     request: HttpRequest,
     code: UUID,
     state: list[ChannelState] = StateFilter,
-    q: str = Search,
-    project: str = ProjectFilter,
+    q: Text = Search,
+    project: Text = ProjectFilter,
     limit: int = Limit,
     cursor: str | None = Cursor,
 ):
