@@ -166,6 +166,27 @@ def test_the_browser_language_chooses_and_english_is_the_default(client, alice, 
     assert english_left(portuguese, "pt_BR") == []
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize(
+    "name",
+    ["members", "alerts", "events", "api_keys", "channel_create", "profile", "password_change", "two_factor"],
+)
+def test_every_customer_page_speaks_the_language(client, alice, customer, channel, name, language):
+    client.force_login(alice)
+    args = [] if name in ("profile", "password_change", "two_factor") else [customer.code]
+    browser = language.replace("_", "-")  # pt_BR, the catalogue's folder: pt-BR, the browser's
+    response = client.get(reverse(f"channels_app:{name}", args=args), headers={"accept-language": browser})
+    assert response.status_code == 200
+    assert english_left(response.content.decode(), language) == []
+
+
+@pytest.mark.parametrize("name", ["login", "password_reset", "password_reset_done"])
+def test_the_pages_without_a_login_speak_the_language_and_offer_the_chooser(db, client, name):
+    response = client.get(reverse(f"channels_app:{name}"), headers={"accept-language": "es"})
+    page = response.content.decode()
+    assert 'action="/i18n/setlang/"' in page and english_left(page, "es") == []
+
+
 def test_the_urls_are_the_same_in_every_language(client, alice, channel):
     client.force_login(alice)
     url = reverse("channels_app:channel", args=[channel.code])
