@@ -129,7 +129,7 @@ def _paths(customer) -> dict[str, str]:
         "dashboard": reverse("channels_app:dashboard", args=[customer.code]),
         "dashboard status.json": reverse("channels_app:dashboard_status", args=[customer.code]),
         "api channel list": f"/api/v1/customers/{customer.code}/channels?limit={API_PAGE}",
-        "api channel get": f"/api/v1/channels/{access.channels_for(customer).only('code').first().code}",
+        "api channel get": f"/api/v1/channels/{access.channels_for(customer).values_list('code', flat=True).first()}",
         "admin channel list": channels,
         "admin ledger list": reverse("admin:channels_app_webhookevent_changelist"),
     }

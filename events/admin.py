@@ -10,6 +10,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html
 
+from alerts.admin import RecordAdmin
 from channels_app.admin.filters import CustomerFilter, InputFilter
 from channels_app.admin.paging import BoundedListAdmin
 from channels_app.models import AuditLog
@@ -78,7 +79,7 @@ class AttemptInline(admin.TabularInline):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(BoundedListAdmin):
+class DeliveryAdmin(RecordAdmin):
     list_display = ["created_at", "event_type", "endpoint", "status", "attempts", "last_status_code", "last_latency_ms"]
     # A time range and an endpoint, then "select all" and "Send again": a range replayed by staff.
     list_filter = ["status", ("created_at", admin.DateFieldListFilter), EndpointFilter]
@@ -103,15 +104,6 @@ class DeliveryAdmin(BoundedListAdmin):
     @admin.display(description="body")
     def payload(self, obj: Delivery) -> dict:
         return obj.event.payload
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.action(description="Send again (same webhook-id)", permissions=["view"])
     def send_again(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
