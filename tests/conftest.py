@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import responses
 from django.contrib.auth import get_user_model
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from channels_app import background
 from channels_app.models import Channel, Customer, Membership, Project
@@ -26,6 +26,14 @@ def enqueued(monkeypatch):
     calls = []
     monkeypatch.setattr(background, "enqueue", lambda task, *args: calls.append((task, args)))
     return calls
+
+
+@pytest.fixture(autouse=True)
+def english_after_each_test():
+    """A request leaves its language active in the thread (Django's LocaleMiddleware does not undo
+    it): the next test, reading a form's errors outside a request, starts in English again."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
