@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
 from django.utils import translation
 
 from channels_app.models import UserProfile
@@ -70,10 +69,7 @@ class ProfileLanguageMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path_info.startswith(reverse("admin:index")):
-            language = settings.LANGUAGE_CODE
-        else:
-            language = chosen_language(request)
+        language = settings.LANGUAGE_CODE if timezones.in_staff_console(request) else chosen_language(request)
         if language:
             translation.activate(language)
             request.LANGUAGE_CODE = translation.get_language()

@@ -39,6 +39,16 @@ def zone_choices() -> list[tuple[str, str]]:
     return [(name, name.replace("_", " ")) for name in sorted(_known_zones())]
 
 
+@functools.cache
+def _staff_console_prefix() -> str:
+    return reverse("admin:index")  # the same for the process's life: computed once, not per request
+
+
+def in_staff_console(request: HttpRequest) -> bool:
+    """Whether the request is for the staff console (/admin/), which stays English and in UTC."""
+    return request.path_info.startswith(_staff_console_prefix())
+
+
 def remember_choice(request: HttpRequest, zone: str) -> None:
     """Keep the profile's zone (or "" for the browser's) in the session, for the next requests."""
     request.session[SESSION_KEY] = [request.user.pk, zone]
@@ -72,7 +82,7 @@ class TimeZoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path_info.startswith(reverse("admin:index")):
+        if in_staff_console(request):
             return self.get_response(request)
         name, source = zone_for(request)
         # The layout tells portal.js which zone it was drawn in (base.html, <body data-time-zone>).
