@@ -12,8 +12,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from channels_app import webhook_urls
-from channels_app.audit import audit
+from channels_app.audit import acting_user, audit
 from channels_app.models import Customer
+from events.delivery import CLAIM
 from events.models import Delivery, Endpoint, EventType, new_signing_secret
 
 # Deliveries one range replay makes at most; a longer range is replayed in parts.
@@ -45,7 +46,7 @@ def endpoint_create(
         url=url,
         event_types=[value for value in EventType.values if value in event_types],
         description=description.strip(),
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=acting_user(actor),
     )
     audit(actor=actor, source=source, action="events.endpoint_create", target=customer, detail=url)
     return endpoint
@@ -66,6 +67,14 @@ def endpoint_switch(*, endpoint: Endpoint, on: bool, actor, source: str) -> None
     if on:
         fields.update(disabled_until=None, consecutive_failures=0)
     Endpoint.objects.filter(pk=endpoint.pk).update(**fields)
+    if on:
+        # What waits goes at the sender's next look, not at its retry time (up to 10 hours away). A
+        # delivery being sent right now has its attempt time at most CLAIM ahead (delivery._claim):
+        # it is left alone, so nothing is sent twice at once.
+        now = timezone.now()
+        Delivery.objects.filter(
+            endpoint=endpoint, status=Delivery.Status.PENDING, next_attempt_at__gt=now + CLAIM
+        ).update(next_attempt_at=now)
     for name, value in fields.items():
         setattr(endpoint, name, value)
     action = "events.endpoint_on" if on else "events.endpoint_off"

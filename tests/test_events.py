@@ -444,6 +444,20 @@ def test_a_switched_off_endpoint_gets_nothing_and_keeps_what_waits(channel, proj
     assert deliveries_send_due() == 1
 
 
+def test_switching_an_endpoint_on_sends_what_waits_now_but_not_what_is_being_sent(channel, endpoint, hook, alice):
+    channel_update(channel, state=State.ERROR)
+    waiting = Delivery.objects.get()
+    now = timezone.now()
+    Delivery.objects.filter(pk=waiting.pk).update(next_attempt_at=now + timedelta(hours=10))  # a late retry
+    being_sent = Delivery.objects.create(event=waiting.event, endpoint=endpoint, next_attempt_at=now + sender.CLAIM)
+    endpoints.endpoint_switch(endpoint=endpoint, on=False, actor=alice, source="customer")
+    endpoints.endpoint_switch(endpoint=endpoint, on=True, actor=alice, source="customer")
+    waiting.refresh_from_db()
+    assert waiting.next_attempt_at <= timezone.now()
+    assert Delivery.objects.get(pk=being_sent.pk).next_attempt_at == now + sender.CLAIM
+    assert deliveries_send_due() == 1 and len(hook.calls) == 1
+
+
 def test_the_sweep_stops_at_once_without_endpoints(db):
     started = time.monotonic()
     assert sender.events_send(seconds=30) == 0
