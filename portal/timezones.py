@@ -1,9 +1,7 @@
 """The time zone pages are shown in: the user's choice in their profile, else the browser's (a cookie
 static/portal/portal.js sets from Intl.DateTimeFormat().resolvedOptions().timeZone), else UTC.
 
-The profile's choice is read once per session and kept in it (the session is read on every request
-anyway), so a page or a poll costs no query for it; the profile page writes it there when it changes.
-Another browser signed in before the change keeps the zone it had until its next sign-in.
+The profile's choice comes from the session (portal/preferences.py: read once per session).
 
 The staff console stays in UTC (its pages say so next to every time), so the middleware leaves
 /admin/ alone. Templates show a time with its zone named through the `when` filter
@@ -15,14 +13,11 @@ import zoneinfo
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
 from django.utils import timezone
 
-from channels_app.models import UserProfile
+from portal.preferences import in_staff_console, profile_choices
 
 COOKIE = "portal_tz"
-# The session's copy of the profile's choice: [user id, zone name or ""].
-SESSION_KEY = "portal_time_zone"
 
 
 @functools.cache
@@ -39,36 +34,9 @@ def zone_choices() -> list[tuple[str, str]]:
     return [(name, name.replace("_", " ")) for name in sorted(_known_zones())]
 
 
-@functools.cache
-def _staff_console_prefix() -> str:
-    return reverse("admin:index")  # the same for the process's life: computed once, not per request
-
-
-def in_staff_console(request: HttpRequest) -> bool:
-    """Whether the request is for the staff console (/admin/), which stays English and in UTC."""
-    return request.path_info.startswith(_staff_console_prefix())
-
-
-def remember_choice(request: HttpRequest, zone: str) -> None:
-    """Keep the profile's zone (or "" for the browser's) in the session, for the next requests."""
-    request.session[SESSION_KEY] = [request.user.pk, zone]
-
-
-def _chosen_zone(request: HttpRequest) -> str | None:
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return None
-    kept = request.session.get(SESSION_KEY)
-    if not (isinstance(kept, list) and len(kept) == 2 and kept[0] == user.pk):
-        chosen = UserProfile.objects.filter(user=user).values_list("time_zone", flat=True).first() or ""
-        remember_choice(request, chosen)
-        kept = [user.pk, chosen]
-    return known_zone(kept[1])
-
-
 def zone_for(request: HttpRequest) -> tuple[str, str]:
     """(zone name, where it came from: "profile", "browser" or "default")."""
-    chosen = _chosen_zone(request)
+    chosen = known_zone(profile_choices(request)[0])
     if chosen:
         return chosen, "profile"
     browser = known_zone(request.COOKIES.get(COOKIE))

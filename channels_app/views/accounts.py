@@ -22,7 +22,7 @@ from channels_app.audit import audit
 from channels_app.forms import LoginForm, PasswordResetForm, ProfileForm, TwoFactorCodeForm
 from channels_app.models import AuditLog, UserProfile
 from channels_app.views.common import layout_context, page
-from portal import locale, timezones
+from portal import preferences, timezones
 
 login = auth_views.LoginView.as_view(
     template_name="portal/accounts/login.html",
@@ -139,8 +139,9 @@ def profile_page(request: HttpRequest) -> HttpResponse:
     form = ProfileForm(request.POST or None, instance=profile, browser_zone=browser_zone)
     if request.method == "POST" and form.is_valid():
         form.save()
-        timezones.remember_choice(request, form.cleaned_data["time_zone"])
-        locale.remember_language(request, form.cleaned_data["language"])
+        preferences.remember_profile_choices(
+            request, time_zone=form.cleaned_data["time_zone"], language=form.cleaned_data["language"]
+        )
         # Said in the language just chosen (blank: the browser's, as the next page will be).
         translation.activate(form.cleaned_data["language"] or translation.get_language_from_request(request))
         messages.success(request, _("Your profile is saved."))
