@@ -55,6 +55,10 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local or ip.is_loopback)
 
 
+# What a connection refused by public_only_session says (callers recognise it by this text).
+PEER_REFUSED = "the host resolves to a local address"
+
+
 def peer_allowed(address: str) -> bool:
     """Whether the portal may talk to the address a connection reached (see public_only_session)."""
     return _is_public(address)
@@ -70,7 +74,7 @@ class _PublicPeerOnly:
         peer = sock.getpeername()[0]
         if not peer_allowed(peer):
             sock.close()
-            raise urllib3.exceptions.NewConnectionError(self, "the host resolves to a local address")
+            raise urllib3.exceptions.NewConnectionError(self, PEER_REFUSED)
         return sock
 
 

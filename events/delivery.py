@@ -116,7 +116,7 @@ def post(delivery: Delivery) -> Result:
     except requests.ReadTimeout:
         return done(None, f"no answer within {sum(TIMEOUT)} s")
     except requests.ConnectionError as exc:  # a connect timeout too
-        if "resolves to a local address" in str(exc):
+        if webhook_urls.PEER_REFUSED in str(exc):
             return done(None, f"URL refused: {webhook_urls.local_problem('The portal')}")
         return done(None, "could not connect")
     except requests.RequestException as exc:
