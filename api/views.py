@@ -17,7 +17,7 @@ from api.keys import api_key_create, api_key_revoke
 from api.models import ApiKey
 from channels_app import access
 from channels_app.models import AuditLog
-from channels_app.views.common import page, point_to_form_error
+from channels_app.views.common import no_store, page, point_to_form_error
 
 CUSTOMER = AuditLog.Source.CUSTOMER
 PAGE_SIZE = 50
@@ -45,15 +45,15 @@ def _api_keys_page(
     if form is None:
         initial = {"channel": request.GET.get("channel", "")}
         form = CustomerApiKeyForm(initial=initial, customer=customer)
-    response = page(
-        request,
-        "portal/api_keys.html",
-        acc,
-        {"keys": current.object_list, "page_obj": current, "form": form, "new_key": new_key, "new_row": new_row},
-    )
     # The page may hold a new key: never keep it in a cache.
-    response["Cache-Control"] = "no-store"
-    return response
+    return no_store(
+        page(
+            request,
+            "portal/api_keys.html",
+            acc,
+            {"keys": current.object_list, "page_obj": current, "form": form, "new_key": new_key, "new_row": new_row},
+        )
+    )
 
 
 @login_required

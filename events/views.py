@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from channels_app import access
 from channels_app.models import AuditLog
-from channels_app.views.common import page, point_to_form_error
+from channels_app.views.common import no_store, page, point_to_form_error
 from events import endpoints
 from events.forms import EndpointForm, ReplayRangeForm
 from events.models import Attempt, Delivery, Endpoint
@@ -24,11 +24,6 @@ from events.models import Attempt, Delivery, Endpoint
 CUSTOMER = AuditLog.Source.CUSTOMER
 # Deliveries one page of the log shows, newest first; older ones page on by id (no count, no offset).
 LOG_PAGE = 25
-
-
-def _no_store(response: HttpResponse) -> HttpResponse:
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 def _events_page(
@@ -39,7 +34,7 @@ def _events_page(
         "form": form or EndpointForm(),
         "created": created,
     }
-    return _no_store(page(request, "portal/events.html", acc, context))
+    return no_store(page(request, "portal/events.html", acc, context))
 
 
 def _endpoint_for(acc: access.Access, endpoint_code: UUID) -> Endpoint:
@@ -71,7 +66,7 @@ def _endpoint_page(
         "replay_form": replay_form or ReplayRangeForm.last_day(),
         "paused": endpoint.is_paused(),
     }
-    return _no_store(page(request, "portal/events_endpoint.html", acc, context))
+    return no_store(page(request, "portal/events_endpoint.html", acc, context))
 
 
 @login_required

@@ -64,6 +64,12 @@ def page(
     return render(request, template, {**layout_context(request, acc), **context}, status=status)
 
 
+def no_store(response: HttpResponse) -> HttpResponse:
+    """`response`, kept by no cache: for pages and answers that show a secret or a QR code."""
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 def point_to_form_error(request: HttpRequest, form: forms.Form, *, section: str) -> None:
     """After a full-page post whose `form` has an error, before rendering the page again.
 

@@ -25,22 +25,19 @@ from channels_app.forms import PairingCodeForm
 from channels_app.models import AuditLog, Channel, HandoffLink
 from channels_app.throttle import client_ip
 from channels_app.views.channel_status import can_connect, channel_status_for, qr_response, status_payload
-from channels_app.views.common import point_to_form_error
+from channels_app.views.common import no_store, point_to_form_error
 
 COOKIE = "portal_handoff"
 
 
-def _no_store(response: HttpResponse) -> HttpResponse:
-    # The page shows a QR code that links a phone: no cache keeps it. (Django's Referrer-Policy
-    # "same-origin" keeps URLs from other sites; "no-referrer" would make browsers send `Origin: null`
-    # and fail the CSRF check.)
-    response["Cache-Control"] = "no-store"
-    return response
+# The pages show a QR code that links a phone: no cache keeps them (no_store). Django's Referrer-Policy
+# "same-origin" keeps URLs from other sites; "no-referrer" would make browsers send `Origin: null` and
+# fail the CSRF check.
 
 
 def _expired(request: HttpRequest, token: str) -> HttpResponse:
     context = {"connected": handoff.handoff_done_for_token(token)}
-    return _no_store(render(request, "portal/handoff/expired.html", context, status=410))
+    return no_store(render(request, "portal/handoff/expired.html", context, status=410))
 
 
 def _from_cookie(request: HttpRequest) -> tuple[Channel, HandoffLink] | None:
@@ -59,7 +56,7 @@ def _render(request: HttpRequest, channel: Channel, link: HandoffLink, **context
         # The link belongs to a channel, so its customer's own name and logo apply.
         "brand": brand_for(channel.customer),
     }
-    return _no_store(render(request, "portal/handoff/page.html", {**defaults, **context}))
+    return no_store(render(request, "portal/handoff/page.html", {**defaults, **context}))
 
 
 @require_GET
@@ -70,7 +67,7 @@ def handoff_open(request: HttpRequest, token: str) -> HttpResponse:
         return _expired(request, token)
     _channel, link = found
     handoff.handoff_used(link, what="open", ip=client_ip(request))
-    response = _no_store(redirect("channels_app:handoff_page"))
+    response = no_store(redirect("channels_app:handoff_page"))
     response.set_cookie(
         COOKIE,
         token,
@@ -96,20 +93,18 @@ def handoff_page(request: HttpRequest) -> HttpResponse:
 def handoff_status_json(request: HttpRequest) -> HttpResponse:
     found = _from_cookie(request)
     if found is None:
-        return _no_store(JsonResponse({"expired": True}, status=410))
+        return no_store(JsonResponse({"expired": True}, status=410))
     channel, _link = found
-    return _no_store(JsonResponse(status_payload(request, channel, may_connect=True, handoff=True)))
+    return no_store(JsonResponse(status_payload(request, channel, may_connect=True, handoff=True)))
 
 
 @require_GET
 def handoff_qr_png(request: HttpRequest) -> HttpResponse:
     found = _from_cookie(request)
     if found is None:
-        return _no_store(
-            HttpResponse(_("This link has expired."), status=410, content_type="text/plain; charset=utf-8")
-        )
+        return no_store(HttpResponse(_("This link has expired."), status=410, content_type="text/plain; charset=utf-8"))
     channel, _link = found
-    return _no_store(qr_response(channel))
+    return no_store(qr_response(channel))
 
 
 @require_POST
