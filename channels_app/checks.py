@@ -11,13 +11,18 @@ gate calls happen after the commit, outside any lock. A sweep that dies mid-chec
 run out, and the channel is due again after the retry interval. So several sweeps, on one worker
 cluster or on several machines, share the work without asking about one channel twice at once.
 
-`checks_sweep` runs CHECKS_CONCURRENCY loops at once (claim a few, check them, again) for
-SWEEP_SECONDS; the periodic schedule "checks" starts one every minute, so one or two run at any time.
+`checks_sweep` makes up to CHECKS_CONCURRENCY gate calls at once for SWEEP_SECONDS, as loops of
+ASKS_PER_LOOP calls each (claim a few, ask their gates that many at a time, write the answers
+together, again): one database connection per loop, the gate calls in threads of their own that do
+not touch the database. The periodic schedule "checks" starts one every minute, so one or two run
+at any time.
 """
 
 import logging
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,9 +32,9 @@ from django.db import connections, transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from channels_app.configure import SETTINGS_RETRY, channel_settings_verify
+from channels_app.configure import SETTINGS_RETRY, channel_settings_verify_many
 from channels_app.models import Channel
-from channels_app.status import CHECK_COLUMNS, CHECK_RETRY, channel_health_check
+from channels_app.status import CHECK_COLUMNS, CHECK_RETRY, channel_health_checks
 from channels_app.whapi.transport import reusable_session
 
 logger = logging.getLogger(__name__)
@@ -39,11 +44,12 @@ logger = logging.getLogger(__name__)
 # timeout is 120 s, so a gate call that started late (WHAPI_TIMEOUT) still ends in time.
 SWEEP_SECONDS = 80.0
 # Channels one loop claims at a time, of each kind.
-CLAIM_BATCH = 4
+CLAIM_BATCH = 8
+# Gate calls one loop makes at once (health checks; the settings read-backs are one at a time).
+ASKS_PER_LOOP = 4
 # A loop that found nothing due waits this long before it looks again.
 IDLE_SECONDS = 2.0
 
-CHECKS = {"health": channel_health_check, "settings": channel_settings_verify}
 RETRIES = {"health": CHECK_RETRY, "settings": SETTINGS_RETRY}
 
 
@@ -69,23 +75,31 @@ def checks_claim(limit: int = CLAIM_BATCH) -> list[tuple[str, int]]:
     return claimed
 
 
-def _check(kind: str, channel_id: int, session: requests.Session) -> None:
-    try:
-        CHECKS[kind](channel_id, session=session)
-    except Exception:  # one channel's failure must not stop the sweep; its claim runs out and it is tried again
-        logger.exception("%s check of channel %s failed", kind, channel_id)
+def _check(claimed: list[tuple[str, int]], sessions: list[requests.Session]) -> None:
+    """Make the claimed checks of each kind together: their gates asked len(`sessions`) at a time,
+    the answers written by this thread (for health, in one transaction)."""
+    for kind, check in (("health", channel_health_checks), ("settings", channel_settings_verify_many)):
+        channel_ids = [channel_id for claimed_kind, channel_id in claimed if claimed_kind == kind]
+        if not channel_ids:
+            continue
+        try:
+            check(channel_ids, sessions=sessions)
+        except Exception:  # the sweep goes on; these claims run out and the channels are asked again
+            logger.exception("%s checks of channels %s failed", kind, channel_ids)
 
 
-def _sweep_loop(deadline: float) -> int:
-    """Claim and check until `deadline` (time.monotonic()); at least one round. Returns the checks made.
+def _sweep_loop(deadline: float, asks: int = 1) -> int:
+    """Claim and check until `deadline` (time.monotonic()), making up to `asks` gate calls at once; at
+    least one round. Returns the checks made.
 
-    The loop's gate calls share one session, so calls to the same gate host reuse a connection."""
+    Each of the loop's `asks` lanes keeps one session, so its calls to the same gate host reuse a
+    connection."""
     done = 0
-    with reusable_session() as session:
+    with ExitStack() as stack:
+        sessions = [stack.enter_context(reusable_session()) for _ in range(asks)]
         while True:
             claimed = checks_claim()
-            for kind, channel_id in claimed:
-                _check(kind, channel_id, session)
+            _check(claimed, sessions)
             done += len(claimed)
             if time.monotonic() >= deadline:
                 return done
@@ -93,16 +107,17 @@ def _sweep_loop(deadline: float) -> int:
                 time.sleep(min(IDLE_SECONDS, max(0.0, deadline - time.monotonic())))
 
 
-def _sweep_loop_in_thread(deadline: float) -> int:
+def _sweep_loop_in_thread(deadline: float, asks: int) -> int:
     try:
-        return _sweep_loop(deadline)
+        return _sweep_loop(deadline, asks)
     finally:
         connections.close_all()  # this thread's own connections
 
 
 def checks_sweep(*, seconds: float = SWEEP_SECONDS, concurrency: int | None = None) -> int:
-    """Periodic: make the due health checks and settings read-backs for `seconds`, CHECKS_CONCURRENCY
-    at once (each gate call bounded by WHAPI_TIMEOUT); returns how many were made.
+    """Periodic: make the due health checks and settings read-backs for `seconds`, up to
+    CHECKS_CONCURRENCY gate calls at once (each bounded by WHAPI_TIMEOUT), in loops of ASKS_PER_LOOP;
+    returns how many were made.
 
     With a concurrency of 1 the loop runs in the calling thread.
     """
@@ -110,9 +125,11 @@ def checks_sweep(*, seconds: float = SWEEP_SECONDS, concurrency: int | None = No
     deadline = time.monotonic() + seconds
     if concurrency == 1:
         return _sweep_loop(deadline)
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="checks") as pool:
-        loops = [pool.submit(_sweep_loop_in_thread, deadline) for _ in range(concurrency)]
-    return sum(loop.result() for loop in loops)
+    loops = math.ceil(concurrency / ASKS_PER_LOOP)
+    asks = [min(ASKS_PER_LOOP, concurrency - index * ASKS_PER_LOOP) for index in range(loops)]
+    with ThreadPoolExecutor(max_workers=loops, thread_name_prefix="checks") as pool:
+        futures = [pool.submit(_sweep_loop_in_thread, deadline, lanes) for lanes in asks]
+    return sum(future.result() for future in futures)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ settings: our receiver with the channel's secret header, and the customer's own 
 Failures are retried with backoff (bounded) and left on the channel for staff.
 """
 
+import logging
 from datetime import datetime, timedelta
 
 import requests
@@ -26,6 +27,9 @@ from channels_app.status import (
     channel_update,
 )
 from channels_app.whapi import WhapiError, gate_client
+from channels_app.whapi.transport import in_lanes
+
+logger = logging.getLogger(__name__)
 
 State = Channel.State
 CONFIGURE = Channel.ErrorSource.CONFIGURE
@@ -194,25 +198,55 @@ def _configure_failed(channel: Channel, reason: str, *, permanent: bool = False)
 
 def channel_settings_verify(channel_id: int, *, session: requests.Session | None = None) -> bool:
     """Re-read a live channel's settings (on `session`, when given) and re-apply them when someone
-    changed them; True when they were fine. Plans the next read-back (`settings_check_due_at`): none
-    while the channel is not live (a configuration sets it), SETTINGS_RETRY after a failed read."""
-    channel = Channel.objects.filter(pk=channel_id).first()
-    if channel is None:
-        return False
-    if not channel.whapi_id or channel.state not in Channel.LIVE:
-        if channel.settings_check_due_at is not None:
-            channel_update(channel, {"settings_check_due_at": None})
-        return False
-    try:
-        actual = gate_client(channel.api_url, channel.token, session=session).get_settings()
-    except WhapiError as exc:
-        channel_record_error(
-            channel,
-            f"Reading the webhook settings failed: {exc}",
-            source=CONFIGURE,
-            settings_check_due_at=timezone.now() + SETTINGS_RETRY,
-        )
-        return False
+    changed them; True when they were fine. One channel of `channel_settings_verify_many`."""
+    sessions = [session] if session is not None else []
+    return channel_settings_verify_many([channel_id], sessions=sessions).get(channel_id, False)
+
+
+def channel_settings_verify_many(
+    channel_ids: list[int], *, sessions: list[requests.Session] | None = None
+) -> dict[int, bool]:
+    """Re-read each live channel's settings, len(`sessions`) gate calls at a time (transport.in_lanes:
+    the calls in threads of their own, every database read and write here), and re-apply them where
+    someone changed them; returns for each channel whether they were fine. Plans each next read-back
+    (`settings_check_due_at`): none while the channel is not live (a configuration sets it),
+    SETTINGS_RETRY after a failed read."""
+    verified: dict[int, bool] = {}
+    to_read: list[Channel] = []
+    for channel in Channel.objects.filter(pk__in=channel_ids):
+        verified[channel.pk] = False
+        if not channel.whapi_id or channel.state not in Channel.LIVE:
+            if channel.settings_check_due_at is not None:
+                channel_update(channel, {"settings_check_due_at": None})
+        else:
+            to_read.append(channel)
+    for channel, actual in zip(to_read, in_lanes(to_read, sessions or [], _settings_read), strict=True):
+        if isinstance(actual, WhapiError):
+            channel_record_error(
+                channel,
+                f"Reading the webhook settings failed: {actual}",
+                source=CONFIGURE,
+                settings_check_due_at=timezone.now() + SETTINGS_RETRY,
+            )
+            continue
+        try:
+            if isinstance(actual, Exception):
+                raise actual
+            verified[channel.pk] = _settings_compare(channel, actual)
+        except Exception:
+            if len(channel_ids) == 1:
+                raise
+            # One channel's failure must not cost the others theirs; its claim runs out, and it is read again then.
+            logger.exception("settings check of channel %s failed", channel.pk)
+    return verified
+
+
+def _settings_read(channel: Channel, session: requests.Session | None) -> dict:
+    return gate_client(channel.api_url, channel.token, session=session).get_settings()
+
+
+def _settings_compare(channel: Channel, actual: dict) -> bool:
+    """Record a read-back that matches (verified, next read-back planned), or re-apply the settings."""
     problems = settings_mismatches(desired_settings(channel), actual)
     if not problems:
         now = timezone.now()

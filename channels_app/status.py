@@ -24,6 +24,7 @@ from django.utils import timezone
 from alerts.rules import alert_fields
 from channels_app.models import Channel, ChannelEvent, WebhookEvent
 from channels_app.whapi import Health, WhapiError, gate_client
+from channels_app.whapi.transport import in_lanes
 from events.emit import events_for_move
 
 logger = logging.getLogger(__name__)
@@ -315,34 +316,92 @@ def health_apply(channel_id: int, health: Health, *, source: str) -> str:
         return change_write(channel, change_for_health(channel, health, source=source), source=source)
 
 
+# The columns a health check reads before it asks (channel_health_checks).
+ASK_COLUMNS = ("whapi_id", "state", "health_check_due_at", "init_until", "api_url", "token", "error_source")
+
+
 def channel_health_check(
     channel_id: int, *, source: str = ChannelEvent.Source.POLL, session: requests.Session | None = None
 ) -> str | None:
     """Ask the channel's gate for `/health` (on `session`, when given) and apply it; returns the
     ledger-style outcome, or None when there was nothing to ask or Whapi could not be reached.
+    One channel of `channel_health_checks`, which says what else it does."""
+    sessions = [session] if session is not None else []
+    return channel_health_checks([channel_id], source=source, sessions=sessions).get(channel_id)
 
-    Also plans the channel's next check (`health_check_due_at`): none for a channel that is not in
+
+def channel_health_checks(
+    channel_ids: list[int], *, source: str = ChannelEvent.Source.POLL, sessions: list[requests.Session] | None = None
+) -> dict[int, str | None]:
+    """Ask each channel's gate for `/health`, then apply the answers in one transaction; returns each
+    channel's ledger-style outcome, None when there was nothing to ask or Whapi could not be reached
+    (a channel that is gone has none).
+
+    The gates are asked len(`sessions`) at a time, each thread on a session of its own (one after the
+    other in this thread, on a session of the call's own, without sessions). Only those calls run in
+    other threads: every read and write of the database is made here.
+
+    Also plans each channel's next check (`health_check_due_at`): none for a channel that is not in
     Whapi, the end of the init delay for one still starting up, CHECK_RETRY after a failure.
     When Whapi cannot be reached the status is marked stale (we keep showing the last confirmed one).
+
+    The checks sweep calls this with the channels one loop claimed: their answers cost one lock query
+    and one commit together, and each its UPDATE (and a timeline row for a move).
     """
-    channel = Channel.objects.filter(pk=channel_id).first()
-    if channel is None:
-        return None
-    if not channel.whapi_id or channel.state not in Channel.PRESENT_IN_WHAPI:
-        if channel.health_check_due_at is not None:
-            channel_update(channel, {"health_check_due_at": None})
-        return None
-    if channel.init_until and timezone.now() < channel.init_until:
-        channel_update(channel, {"health_check_due_at": channel.init_until})
-        return None
-    try:
-        health = gate_client(channel.api_url, channel.token, session=session).health(wakeup=False)
-    except WhapiError as exc:
-        retry = {"status_stale": True, "health_check_due_at": timezone.now() + CHECK_RETRY}
-        if channel.error_source in Channel.ERRORS_HEALTH_CLEARS:
-            channel_record_error(channel, f"Whapi health check failed: {exc}", source=ErrorSource.HEALTH, **retry)
+    outcomes: dict[int, str | None] = {}
+    to_ask: list[Channel] = []
+    # What deciding whether to ask, asking and recording a failure read; the answers are applied to
+    # the channels as locked afterwards.
+    for channel in Channel.objects.filter(pk__in=channel_ids).only(*ASK_COLUMNS):
+        outcomes[channel.pk] = None
+        if not channel.whapi_id or channel.state not in Channel.PRESENT_IN_WHAPI:
+            if channel.health_check_due_at is not None:
+                channel_update(channel, {"health_check_due_at": None})
+        elif channel.init_until and timezone.now() < channel.init_until:
+            channel_update(channel, {"health_check_due_at": channel.init_until})
         else:
-            # A creation or configuration failure says more about the channel: keep that reason.
-            channel_update(channel, retry)
-        return None
-    return health_apply(channel.pk, health, source=source)
+            to_ask.append(channel)
+    answers: dict[int, Health] = {}
+    for channel, answer in zip(to_ask, in_lanes(to_ask, sessions or [], _health_ask), strict=True):
+        if isinstance(answer, Health):
+            answers[channel.pk] = answer
+        elif isinstance(answer, WhapiError):
+            retry = {"status_stale": True, "health_check_due_at": timezone.now() + CHECK_RETRY}
+            if channel.error_source in Channel.ERRORS_HEALTH_CLEARS:
+                message = f"Whapi health check failed: {answer}"
+                channel_record_error(channel, message, source=ErrorSource.HEALTH, **retry)
+            else:
+                # A creation or configuration failure says more about the channel: keep that reason.
+                channel_update(channel, retry)
+        elif len(channel_ids) == 1:
+            raise answer
+        else:
+            # One channel's failure must not cost the others their check; its claim runs out, and it
+            # is asked again then.
+            logger.error("health check of channel %s failed", channel.pk, exc_info=answer)
+    if not answers:
+        return outcomes
+    try:
+        with transaction.atomic():
+            for channel in Channel.objects.select_for_update().filter(pk__in=answers).order_by("pk"):
+                change = change_for_health(channel, answers[channel.pk], source=source)
+                outcomes[channel.pk] = change_write(channel, change, source=source)
+    except Exception:
+        if len(answers) == 1:
+            raise
+        # One channel's write failed (a bug, a value the database refuses) and took the others' with
+        # it: apply them one by one, so only that one fails.
+        logger.exception("applying %d health answers together failed; applying them one by one", len(answers))
+        for channel_id, health in answers.items():
+            try:
+                outcomes[channel_id] = health_apply(channel_id, health, source=source)
+            except Channel.DoesNotExist:
+                outcomes.pop(channel_id, None)
+            except Exception:
+                logger.exception("health answer for channel %s could not be applied", channel_id)
+                outcomes[channel_id] = None
+    return outcomes
+
+
+def _health_ask(channel: Channel, session: requests.Session | None) -> Health:
+    return gate_client(channel.api_url, channel.token, session=session).health(wakeup=False)

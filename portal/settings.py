@@ -338,11 +338,11 @@ if WHAPI_CREATE_BUDGET > 20:
 # one sweep makes at once.
 HEALTH_CHECK_EVERY = _read("HEALTH_CHECK_EVERY", env.float, 900.0)
 SETTINGS_CHECK_EVERY = _read("SETTINGS_CHECK_EVERY", env.float, 21600.0)
-CHECKS_CONCURRENCY = _read("CHECKS_CONCURRENCY", env.int, 32)
+CHECKS_CONCURRENCY = _read("CHECKS_CONCURRENCY", env.int, 64)
 for _name, _value, _low, _high in (
     ("HEALTH_CHECK_EVERY", HEALTH_CHECK_EVERY, 10, 86400),
     ("SETTINGS_CHECK_EVERY", SETTINGS_CHECK_EVERY, 60, 7 * 86400),
-    ("CHECKS_CONCURRENCY", CHECKS_CONCURRENCY, 1, 64),
+    ("CHECKS_CONCURRENCY", CHECKS_CONCURRENCY, 1, 256),
 ):
     if not _low <= _value <= _high:
         raise _config_error(_name, f"is {_value}", f"Use a value from {_low} to {_high}.")
@@ -458,6 +458,11 @@ Q_CLUSTER = {
 Q_SCHEDULER_SECONDS = _read("Q_SCHEDULER_SECONDS", env.float, 5.0)
 if not 0.5 <= Q_SCHEDULER_SECONDS <= 60:
     raise _config_error("Q_SCHEDULER_SECONDS", f"is {Q_SCHEDULER_SECONDS}", "Use a value from 0.5 to 60 seconds.")
+# How much lower than the web servers `manage.py worker` runs for the CPU scheduler (a nice value): the
+# answers to Whapi's callbacks come first, the work they leave follows (docs/operations.md, "Priorities").
+WORKER_NICE = _read("WORKER_NICE", env.int, 10)
+if not 0 <= WORKER_NICE <= 19:
+    raise _config_error("WORKER_NICE", f"is {WORKER_NICE}", "Use a nice value from 0 (as started) to 19 (lowest).")
 
 # ------------------------------------------------------------------------------------------------
 # Logging: to the console; secrets are never passed to a logger (see channels_app.crypto).

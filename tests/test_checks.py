@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -10,7 +11,7 @@ import responses
 from django.db import connection
 from django.utils import timezone
 
-from channels_app import checks, configure
+from channels_app import checks, configure, status
 from channels_app.models import Channel
 from tests.conftest import GATE_URL, make_channel
 
@@ -63,13 +64,21 @@ class CountingGate(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.connections = 0
+        self.in_flight = self.most_in_flight = 0
+        lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(handler) -> None:
+                with lock:
+                    self.in_flight += 1
+                    self.most_in_flight = max(self.most_in_flight, self.in_flight)
+                time.sleep(delay)  # a remote gate's latency
+                with lock:
+                    self.in_flight -= 1
                 body = json.dumps(HEALTH_AUTH).encode()
                 handler.send_response(200)
                 handler.send_header("Content-Type", "application/json")
@@ -102,6 +111,25 @@ def test_a_sweep_loop_asks_one_gate_host_over_one_connection(project):
     assert gate.connections == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_loop_asks_its_claimed_gates_several_at_once_over_a_connection_each(project):
+    """A remote gate answers in its own time: a loop waits for ASKS_PER_LOOP answers at once, each of
+    its lanes on one kept connection, and writes all the answers."""
+    gate = CountingGate(delay=0.3)
+    threading.Thread(target=gate.serve_forever, daemon=True).start()
+    try:
+        api_url = f"http://127.0.0.1:{gate.server_address[1]}/"
+        channels = fleet(project, 8, api_url=api_url, health_check_due_at=timezone.now() - timedelta(seconds=1))
+        assert checks.checks_sweep(seconds=0, concurrency=checks.ASKS_PER_LOOP) == 8
+    finally:
+        gate.shutdown()
+        gate.server_close()
+        connection.close()
+    assert all(Channel.objects.get(pk=channel.pk).state == "connected" for channel in channels)
+    assert gate.most_in_flight == checks.ASKS_PER_LOOP
+    assert gate.connections == checks.ASKS_PER_LOOP
+
+
 def test_a_channel_not_in_whapi_is_dropped_from_the_sweep(project, whapi):
     gone = make_channel(
         project, state="deleted", health_check_due_at=timezone.now(), settings_check_due_at=timezone.now()
@@ -124,20 +152,43 @@ def test_a_channel_still_starting_up_is_asked_when_its_init_delay_ends(project, 
 
 def test_one_failing_check_does_not_stop_the_others(project, whapi, monkeypatch):
     broken, fine = fleet(project, 2, health_check_due_at=timezone.now())
-    real = checks.CHECKS["health"]
+    broken.token = "a-token-whose-call-breaks"
+    broken.save(update_fields=["token"])
+    real = status.gate_client
 
-    def check(channel_id, session):
-        if channel_id == broken.pk:
+    def gate_client(api_url, token, **kwargs):
+        if token == broken.token:
             raise RuntimeError("bug")
-        return real(channel_id, session=session)
+        return real(api_url, token, **kwargs)
 
-    monkeypatch.setitem(checks.CHECKS, "health", check)
+    monkeypatch.setattr(status, "gate_client", gate_client)
     whapi.add(responses.GET, f"{GATE}/health", json=HEALTH_AUTH)
     assert sweep() == 2
     broken.refresh_from_db()
     fine.refresh_from_db()
     assert fine.state == "connected"
     # The broken one is tried again when its claim runs out (CHECK_RETRY), not lost.
+    assert timezone.now() < broken.health_check_due_at <= timezone.now() + timedelta(minutes=2)
+
+
+def test_one_answer_that_cannot_be_written_does_not_cost_the_others_theirs(project, whapi, monkeypatch):
+    """The answers of a loop's claim are written in one transaction; when one write fails, the others
+    are written one by one, and only that channel waits for its claim to run out."""
+    broken, fine, other = fleet(project, 3, state="disconnected", health_check_due_at=timezone.now())
+    real = status.change_for_health
+
+    def decide(channel, health, *, source):
+        if channel.pk == broken.pk:
+            raise RuntimeError("bug")
+        return real(channel, health, source=source)
+
+    monkeypatch.setattr(status, "change_for_health", decide)
+    whapi.add(responses.GET, f"{GATE}/health", json=HEALTH_AUTH)
+    assert sweep() == 3
+    assert Channel.objects.get(pk=fine.pk).state == "connected"
+    assert Channel.objects.get(pk=other.pk).state == "connected"
+    broken.refresh_from_db()
+    assert broken.state == "disconnected"
     assert timezone.now() < broken.health_check_due_at <= timezone.now() + timedelta(minutes=2)
 
 
@@ -166,7 +217,7 @@ def test_staff_see_how_late_the_oldest_check_is(project):
 @pytest.mark.django_db(transaction=True)
 def test_sweeps_running_at_once_ask_each_channel_once(project, whapi):
     """Two sweeps of several threads each (as on two worker clusters) share the due channels."""
-    fleet(project, 24, health_check_due_at=timezone.now() - timedelta(seconds=1))
+    fleet(project, 40, health_check_due_at=timezone.now() - timedelta(seconds=1))
     asked: list[str] = []
     lock = threading.Lock()
 
@@ -180,7 +231,8 @@ def test_sweeps_running_at_once_ask_each_channel_once(project, whapi):
 
     def run():
         try:
-            done.append(checks.checks_sweep(seconds=0, concurrency=3))
+            # Three loops of four gate calls at once, each claiming up to CLAIM_BATCH (8): 24 a sweep.
+            done.append(checks.checks_sweep(seconds=0, concurrency=12))
         finally:
             connection.close()
 
@@ -189,6 +241,6 @@ def test_sweeps_running_at_once_ask_each_channel_once(project, whapi):
         thread.start()
     for thread in sweeps:
         thread.join(30)
-    assert sum(done) == 24
-    assert len(asked) == 24
-    assert Channel.objects.filter(state="connected").count() == 24
+    assert sum(done) == 40
+    assert len(asked) == 40
+    assert Channel.objects.filter(state="connected").count() == 40

@@ -44,6 +44,9 @@ class WorkerProcess:
             WHAPI_PARTNER_TOKEN=sandbox.config.partner_token,
             Q_WORKERS="1",
             Q_SCHEDULER_SECONDS="0.5",
+            # The suite's other processes share the CPU; a lower priority would only slow this one down
+            # (the priority itself: test_worker_priority.py).
+            WORKER_NICE="0",
         )
         self.log_path = log_path
         self.process = subprocess.Popen(

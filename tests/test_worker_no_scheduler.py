@@ -44,6 +44,7 @@ def ticks(monkeypatch):
     monkeypatch.setattr(worker, "POLL_SECONDS", 0)
     monkeypatch.setattr(worker.signal, "signal", lambda *args: None)  # keep pytest's own handlers
     monkeypatch.setattr(worker, "close_old_connections", lambda: None)  # no database in these tests
+    monkeypatch.setattr(worker, "lower_priority", lambda niceness: None)  # not this test process's
     calls = []
     monkeypatch.setattr(worker, "scheduler", lambda broker: calls.append(broker))
     started.clear()

@@ -6,6 +6,11 @@ cluster as `manage.py qcluster` and, in the parent process, looks for due schedu
 `Q_SCHEDULER_SECONDS` (default 5). Both use django-q2's `scheduler()`, which claims due schedules
 under row locks, so a schedule never runs twice.
 
+The worker runs at a lower CPU priority than the web servers (`WORKER_NICE`, 10 by default; 0 keeps
+the priority it was started with): on a machine both share, a webhook storm is answered first and the
+background work (applying the stored callbacks, the checks they ask for) catches up behind it, with
+whatever CPU the answers leave. See docs/operations.md, "Priorities".
+
 `--no-scheduler` runs tasks only: no tick here, and none in django-q2's sentinel either (its
 `Conf.SCHEDULER`, which `Q_CLUSTER["scheduler"] = False` would turn off for every worker). Several
 workers may all schedule safely; the flag is for running the scheduler on one machine only.
@@ -17,6 +22,7 @@ signal while holding the lock of the event the parent would set) is killed.
 """
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -45,6 +51,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, no_scheduler: bool = False, **options):
+        lower_priority(settings.WORKER_NICE)
         if no_scheduler:
             # The sentinel, forked from this process by cluster.start(), reads it every 30 s.
             Conf.SCHEDULER = False
@@ -76,6 +83,28 @@ class Command(BaseCommand):
                     close_old_connections()
                 next_tick = time.monotonic() + interval
             stopping.wait(POLL_SECONDS)
+
+
+def lower_priority(niceness: int) -> None:
+    """Make this process, and the cluster's processes it forks, `niceness` steps less important for the
+    CPU scheduler than those the web servers run at.
+
+    With autogroups on (most Linux desktops and servers), Linux shares the CPU between sessions first
+    and by nice value only within one; `make run` and service managers start the worker in a session
+    of its own. So a worker that leads its own session lowers its session's autogroup as well
+    (`/proc/self/autogroup`, sched(7)); one that shares a session with the web servers lowers only
+    itself, which is enough there.
+    """
+    if niceness <= 0:
+        return
+    os.nice(niceness)
+    if os.getsid(0) != os.getpid():
+        return
+    try:
+        with open("/proc/self/autogroup", "w") as autogroup:
+            autogroup.write(str(niceness))
+    except OSError:  # no autogroups here (not Linux, or the kernel has them off): the nice value is all
+        pass
 
 
 def _stop(cluster: Cluster) -> None:
