@@ -21,6 +21,9 @@ class Sample:
     busy_s: float = 0.0  # all cores: user + nice + system + irq + softirq
     steal_s: float = 0.0
     roles: dict[str, float] = field(default_factory=dict)
+    # pid → (role, CPU seconds): a process that ends between two samples takes its CPU with it, so
+    # `usage` counts each process present at the end from where it stood at the start (or from 0).
+    processes: dict[int, tuple[str, float]] = field(default_factory=dict)
 
 
 def _process_cpu(pid: int) -> tuple[float, int, str] | None:
@@ -66,6 +69,7 @@ def sample(groups: dict[str, int], other_db_backends: set[int] | None = None) ->
         else:
             continue
         roles[role] = roles.get(role, 0.0) + seconds
+        result.processes[pid] = (role, seconds)
     result.roles = roles
     return result
 
@@ -75,10 +79,13 @@ def usage(before: Sample, after: Sample, wall_s: float) -> dict[str, float]:
     "foreign" (busy CPU none of ours used) and "steal" (time the hypervisor gave to other guests)."""
     if wall_s <= 0 or not after.busy_s:
         return {}
-    shares = {
-        role: round((after.roles.get(role, 0.0) - before.roles.get(role, 0.0)) / wall_s, 3)
-        for role in sorted(set(before.roles) | set(after.roles))
-    }
+    used: dict[str, float] = dict.fromkeys(sorted(set(before.roles) | set(after.roles)), 0.0)
+    for pid, (role, seconds) in after.processes.items():
+        start = before.processes.get(pid)
+        # A process that ended meanwhile is missing from `after`: what it used in between shows up as
+        # "foreign" (it is in /proc/stat's busy time), never as a negative figure of its role.
+        used[role] += seconds - (start[1] if start is not None and start[0] == role else 0.0)
+    shares = {role: round(seconds / wall_s, 3) for role, seconds in used.items()}
     ours = sum(shares.values())
     shares["foreign"] = round(max(0.0, (after.busy_s - before.busy_s) / wall_s - ours), 3)
     shares["steal"] = round((after.steal_s - before.steal_s) / wall_s, 3)
