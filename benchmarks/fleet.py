@@ -75,7 +75,7 @@ def checks_quiet() -> None:
     from django.utils import timezone
 
     # The alerts sweep makes a check due for a disconnect it cannot tell yet: none of those either.
-    present().update(
+    present_update(
         health_check_due_at=timezone.now() + timedelta(days=1),
         settings_check_due_at=timezone.now() + timedelta(days=1),
         disconnect_alert_due_at=None,
@@ -92,6 +92,22 @@ def present():
     from channels_app.models import Channel
 
     return Channel.objects.filter(whapi_id__startswith=PREFIX).exclude(state=Channel.State.DELETED)
+
+
+def present_update(**fields: Any) -> int:
+    """`present().update(**fields)`, tried again when PostgreSQL picks it as a deadlock's victim: one
+    UPDATE of the whole fleet locks its rows in table order, while the worker's transactions lock a
+    few channels each in id order (a checks loop's answers, the applier's batch)."""
+    from django.db import DatabaseError
+
+    for attempt in range(5):
+        try:
+            return present().update(**fields)
+        except DatabaseError:
+            if attempt == 4:
+                raise
+            time.sleep(0.5)
+    return 0
 
 
 def fleet_grow(env: Environment, size: int, *, ledger_rows: int = 0) -> Fleet:
@@ -182,7 +198,7 @@ def fleet_reset(env: Environment, fleet: Fleet, *, linked: bool = True) -> None:
     checks_quiet()
     now = timezone.now()
     fleet.started_at = int(time.time() - env.options.init_delay) - 3600
-    present().update(
+    present_update(
         state=Channel.State.CONNECTED,
         health_status="AUTH",
         health_code=4,

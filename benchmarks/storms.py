@@ -31,7 +31,7 @@ from benchmarks import Result, benchmark, positive_int
 from benchmarks import callbacks as cb
 from benchmarks.baseline import add_livez_figures, livez, measured_run, warn_if_disturbed
 from benchmarks.environment import Environment, log
-from benchmarks.fleet import Fleet, checks_quiet, fleet_grow, fleet_reset, present, sandbox_register
+from benchmarks.fleet import Fleet, checks_quiet, fleet_grow, fleet_reset, present, present_update, sandbox_register
 from benchmarks.mix import wait_for_follow_ups
 
 MIN_RATIO = 0.2
@@ -221,7 +221,7 @@ def run(env: Environment) -> Result:
     # first storm's disconnects made checks due (the alerts' grace): none may land after the restart.
     checks_quiet()
     restarted_at = int(time.time() - env.options.init_delay) - 1  # the sandbox starts nothing later
-    present().update(
+    present_update(
         state=Channel.State.DISCONNECTED,
         connected_number="",
         disconnect_reported_at=None,

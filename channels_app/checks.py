@@ -11,11 +11,12 @@ gate calls happen after the commit, outside any lock. A sweep that dies mid-chec
 run out, and the channel is due again after the retry interval. So several sweeps, on one worker
 cluster or on several machines, share the work without asking about one channel twice at once.
 
-`checks_sweep` makes up to CHECKS_CONCURRENCY gate calls at once for SWEEP_SECONDS, as loops of
-ASKS_PER_LOOP calls each (claim a few, ask their gates that many at a time, write the answers
-together, again): one database connection per loop, the gate calls in threads of their own that do
-not touch the database. The periodic schedule "checks" starts one every minute, so one or two run
-at any time.
+A sweep makes up to CHECKS_CONCURRENCY gate calls at once for SWEEP_SECONDS, in CHECKS_PROCESSES
+worker processes (a Python process computes on one core at a time; the checks after a storm need
+more), each process as loops of ASKS_PER_LOOP calls (claim a few, ask their gates that many at a
+time, write the answers together, again): one database connection per loop, the gate calls in
+threads of their own that do not touch the database. The periodic schedule "checks" starts one every
+minute (`checks_sweep_start`), so one or two run at any time.
 """
 
 import logging
@@ -32,6 +33,7 @@ from django.db import connections, transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 
+from channels_app import background
 from channels_app.configure import SETTINGS_RETRY, channel_settings_verify_many
 from channels_app.models import Channel
 from channels_app.status import CHECK_COLUMNS, CHECK_RETRY, channel_health_checks
@@ -112,6 +114,20 @@ def _sweep_loop_in_thread(deadline: float, asks: int) -> int:
         return _sweep_loop(deadline, asks)
     finally:
         connections.close_all()  # this thread's own connections
+
+
+def part_concurrency() -> int:
+    """Gate calls at once in each of a sweep's CHECKS_PROCESSES processes."""
+    return math.ceil(settings.CHECKS_CONCURRENCY / settings.CHECKS_PROCESSES)
+
+
+def checks_sweep_start() -> int:
+    """Periodic: a sweep, in CHECKS_PROCESSES worker processes. Queues the other processes' parts
+    (`tasks.checks_sweep_part`, to whichever workers are free), then runs this process's part; returns
+    the checks this part made. The parts share the due channels through their claims."""
+    for _ in range(settings.CHECKS_PROCESSES - 1):
+        background.enqueue("checks_sweep_part")
+    return checks_sweep(concurrency=part_concurrency())
 
 
 def checks_sweep(*, seconds: float = SWEEP_SECONDS, concurrency: int | None = None) -> int:

@@ -383,7 +383,8 @@ def channel_health_checks(
         return outcomes
     try:
         with transaction.atomic():
-            for channel in Channel.objects.select_for_update().filter(pk__in=answers).order_by("pk"):
+            locked = Channel.objects.without_secrets().select_for_update().filter(pk__in=answers).order_by("pk")
+            for channel in locked:
                 change = change_for_health(channel, answers[channel.pk], source=source)
                 outcomes[channel.pk] = change_write(channel, change, source=source)
     except Exception:

@@ -34,7 +34,11 @@ def channel_settings_verify(channel_id: int) -> bool:
 
 
 def checks_sweep() -> int:
-    return checks.checks_sweep()
+    return checks.checks_sweep_start()
+
+
+def checks_sweep_part() -> int:
+    return checks.checks_sweep(concurrency=checks.part_concurrency())
 
 
 def callbacks_apply() -> int:

@@ -334,15 +334,17 @@ if WHAPI_CREATE_BUDGET > 20:
     )
 
 # The checks sweep (channels_app.checks): how long a channel may stay quiet before its health is
-# asked of Whapi, how often a live channel's webhook settings are read back, and how many gate calls
-# one sweep makes at once.
+# asked of Whapi, how often a live channel's webhook settings are read back, how many gate calls
+# one sweep makes at once, and in how many worker processes (each computes on one core at a time).
 HEALTH_CHECK_EVERY = _read("HEALTH_CHECK_EVERY", env.float, 900.0)
 SETTINGS_CHECK_EVERY = _read("SETTINGS_CHECK_EVERY", env.float, 21600.0)
 CHECKS_CONCURRENCY = _read("CHECKS_CONCURRENCY", env.int, 64)
+CHECKS_PROCESSES = _read("CHECKS_PROCESSES", env.int, 2)
 for _name, _value, _low, _high in (
     ("HEALTH_CHECK_EVERY", HEALTH_CHECK_EVERY, 10, 86400),
     ("SETTINGS_CHECK_EVERY", SETTINGS_CHECK_EVERY, 60, 7 * 86400),
     ("CHECKS_CONCURRENCY", CHECKS_CONCURRENCY, 1, 256),
+    ("CHECKS_PROCESSES", CHECKS_PROCESSES, 1, 16),
 ):
     if not _low <= _value <= _high:
         raise _config_error(_name, f"is {_value}", f"Use a value from {_low} to {_high}.")
@@ -438,10 +440,11 @@ for _name, _value in (
 Q_CLUSTER = {
     "name": "portal",
     "orm": "default",
-    # Two workers are mostly busy, with the checks sweep and the callbacks applier (each runs ~50 s of
-    # every minute), and a third with sending events once a customer has an endpoint: three are left
-    # for creations, configurations, bulk jobs and the rest.
-    "workers": _read("Q_WORKERS", env.int, 6),
+    # The periodic sweeps each run 80 s of every minute, so two of each overlap for 20 s: the checks
+    # sweep in CHECKS_PROCESSES (2) workers, the callbacks applier in one, the events sender in one
+    # once a customer has an endpoint. That is up to eight at once; two are left for creations,
+    # configurations, bulk jobs and the rest.
+    "workers": _read("Q_WORKERS", env.int, 10),
     # A task is killed after `timeout` seconds and handed out again after `retry` seconds, so
     # timeout < retry is what keeps one task from running twice at the same time.
     "timeout": 120,

@@ -11,7 +11,7 @@ import responses
 from django.db import connection
 from django.utils import timezone
 
-from channels_app import checks, configure, status
+from channels_app import checks, configure, status, tasks
 from channels_app.models import Channel
 from tests.conftest import GATE_URL, make_channel
 
@@ -244,3 +244,18 @@ def test_sweeps_running_at_once_ask_each_channel_once(project, whapi):
     assert sum(done) == 40
     assert len(asked) == 40
     assert Channel.objects.filter(state="connected").count() == 40
+
+
+def test_a_sweep_runs_in_several_worker_processes_that_share_the_calls(project, whapi, settings, monkeypatch):
+    """A Python process computes on one core at a time: the "checks" schedule's task queues the other
+    processes' parts of the sweep, each with its share of CHECKS_CONCURRENCY, and runs its own."""
+    settings.CHECKS_PROCESSES, settings.CHECKS_CONCURRENCY = 3, 64
+    queued: list[str] = []
+    monkeypatch.setattr(checks.background, "enqueue", lambda task, *args: queued.append(task))
+    ran: list[int | None] = []
+    monkeypatch.setattr(checks, "checks_sweep", lambda *, concurrency=None, seconds=0: ran.append(concurrency) or 0)
+    tasks.checks_sweep()
+    assert queued == ["checks_sweep_part", "checks_sweep_part"]
+    assert ran == [22]  # 64 calls over three processes, rounded up
+    tasks.checks_sweep_part()  # what a queued part runs
+    assert ran == [22, 22]
