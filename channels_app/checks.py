@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 # timeout is 120 s, so a gate call that started late (WHAPI_TIMEOUT) still ends in time.
 SWEEP_SECONDS = 80.0
 # Channels one loop claims at a time, of each kind.
-CLAIM_BATCH = 8
+CLAIM_BATCH = 16
 # Gate calls one loop makes at once (health checks; the settings read-backs are one at a time).
 ASKS_PER_LOOP = 4
 # A loop that found nothing due waits this long before it looks again.

@@ -231,7 +231,7 @@ def test_sweeps_running_at_once_ask_each_channel_once(project, whapi):
 
     def run():
         try:
-            # Three loops of four gate calls at once, each claiming up to CLAIM_BATCH (8): 24 a sweep.
+            # Three loops of four gate calls at once, each claiming up to CLAIM_BATCH (16): 48 a sweep.
             done.append(checks.checks_sweep(seconds=0, concurrency=12))
         finally:
             connection.close()
