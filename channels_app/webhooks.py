@@ -440,8 +440,8 @@ def callbacks_apply_batch(limit: int = APPLY_BATCH) -> int:
     locked here are read again, oldest first by ledger id. Whoever holds a channel's lock therefore
     applies that channel's oldest pending callbacks, and callbacks are applied per channel in the
     order they were stored, also with several appliers at once (two worker clusters). The outcomes
-    are written with one UPDATE per distinct outcome and detail. An applier that dies leaves its callbacks RECEIVED for the
-    next one: re-applying them is safe, the handlers are idempotent.
+    are written with one UPDATE per distinct outcome and detail. An applier that dies leaves its
+    callbacks RECEIVED for the next one: re-applying them is safe, the handlers are idempotent.
     """
     oldest = WebhookEvent.objects.filter(outcome=Outcome.RECEIVED).order_by("pk")[:limit]
     channel_ids = set(oldest.values_list("channel_id", flat=True))
