@@ -62,9 +62,10 @@ def number(whapi_id: str) -> str:
     return f"1{ord(tag[-1]) - ord('A') + 1}{int(suffix, 36):08d}"
 
 
-# How long checks the sweep has claimed can still take to land: a loop checks its claim (up to
-# checks.CLAIM_BATCH channels) one after the other, each a gate call at the sandbox's latency (with up
-# to two retries, channels_app.whapi.transport: 0.5 s and 1 s apart) and the writes.
+# How long checks the sweep has claimed can still take to land: a loop asks its claim (up to
+# checks.CLAIM_BATCH channels of each kind) checks.ASKS_PER_LOOP at a time, health first, then
+# settings: four gate calls one after the other per lane at the sandbox's latency (0.8 s; a retry,
+# channels_app.whapi.transport, adds 0.5 s or 1 s), and the writes.
 IN_FLIGHT_CHECKS_S = 6.0
 
 

@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 SWEEP_SECONDS = 80.0
 # Channels one loop claims at a time, of each kind.
 CLAIM_BATCH = 16
-# Gate calls one loop makes at once (health checks; the settings read-backs are one at a time).
+# Gate calls one loop makes at once (its claimed health checks, then its claimed settings read-backs).
 ASKS_PER_LOOP = 4
 # A loop that found nothing due waits this long before it looks again.
 IDLE_SECONDS = 2.0
@@ -55,12 +55,13 @@ IDLE_SECONDS = 2.0
 RETRIES = {"health": CHECK_RETRY, "settings": SETTINGS_RETRY}
 
 
-def checks_claim(limit: int = CLAIM_BATCH) -> list[tuple[str, int]]:
+def checks_claim(limit: int | None = None) -> list[tuple[str, int]]:
     """Claim up to `limit` due channels of each kind, oldest due first; returns (kind, channel id) pairs.
 
     A claimed channel's due time moves on by its kind's retry interval: the check, when it answers,
     sets the real next one.
     """
+    limit = limit or CLAIM_BATCH
     now = timezone.now()
     claimed: list[tuple[str, int]] = []
     with transaction.atomic():
@@ -116,18 +117,31 @@ def _sweep_loop_in_thread(deadline: float, asks: int) -> int:
         connections.close_all()  # this thread's own connections
 
 
-def part_concurrency() -> int:
-    """Gate calls at once in each of a sweep's CHECKS_PROCESSES processes."""
-    return math.ceil(settings.CHECKS_CONCURRENCY / settings.CHECKS_PROCESSES)
+def part_concurrency(part: int) -> int:
+    """Gate calls at once in part `part` (0 to CHECKS_PROCESSES - 1) of a sweep: CHECKS_CONCURRENCY
+    shared out, the first parts taking what does not divide evenly."""
+    share, rest = divmod(settings.CHECKS_CONCURRENCY, settings.CHECKS_PROCESSES)
+    return share + (1 if part < rest else 0)
 
 
 def checks_sweep_start() -> int:
     """Periodic: a sweep, in CHECKS_PROCESSES worker processes. Queues the other processes' parts
-    (`tasks.checks_sweep_part`, to whichever workers are free), then runs this process's part; returns
-    the checks this part made. The parts share the due channels through their claims."""
-    for _ in range(settings.CHECKS_PROCESSES - 1):
-        background.enqueue("checks_sweep_part")
-    return checks_sweep(concurrency=part_concurrency())
+    (`tasks.checks_sweep_part`, to whichever workers are free, each told when this sweep ends), then
+    runs this process's part; returns the checks this part made. The parts share the due channels
+    through their claims."""
+    ends_at = int(time.time() + SWEEP_SECONDS)
+    for part in range(1, settings.CHECKS_PROCESSES):
+        background.enqueue("checks_sweep_part", part, ends_at)
+    return checks_sweep(concurrency=part_concurrency(0))
+
+
+def checks_sweep_part(part: int, ends_at: int) -> int:
+    """Part `part` of the sweep that ends at `ends_at` (a Unix time): it runs until then, so a part that
+    waited for a free worker does not outlast its sweep; one that starts after it does nothing."""
+    seconds = ends_at - time.time()
+    if seconds <= 0:
+        return 0
+    return checks_sweep(seconds=seconds, concurrency=part_concurrency(part))
 
 
 def checks_sweep(*, seconds: float = SWEEP_SECONDS, concurrency: int | None = None) -> int:

@@ -25,6 +25,7 @@ from channels_app.status import (
     channel_record_error,
     channel_retry_later,
     channel_update,
+    each_alone,
 )
 from channels_app.whapi import WhapiError, gate_client
 from channels_app.whapi.transport import in_lanes
@@ -211,9 +212,19 @@ def channel_settings_verify_many(
     someone changed them; returns for each channel whether they were fine. Plans each next read-back
     (`settings_check_due_at`): none while the channel is not live (a configuration sets it),
     SETTINGS_RETRY after a failed read."""
+    try:
+        channels = list(Channel.objects.filter(pk__in=channel_ids))
+    except Exception:
+        if len(channel_ids) == 1:
+            raise
+        # One row cannot be read (a secret no key decrypts): each channel on its own, so only that one fails.
+        logger.exception("reading %d channels to read back together failed; one by one", len(channel_ids))
+        return each_alone(
+            channel_settings_verify_many, channel_ids, "settings", sessions=sessions[:1] if sessions else None
+        )
     verified: dict[int, bool] = {}
     to_read: list[Channel] = []
-    for channel in Channel.objects.filter(pk__in=channel_ids):
+    for channel in channels:
         verified[channel.pk] = False
         if not channel.whapi_id or channel.state not in Channel.LIVE:
             if channel.settings_check_due_at is not None:
@@ -221,15 +232,15 @@ def channel_settings_verify_many(
         else:
             to_read.append(channel)
     for channel, actual in zip(to_read, in_lanes(to_read, sessions or [], _settings_read), strict=True):
-        if isinstance(actual, WhapiError):
-            channel_record_error(
-                channel,
-                f"Reading the webhook settings failed: {actual}",
-                source=CONFIGURE,
-                settings_check_due_at=timezone.now() + SETTINGS_RETRY,
-            )
-            continue
         try:
+            if isinstance(actual, WhapiError):
+                channel_record_error(
+                    channel,
+                    f"Reading the webhook settings failed: {actual}",
+                    source=CONFIGURE,
+                    settings_check_due_at=timezone.now() + SETTINGS_RETRY,
+                )
+                continue
             if isinstance(actual, Exception):
                 raise actual
             verified[channel.pk] = _settings_compare(channel, actual)

@@ -12,6 +12,7 @@ after a disconnect is applied.
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -346,19 +347,30 @@ def channel_health_checks(
     When Whapi cannot be reached the status is marked stale (we keep showing the last confirmed one).
 
     The checks sweep calls this with the channels one loop claimed: their answers cost one lock query
-    and one commit together, and each its UPDATE (and a timeline row for a move).
+    and one commit together, and each its UPDATE (and a timeline row for a move). What fails for one
+    channel (a row that cannot be read, a write the database refuses) costs only that channel its
+    check; with one channel, it is raised.
     """
+    try:
+        # What deciding whether to ask, asking and recording a failure read; the answers are applied
+        # to the channels as locked afterwards.
+        channels = list(Channel.objects.filter(pk__in=channel_ids).only(*ASK_COLUMNS))
+    except Exception:
+        if len(channel_ids) == 1:
+            raise
+        logger.exception("reading %d channels to check together failed; checking them one by one", len(channel_ids))
+        return each_alone(
+            channel_health_checks, channel_ids, "health", source=source, sessions=sessions[:1] if sessions else None
+        )
     outcomes: dict[int, str | None] = {}
     to_ask: list[Channel] = []
-    # What deciding whether to ask, asking and recording a failure read; the answers are applied to
-    # the channels as locked afterwards.
-    for channel in Channel.objects.filter(pk__in=channel_ids).only(*ASK_COLUMNS):
+    for channel in channels:
         outcomes[channel.pk] = None
         if not channel.whapi_id or channel.state not in Channel.PRESENT_IN_WHAPI:
             if channel.health_check_due_at is not None:
-                channel_update(channel, {"health_check_due_at": None})
+                _alone(len(channel_ids), channel, channel_update, channel, {"health_check_due_at": None})
         elif channel.init_until and timezone.now() < channel.init_until:
-            channel_update(channel, {"health_check_due_at": channel.init_until})
+            _alone(len(channel_ids), channel, channel_update, channel, {"health_check_due_at": channel.init_until})
         else:
             to_ask.append(channel)
     answers: dict[int, Health] = {}
@@ -366,13 +378,7 @@ def channel_health_checks(
         if isinstance(answer, Health):
             answers[channel.pk] = answer
         elif isinstance(answer, WhapiError):
-            retry = {"status_stale": True, "health_check_due_at": timezone.now() + CHECK_RETRY}
-            if channel.error_source in Channel.ERRORS_HEALTH_CLEARS:
-                message = f"Whapi health check failed: {answer}"
-                channel_record_error(channel, message, source=ErrorSource.HEALTH, **retry)
-            else:
-                # A creation or configuration failure says more about the channel: keep that reason.
-                channel_update(channel, retry)
+            _alone(len(channel_ids), channel, _health_unanswered, channel, answer)
         elif len(channel_ids) == 1:
             raise answer
         else:
@@ -383,7 +389,11 @@ def channel_health_checks(
         return outcomes
     try:
         with transaction.atomic():
-            locked = Channel.objects.without_secrets().select_for_update().filter(pk__in=answers).order_by("pk")
+            # FOR NO KEY UPDATE: the receiver's INSERT of a callback for one of these channels (whose
+            # foreign key takes a key-share lock) does not wait for this transaction.
+            locked = list(
+                Channel.objects.without_secrets().select_for_update(no_key=True).filter(pk__in=answers).order_by("pk")
+            )
             for channel in locked:
                 change = change_for_health(channel, answers[channel.pk], source=source)
                 outcomes[channel.pk] = change_write(channel, change, source=source)
@@ -401,7 +411,45 @@ def channel_health_checks(
             except Exception:
                 logger.exception("health answer for channel %s could not be applied", channel_id)
                 outcomes[channel_id] = None
+        return outcomes
+    for channel_id in set(answers) - {channel.pk for channel in locked}:
+        outcomes.pop(channel_id, None)  # gone since it was asked
     return outcomes
+
+
+def _health_unanswered(channel: Channel, exc: WhapiError) -> None:
+    retry = {"status_stale": True, "health_check_due_at": timezone.now() + CHECK_RETRY}
+    if channel.error_source in Channel.ERRORS_HEALTH_CLEARS:
+        channel_record_error(channel, f"Whapi health check failed: {exc}", source=ErrorSource.HEALTH, **retry)
+    else:
+        # A creation or configuration failure says more about the channel: keep that reason.
+        channel_update(channel, retry)
+
+
+def _alone(count: int, channel: Channel, write: Callable[..., Any], *args: Any) -> None:
+    """`write(*args)` for one channel of a batch of `count`: raised when the batch is that channel,
+    else logged, so one channel's failure costs the others nothing (its claim runs out; it is asked
+    again then)."""
+    try:
+        write(*args)
+    except Exception:
+        if count == 1:
+            raise
+        logger.exception("recording the check of channel %s failed", channel.pk)
+
+
+def each_alone(
+    check: Callable[..., dict[int, Any]], channel_ids: list[int], what: str, **kwargs: Any
+) -> dict[int, Any]:
+    """`check([channel_id], **kwargs)` for each channel on its own, merged; one that raises is logged
+    and left out: the fallback of a batch check whose shared step failed."""
+    results: dict[int, Any] = {}
+    for channel_id in channel_ids:
+        try:
+            results.update(check([channel_id], **kwargs))
+        except Exception:
+            logger.exception("%s check of channel %s failed", what, channel_id)
+    return results
 
 
 def _health_ask(channel: Channel, session: requests.Session | None) -> Health:

@@ -37,8 +37,8 @@ def checks_sweep() -> int:
     return checks.checks_sweep_start()
 
 
-def checks_sweep_part() -> int:
-    return checks.checks_sweep(concurrency=checks.part_concurrency())
+def checks_sweep_part(part: int, ends_at: int) -> int:
+    return checks.checks_sweep_part(part, ends_at)
 
 
 def callbacks_apply() -> int:

@@ -455,8 +455,10 @@ def callbacks_apply_batch(limit: int = APPLY_BATCH) -> int:
             )
         channels = {
             channel.pk: channel
+            # FOR NO KEY UPDATE: the receiver's INSERT of a callback for a locked channel (whose
+            # foreign key takes a key-share lock) does not wait for this transaction.
             for channel in Channel.objects.without_secrets()
-            .select_for_update(skip_locked=True)
+            .select_for_update(skip_locked=True, no_key=True)
             .filter(pk__in=channel_ids)
             .order_by("pk")
         }

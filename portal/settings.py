@@ -348,6 +348,12 @@ for _name, _value, _low, _high in (
 ):
     if not _low <= _value <= _high:
         raise _config_error(_name, f"is {_value}", f"Use a value from {_low} to {_high}.")
+if CHECKS_PROCESSES > CHECKS_CONCURRENCY:
+    raise _config_error(
+        "CHECKS_PROCESSES",
+        f"is {CHECKS_PROCESSES}, more than CHECKS_CONCURRENCY ({CHECKS_CONCURRENCY})",
+        "Each process of the sweep makes at least one gate call at once: use at most CHECKS_CONCURRENCY.",
+    )
 
 # Alerts (alerts/): a connected channel that disconnects is told only once it has stayed so for this
 # long and Whapi confirms it (a reconnect within it tells nothing).
@@ -440,10 +446,10 @@ for _name, _value in (
 Q_CLUSTER = {
     "name": "portal",
     "orm": "default",
-    # The periodic sweeps each run 80 s of every minute, so two of each overlap for 20 s: the checks
-    # sweep in CHECKS_PROCESSES (2) workers, the callbacks applier in one, the events sender in one
-    # once a customer has an endpoint. That is up to eight at once; two are left for creations,
-    # configurations, bulk jobs and the rest.
+    # The checks sweep and the callbacks applier each run 80 s of every minute, so two of each overlap
+    # for 20 s: the sweep in CHECKS_PROCESSES (2) workers, the applier in one; the events sender takes
+    # one more once a customer has an endpoint. That is up to seven or eight at once; two are left for
+    # creations, configurations, bulk jobs and the rest.
     "workers": _read("Q_WORKERS", env.int, 10),
     # A task is killed after `timeout` seconds and handed out again after `retry` seconds, so
     # timeout < retry is what keeps one task from running twice at the same time.

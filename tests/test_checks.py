@@ -248,14 +248,23 @@ def test_sweeps_running_at_once_ask_each_channel_once(project, whapi):
 
 def test_a_sweep_runs_in_several_worker_processes_that_share_the_calls(project, whapi, settings, monkeypatch):
     """A Python process computes on one core at a time: the "checks" schedule's task queues the other
-    processes' parts of the sweep, each with its share of CHECKS_CONCURRENCY, and runs its own."""
+    processes' parts of the sweep, each with its share of CHECKS_CONCURRENCY and the sweep's end."""
     settings.CHECKS_PROCESSES, settings.CHECKS_CONCURRENCY = 3, 64
-    queued: list[str] = []
-    monkeypatch.setattr(checks.background, "enqueue", lambda task, *args: queued.append(task))
-    ran: list[int | None] = []
-    monkeypatch.setattr(checks, "checks_sweep", lambda *, concurrency=None, seconds=0: ran.append(concurrency) or 0)
+    queued: list[tuple] = []
+    monkeypatch.setattr(checks.background, "enqueue", lambda task, *args: queued.append((task, *args)))
+    ran: list[tuple] = []
+    monkeypatch.setattr(
+        checks, "checks_sweep", lambda *, concurrency=None, seconds=80: ran.append((concurrency, seconds)) or 0
+    )
+    started = time.time()
     tasks.checks_sweep()
-    assert queued == ["checks_sweep_part", "checks_sweep_part"]
-    assert ran == [22]  # 64 calls over three processes, rounded up
-    tasks.checks_sweep_part()  # what a queued part runs
-    assert ran == [22, 22]
+    ends_at = queued[0][2]
+    assert queued == [("checks_sweep_part", 1, ends_at), ("checks_sweep_part", 2, ends_at)]
+    assert started + checks.SWEEP_SECONDS - 1 <= ends_at <= time.time() + checks.SWEEP_SECONDS
+    assert ran == [(22, 80)]  # 64 calls over three processes: 22 + 21 + 21
+    tasks.checks_sweep_part(2, ends_at)  # what a queued part runs: until the sweep's end
+    concurrency, seconds = ran[-1]
+    assert concurrency == 21 and 0 < seconds <= checks.SWEEP_SECONDS
+    # A part that waited for a free worker past its sweep's end does nothing.
+    assert tasks.checks_sweep_part(1, int(time.time()) - 1) == 0
+    assert len(ran) == 2

@@ -61,7 +61,7 @@ def reusable_session() -> requests.Session:
     Not for sharing between threads; close it when done."""
     session = requests.Session()
     session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-    if not urllib.request.getproxies():
+    if not set(urllib.request.getproxies()) - {"no"}:  # NO_PROXY alone configures no proxy
         # requests reads the environment on every call (proxy variables, .netrc, CA bundle variables):
         # with no proxy configured that costs more CPU than the rest of a gate call, so the session
         # reads the CA bundle variables once, here, and nothing per call. (With a proxy it keeps

@@ -91,20 +91,29 @@ def lower_priority(niceness: int) -> None:
 
     With autogroups on (most Linux desktops and servers), Linux shares the CPU between sessions first
     and by nice value only within one; `make run` and service managers start the worker in a session
-    of its own. So a worker that leads its own session lowers its session's autogroup as well
-    (`/proc/self/autogroup`, sched(7)); one that shares a session with the web servers lowers only
-    itself, which is enough there.
+    of its own. So a worker that leads its own session gives its session's autogroup its nice value
+    as well (`/proc/self/autogroup`, sched(7)); one that shares a session with the web servers lowers
+    only itself, which is enough there. The outcome is logged.
     """
     if niceness <= 0:
         return
-    os.nice(niceness)
-    if os.getsid(0) != os.getpid():
+    nice = os.nice(niceness)
+    if os.getsid(0) != os.getpid() or not os.path.exists("/proc/self/autogroup"):
+        logger.info("worker: running at nice %d", nice)
         return
-    try:
-        with open("/proc/self/autogroup", "w") as autogroup:
-            autogroup.write(str(niceness))
-    except OSError:  # no autogroups here (not Linux, or the kernel has them off): the nice value is all
-        pass
+    for _attempt in range(20):
+        try:
+            with open("/proc/self/autogroup", "w") as autogroup:
+                autogroup.write(str(nice))
+        except BlockingIOError:  # the kernel takes one autogroup change per 100 ms from unprivileged callers
+            time.sleep(0.1)
+        except OSError as exc:
+            logger.warning("worker: running at nice %d; its session's autogroup could not be lowered: %s", nice, exc)
+            return
+        else:
+            logger.info("worker: running at nice %d, its session's autogroup too", nice)
+            return
+    logger.warning("worker: running at nice %d; its session's autogroup could not be lowered (busy)", nice)
 
 
 def _stop(cluster: Cluster) -> None:
