@@ -20,6 +20,7 @@ from alerts.rules import tell_settings_drift
 from channels_app import background
 from channels_app.models import WEBHOOK_SECRET_HEADER, Channel, ChannelEvent
 from channels_app.status import (
+    alone_in_batch,
     channel_health_check,
     channel_lock,
     channel_record_error,
@@ -232,24 +233,24 @@ def channel_settings_verify_many(
         else:
             to_read.append(channel)
     for channel, actual in zip(to_read, in_lanes(to_read, sessions or [], _settings_read), strict=True):
-        try:
-            if isinstance(actual, WhapiError):
-                channel_record_error(
-                    channel,
-                    f"Reading the webhook settings failed: {actual}",
-                    source=CONFIGURE,
-                    settings_check_due_at=timezone.now() + SETTINGS_RETRY,
-                )
-                continue
-            if isinstance(actual, Exception):
-                raise actual
-            verified[channel.pk] = _settings_compare(channel, actual)
-        except Exception:
-            if len(channel_ids) == 1:
-                raise
-            # One channel's failure must not cost the others theirs; its claim runs out, and it is read again then.
-            logger.exception("settings check of channel %s failed", channel.pk)
+        verified[channel.pk] = bool(alone_in_batch(len(channel_ids), channel, _settings_record, channel, actual))
     return verified
+
+
+def _settings_record(channel: Channel, actual: dict | Exception) -> bool:
+    """What one read-back leaves: a failed read tried again after SETTINGS_RETRY, or the comparison
+    (`_settings_compare`); raises what asking raised otherwise."""
+    if isinstance(actual, WhapiError):
+        channel_record_error(
+            channel,
+            f"Reading the webhook settings failed: {actual}",
+            source=CONFIGURE,
+            settings_check_due_at=timezone.now() + SETTINGS_RETRY,
+        )
+        return False
+    if isinstance(actual, Exception):
+        raise actual
+    return _settings_compare(channel, actual)
 
 
 def _settings_read(channel: Channel, session: requests.Session | None) -> dict:

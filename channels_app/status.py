@@ -368,9 +368,11 @@ def channel_health_checks(
         outcomes[channel.pk] = None
         if not channel.whapi_id or channel.state not in Channel.PRESENT_IN_WHAPI:
             if channel.health_check_due_at is not None:
-                _alone(len(channel_ids), channel, channel_update, channel, {"health_check_due_at": None})
+                alone_in_batch(len(channel_ids), channel, channel_update, channel, {"health_check_due_at": None})
         elif channel.init_until and timezone.now() < channel.init_until:
-            _alone(len(channel_ids), channel, channel_update, channel, {"health_check_due_at": channel.init_until})
+            alone_in_batch(
+                len(channel_ids), channel, channel_update, channel, {"health_check_due_at": channel.init_until}
+            )
         else:
             to_ask.append(channel)
     answers: dict[int, Health] = {}
@@ -378,7 +380,7 @@ def channel_health_checks(
         if isinstance(answer, Health):
             answers[channel.pk] = answer
         elif isinstance(answer, WhapiError):
-            _alone(len(channel_ids), channel, _health_unanswered, channel, answer)
+            alone_in_batch(len(channel_ids), channel, _health_unanswered, channel, answer)
         elif len(channel_ids) == 1:
             raise answer
         else:
@@ -426,16 +428,17 @@ def _health_unanswered(channel: Channel, exc: WhapiError) -> None:
         channel_update(channel, retry)
 
 
-def _alone(count: int, channel: Channel, write: Callable[..., Any], *args: Any) -> None:
-    """`write(*args)` for one channel of a batch of `count`: raised when the batch is that channel,
-    else logged, so one channel's failure costs the others nothing (its claim runs out; it is asked
-    again then)."""
+def alone_in_batch(count: int, channel: Channel, write: Callable[..., Any], *args: Any) -> Any:
+    """`write(*args)` for one channel of a batch of `count`, and what it returns: raised when the batch
+    is that channel, else logged (None), so one channel's failure costs the others nothing (its claim
+    runs out; it is asked again then). The health checks' and the settings read-backs' rule."""
     try:
-        write(*args)
+        return write(*args)
     except Exception:
         if count == 1:
             raise
         logger.exception("recording the check of channel %s failed", channel.pk)
+        return None
 
 
 def each_alone(
