@@ -311,31 +311,43 @@ def _tell_ended(channel: Channel, state: str) -> None:
 
 def expiry_reminders_due(now: datetime | None = None) -> int:
     """Remind of channels whose paid time ends within an EXPIRY_REMINDER_DAYS threshold not yet told
-    for this period (the smallest threshold reached, once); returns how many channels were told."""
+    for this period: the smallest threshold reached, once. Returns how many channels were told.
+
+    Each threshold's query takes only the channels whose smallest threshold reached is that one, so a
+    paid time that Whapi moves nearer while the sweep is between two queries is told by the next sweep
+    at its own threshold, never at a larger one first. Each channel is told under its row's lock, with
+    its columns rechecked, so two sweeps at once tell it once."""
     now = now or timezone.now()
     told = 0
-    for (
-        threshold
-    ) in settings.EXPIRY_REMINDER_DAYS:  # smallest first: a channel first seen at 2 days left hears "2 days" once
-        not_told = (
-            Q(expiry_reminded_for__isnull=True)
-            | ~Q(expiry_reminded_for=F("active_till"))
-            | Q(expiry_reminded_days__gt=threshold)
-        )
+    after = now
+    for threshold in sorted(settings.EXPIRY_REMINDER_DAYS):
+        until = now + timedelta(days=threshold)
         due = (
-            Channel.objects.filter(active_till__gt=now, active_till__lte=now + timedelta(days=threshold))
+            Channel.objects.filter(active_till__gt=after, active_till__lte=until)
             .filter(state__in=Channel.PRESENT_IN_WHAPI)
             .exclude(state__in=(State.EXPIRED, State.STOPPED))
-            .filter(not_told)
-            .select_related("project__customer")
-            .order_by("active_till")[:BATCH]
-        )
-        for channel in due:
-            _tell_expiring(channel, threshold, now)
-            Channel.objects.filter(pk=channel.pk, active_till=channel.active_till).update(
-                expiry_reminded_for=channel.active_till, expiry_reminded_days=threshold
+            .filter(
+                Q(expiry_reminded_for__isnull=True)
+                | ~Q(expiry_reminded_for=F("active_till"))
+                | Q(expiry_reminded_days__gt=threshold)
             )
+        )
+        for channel_id in due.order_by("active_till").values_list("pk", flat=True)[:BATCH]:
+            with transaction.atomic():
+                channel = (
+                    due.select_for_update(skip_locked=True, of=("self",))
+                    .select_related("project__customer")
+                    .filter(pk=channel_id)
+                    .first()
+                )
+                if channel is None:
+                    continue  # another sweep has it, or it changed meanwhile
+                _tell_expiring(channel, threshold, now)
+                Channel.objects.filter(pk=channel.pk).update(
+                    expiry_reminded_for=channel.active_till, expiry_reminded_days=threshold
+                )
             told += 1
+        after = until
     return told
 
 

@@ -303,6 +303,35 @@ def test_a_channel_first_seen_close_to_its_end_gets_one_reminder(project, recipi
     assert subjects() == ["Shop bot: 2 days left"]
 
 
+def test_a_paid_time_moved_nearer_during_a_sweep_is_told_once_at_its_own_threshold(project, recipients, settings):
+    """Whapi's mirror moves the end from 6 days 12 h to 2 days 12 h away while a sweep is between its
+    thresholds' queries: the customer hears "3 days left" once, not once more per larger threshold."""
+    from django.db import connection
+
+    settings.EXPIRY_REMINDER_DAYS = [3, 7]
+    now = timezone.now()
+    channel = make_channel(project, state=Channel.State.CONNECTED, active_till=now + timedelta(days=6, hours=12))
+    sweep()
+    assert subjects() == ["Shop bot: 7 days left"]
+
+    moved = []
+
+    def sync_lands_after_the_3_days_query(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if not moved and sql.lstrip().upper().startswith("SELECT") and "expiry_reminded_days" in sql:
+            moved.append(True)
+            Channel.objects.filter(pk=channel.pk).update(active_till=now + timedelta(days=2, hours=12))
+        return result
+
+    with connection.execute_wrapper(sync_lands_after_the_3_days_query):
+        sweep()
+    assert moved
+    sweep()
+    sweep()
+    told = [message.subject for message in mail.outbox]
+    assert sorted(told) == ["Shop bot: 3 days left"] * 2 + ["Shop bot: 7 days left"] * 2  # staff and customer
+
+
 def test_expired_and_stopped_are_told_once(connected, recipients):
     report(connected, "STOP", uptime=20)  # active_till is in 60 days: stopped by hand
     connected.refresh_from_db()
