@@ -228,8 +228,8 @@ def channel_settings_verify_many(
     for channel in channels:
         verified[channel.pk] = False
         if not channel.whapi_id or channel.state not in Channel.LIVE:
-            if channel.settings_check_due_at is not None:
-                channel_update(channel, {"settings_check_due_at": None})
+            if channel.settings_check_due_at is not None:  # not live: a configuration plans the next one
+                alone_in_batch(len(channel_ids), channel, channel_update, channel, {"settings_check_due_at": None})
         else:
             to_read.append(channel)
     for channel, actual in zip(to_read, in_lanes(to_read, sessions or [], _settings_read), strict=True):

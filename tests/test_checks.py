@@ -192,6 +192,29 @@ def test_one_answer_that_cannot_be_written_does_not_cost_the_others_theirs(proje
     assert timezone.now() < broken.health_check_due_at <= timezone.now() + timedelta(minutes=2)
 
 
+def test_one_read_back_that_cannot_be_written_does_not_cost_the_others_theirs(project, whapi, monkeypatch):
+    """A claim's read-backs: clearing the next read-back of a channel no longer live fails for one
+    channel; the others' read-backs are still made and recorded."""
+    now = timezone.now()
+    stopped = make_channel(project, whapi_id="STOPPED", state="stopped", settings_check_due_at=now)
+    live = make_channel(project, whapi_id="LIVE", settings_check_due_at=now)
+    real = configure.channel_update
+
+    def update(channel, fields, **kwargs):
+        if channel.pk == stopped.pk:
+            raise RuntimeError("bug")
+        return real(channel, fields, **kwargs)
+
+    monkeypatch.setattr(configure, "channel_update", update)
+    whapi.add(responses.GET, f"{GATE}/settings", status=500)
+    assert configure.channel_settings_verify_many([stopped.pk, live.pk]) == {stopped.pk: False, live.pk: False}
+    live.refresh_from_db()
+    assert "Reading the webhook settings failed" in live.last_error
+    assert live.settings_check_due_at > now
+    with pytest.raises(RuntimeError):  # alone in its batch, it fails as it is
+        configure.channel_settings_verify_many([stopped.pk])
+
+
 def test_a_read_back_that_fails_is_tried_again_later(project, whapi):
     channel = make_channel(project, settings_check_due_at=timezone.now())
     whapi.add(responses.GET, f"{GATE}/settings", status=500)
