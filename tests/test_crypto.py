@@ -83,6 +83,39 @@ def test_rotation_command_reencrypts_with_the_newest_key(channel, settings):
     assert reloaded.webhook_secret == channel.webhook_secret
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_token_changed_while_the_rotation_runs_is_kept(settings):
+    """The rotation locks the rows it re-encrypts as it reads them: a token written meanwhile (staff,
+    a sync) is re-encrypted as written, not overwritten with the value read before it."""
+    import threading
+    import time
+
+    from django.db import transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no row locks: its writers take turns with the whole database")
+    channel = Channel.objects.create(name="Shop bot", token=TOKEN)
+    new_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, KEY_ONE, KEY_TWO]
+
+    def rotate():
+        try:
+            call_command("rotate_encryption_keys", verbosity=0, stdout=io.StringIO())
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        changing = Channel.objects.select_for_update().get(pk=channel.pk)
+        changing.token = "the-token-written-meanwhile"
+        changing.save(update_fields=["token"])
+        rotation = threading.Thread(target=rotate)
+        rotation.start()
+        time.sleep(1.5)  # the rotation reaches the row while this write is not committed yet
+    rotation.join(30)
+    assert not rotation.is_alive()
+    assert Fernet(new_key).decrypt(stored_token(channel).encode()).decode() == "the-token-written-meanwhile"
+
+
 def test_rotation_command_fails_clearly_when_a_key_is_missing(channel, settings):
     from django.core.management.base import CommandError
 

@@ -31,7 +31,14 @@ class Command(BaseCommand):
             for start in range(0, len(pks), batch_size):
                 with transaction.atomic():
                     # Loading decrypts with whichever key fits; writing encrypts with the newest key.
-                    batch = model._default_manager.filter(pk__in=pks[start : start + batch_size])
+                    # The rows are locked as they are read, in primary-key order like the other batch
+                    # writers (the checks, the applier): a secret changed meanwhile is not overwritten
+                    # with the value read, and the two cannot deadlock.
+                    batch = (
+                        model._default_manager.filter(pk__in=pks[start : start + batch_size])
+                        .select_for_update(no_key=True)
+                        .order_by("pk")
+                    )
                     try:
                         rows = list(batch.only("pk", *names))
                     except DecryptionError as exc:
