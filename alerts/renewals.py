@@ -20,7 +20,7 @@ from alerts.models import Event, Renewal, RenewalRule
 from alerts.notify import Message, channel_link, notify
 from channels_app import actions
 from channels_app.actions import ActionError
-from channels_app.models import AuditLog, Channel
+from channels_app.models import AuditLog, Channel, Customer
 
 State = Channel.State
 # States a renewal applies to: present in Whapi, including expired (days bring it back); not stopped
@@ -41,7 +41,7 @@ def renewals_due(now: datetime | None = None) -> int:
     now = now or timezone.now()
     done = 0
     for rule in RenewalRule.objects.filter(active=True).select_related("customer", "project"):
-        channels = Channel.objects.filter(
+        due = Channel.objects.filter(
             project__customer=rule.customer,
             state__in=RENEWABLE,
             whapi_id__isnull=False,
@@ -49,27 +49,42 @@ def renewals_due(now: datetime | None = None) -> int:
             active_till__lte=now + timedelta(days=rule.when_days_left),
         ).exclude(renewals__period_end=F("active_till"))
         if rule.project_id:
-            channels = channels.filter(project=rule.project)
-        for channel in channels.select_related("project__customer").order_by("active_till")[:BATCH]:
-            if days_used(rule.customer_id, now) + rule.extend_days > rule.monthly_cap_days:
-                _tell_cap_reached(rule, channel, now)
-                break
-            done += _renew(rule, channel)
+            due = due.filter(project=rule.project)
+        for channel_id in due.order_by("active_till").values_list("pk", flat=True)[:BATCH]:
+            renewed = _renew(rule, due, channel_id, now)
+            if renewed is None:
+                break  # the cap is reached: the rule's other channels wait for next month too
+            done += renewed
     return done
 
 
-def _renew(rule: RenewalRule, channel: Channel) -> int:
-    try:
-        with transaction.atomic():
-            renewal = Renewal.objects.create(
-                rule=rule,
-                channel=channel,
-                customer=rule.customer,
-                period_end=channel.active_till,
-                days=rule.extend_days,
-            )
-    except IntegrityError:
-        return 0  # another round decided this period already
+def _renew(rule: RenewalRule, due, channel_id: int, now: datetime) -> int | None:
+    """Renew one channel of `rule`'s `due` ones if it still is (1 once Whapi confirmed, else 0); None
+    when the customer's monthly cap stops it.
+
+    The decision is made under the customer's row lock, from the channel as it is now: the cap read
+    and the renewal written together, so sweeps running at once neither pass the cap nor pay one
+    period twice; and a channel extended since the round listed it (by staff, by another sweep, or
+    read again from Whapi) is no longer due. Whapi is asked after that transaction."""
+    with transaction.atomic():
+        Customer.objects.select_for_update().get(pk=rule.customer_id)
+        channel = due.select_related("project__customer").filter(pk=channel_id).first()
+        if channel is None:
+            return 0
+        if days_used(rule.customer_id, now) + rule.extend_days > rule.monthly_cap_days:
+            _tell_cap_reached(rule, channel, now)
+            return None
+        try:
+            with transaction.atomic():
+                renewal = Renewal.objects.create(
+                    rule=rule,
+                    channel=channel,
+                    customer=rule.customer,
+                    period_end=channel.active_till,
+                    days=rule.extend_days,
+                )
+        except IntegrityError:
+            return 0  # another round decided this period already
     try:
         actions.channel_extend(
             channel,

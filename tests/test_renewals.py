@@ -99,6 +99,32 @@ def test_a_lost_answer_is_not_retried_and_staff_are_told_to_check(project, rule,
 
 
 @time_machine.travel(NOW, tick=False)
+def test_a_channel_extended_by_staff_while_the_round_runs_is_not_renewed_too(project, rule, staff, whapi):
+    """The round lists two due channels; while Whapi extends the first, staff extend the second by
+    hand. The round finds the second no longer due instead of paying its days a second time."""
+    first = channel_ending(project, 1)
+    second = channel_ending(project, 2, whapi_id="SECOND-00002")
+    whapi_extends(whapi, second)
+
+    def staff_extend_the_second_meanwhile(request):
+        Channel.objects.filter(pk=second.pk).update(active_till=second.active_till + timedelta(days=30))
+        return 200, {}, '{"success": true}'
+
+    whapi.add_callback(
+        responses.POST, f"{PARTNER}/channels/{first.whapi_id}/extend", callback=staff_extend_the_second_meanwhile
+    )
+    whapi.add(
+        responses.GET,
+        f"{PARTNER}/channels/{first.whapi_id}",
+        json=remote_channel(first.name, first.whapi_id, activeTill=int((NOW + timedelta(days=31)).timestamp() * 1000)),
+    )
+    alerts_sweep()
+    alerts_sweep()
+    assert [call.request.url.split("/")[-2] for call in extend_calls(whapi)] == [first.whapi_id]
+    assert list(Renewal.objects.values_list("channel", flat=True)) == [first.pk]
+
+
+@time_machine.travel(NOW, tick=False)
 def test_a_refusal_is_recorded_and_told(project, rule, staff, whapi):
     channel = channel_ending(project, 1)
     whapi.add(
