@@ -421,11 +421,18 @@ def channel_health_checks(
 
 def _health_unanswered(channel: Channel, exc: WhapiError) -> None:
     retry = {"status_stale": True, "health_check_due_at": timezone.now() + CHECK_RETRY}
-    if channel.error_source in Channel.ERRORS_HEALTH_CLEARS:
-        channel_record_error(channel, f"Whapi health check failed: {exc}", source=ErrorSource.HEALTH, **retry)
-    else:
-        # A creation or configuration failure says more about the channel: keep that reason.
-        channel_update(channel, retry)
+    with transaction.atomic():
+        # Decided from the error the channel has now, not the one read before asking: a configuration
+        # that gave up meanwhile keeps its reason.
+        try:
+            channel = Channel.objects.without_secrets().select_for_update(no_key=True).get(pk=channel.pk)
+        except Channel.DoesNotExist:
+            return  # gone since it was asked
+        if channel.error_source in Channel.ERRORS_HEALTH_CLEARS:
+            channel_record_error(channel, f"Whapi health check failed: {exc}", source=ErrorSource.HEALTH, **retry)
+        else:
+            # A creation or configuration failure says more about the channel: keep that reason.
+            channel_update(channel, retry)
 
 
 def alone_in_batch(count: int, channel: Channel, write: Callable[..., Any], *args: Any) -> Any:

@@ -64,3 +64,22 @@ def test_a_failed_health_check_keeps_the_configuration_failure_reason(channel, w
     channel.refresh_from_db()
     assert channel.status_stale is True
     assert channel.last_error == "Whapi did not keep the webhook settings"
+
+
+def test_a_configuration_that_gives_up_while_the_gate_is_asked_keeps_its_reason(channel, whapi):
+    """The check read the channel without an error; while its gate does not answer, the configuration
+    gives up and leaves its reason. The failed check marks the status stale and keeps that reason."""
+    from channels_app.status import channel_give_up
+
+    def configuration_gives_up_meanwhile(request):
+        channel_give_up(
+            Channel.objects.get(pk=channel.pk), "Whapi did not keep the webhook settings", source="configure"
+        )
+        raise requests.exceptions.ConnectionError("refused")
+
+    whapi.add_callback(responses.GET, f"{GATE}/health", callback=configuration_gives_up_meanwhile)
+    tasks.channel_health_check(channel.pk)
+    channel.refresh_from_db()
+    assert (channel.state, channel.error_source) == ("error", "configure")
+    assert channel.last_error == "Whapi did not keep the webhook settings"
+    assert channel.status_stale is True
