@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from channels_app.models import Channel, Project
 from channels_app.pipeline import channel_adopt, mirror_fields
-from channels_app.status import channel_update
+from channels_app.status import channel_lock, channel_update
 from channels_app.whapi import WhapiError, WhapiProject, partner_client
 
 State = Channel.State
@@ -76,10 +76,22 @@ def channels_sync() -> dict[str, int]:
         try:
             remote = partner_client().get_channel(channel.whapi_id)
         except WhapiError as exc:
-            if exc.status == 404:
-                channel_update(channel, state=State.DELETED, detail="no longer exists in Whapi")
+            if exc.status == 404 and _mark_gone(channel.pk):
                 counts["gone"] += 1
             continue
         channel_update(channel, mirror_fields(remote))
         counts["updated"] += 1
     return counts
+
+
+def _mark_gone(channel_id: int) -> bool:
+    """Move the channel to deleted, Whapi having said it no longer exists, unless it is already (a sync
+    running at the same time): decided under its row lock, so the move is told once."""
+    with transaction.atomic():
+        try:
+            channel = channel_lock(channel_id)
+        except Channel.DoesNotExist:
+            return False
+        if channel.state == State.DELETED:
+            return False
+        return channel_update(channel, state=State.DELETED, detail="no longer exists in Whapi")

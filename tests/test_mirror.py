@@ -76,3 +76,19 @@ def test_sync_reports_whapi_failure(db, whapi):
     whapi.add(responses.GET, f"{PARTNER}/projects", status=401, json={"error": {"code": 401, "message": "Bad token"}})
     with pytest.raises(CommandError, match="Bad token"):
         call_command("sync_whapi")
+
+
+def test_a_channel_another_sync_found_gone_meanwhile_is_told_deleted_once(project, whapi):
+    from channels_app.mirror import channels_sync
+    from channels_app.status import channel_update
+
+    gone = make_channel(project, whapi_id="GONEGO-00001", name="gone")
+
+    def another_sync_marks_it_first(request):
+        channel_update(Channel.objects.get(pk=gone.pk), state="deleted", detail="no longer exists in Whapi")
+        return 404, {}, '{"error": {"message": "Not found"}}'
+
+    whapi.add(responses.GET, f"{PARTNER}/channels/list", body=listing())
+    whapi.add_callback(responses.GET, f"{PARTNER}/channels/GONEGO-00001", callback=another_sync_marks_it_first)
+    assert channels_sync()["gone"] == 0
+    assert list(gone.timeline.values_list("to_state", flat=True)) == ["deleted"]
