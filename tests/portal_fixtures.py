@@ -90,7 +90,8 @@ def background_worker(worker):
     thread.start()
     yield worker
     stop.set()
-    thread.join(10)
+    thread.join(30)
+    assert not thread.is_alive(), "the worker's step did not end within 30 s"
     if errors:
         raise errors[0]
 
@@ -98,7 +99,9 @@ def background_worker(worker):
 @pytest.fixture
 def portal(live_server, sandbox_factory, settings):
     """The portal against a fresh sandbox; returns (sandbox, project of customer "Acme Corp")."""
-    sandbox = sandbox_factory(init_seconds=INIT_DELAY, create_window=60.0)
+    # The live server may take longer than the suite's short webhook timeout to answer on a busy
+    # machine; a redelivery would then count twice where a test counts what arrived.
+    sandbox = sandbox_factory(init_seconds=INIT_DELAY, create_window=60.0, webhook_timeout=10.0)
     settings.WHAPI_PARTNER_URL = sandbox.url
     settings.WHAPI_PARTNER_TOKEN = sandbox.config.partner_token
     settings.PORTAL_BASE_URL = live_server.url
@@ -125,8 +128,11 @@ def chromium():
         if os.environ.get("CI"):
             pytest.fail(f"chromium is not installed at {CHROMIUM}; .ci/run installs Debian's chromium")
         pytest.skip(f"chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Assertions wait as long as the pages' actions (set_default_timeout): a page follows the whole
+    # pipeline (create, init, configure, a poll), which a busy machine makes slower than 5 s.
+    expect.set_options(timeout=15_000)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,

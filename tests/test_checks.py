@@ -115,7 +115,7 @@ def test_a_sweep_loop_asks_one_gate_host_over_one_connection(project):
 def test_a_loop_asks_its_claimed_gates_several_at_once_over_a_connection_each(project):
     """A remote gate answers in its own time: a loop waits for ASKS_PER_LOOP answers at once, each of
     its lanes on one kept connection, and writes all the answers."""
-    gate = CountingGate(delay=0.3)
+    gate = CountingGate(delay=1.0)  # long enough for every lane to be asking at once on a busy machine
     threading.Thread(target=gate.serve_forever, daemon=True).start()
     try:
         api_url = f"http://127.0.0.1:{gate.server_address[1]}/"

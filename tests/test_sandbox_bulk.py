@@ -103,14 +103,14 @@ def test_registration_checks_every_item_before_applying_any(sandbox):
 
 def test_gate_calls_wait_for_the_gate_delay(sandbox):
     register(sandbox, {"id": "BULKAA-00001", "token": TOKEN_A})
-    assert control(sandbox, "POST", "/config", json={"gate_delay_seconds": 0.3}).status_code == 200
+    assert control(sandbox, "POST", "/config", json={"gate_delay_seconds": 2.0}).status_code == 200
     started = time.monotonic()
     assert gate(sandbox, TOKEN_A, "GET", "health").status_code == 200
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= 2.0
     # The partner and control APIs do not wait.
     started = time.monotonic()
     assert control(sandbox, "GET", "/state").status_code == 200
-    assert time.monotonic() - started < 0.25
+    assert time.monotonic() - started < 1.0
 
 
 def test_gate_delay_is_bounded(sandbox):

@@ -85,7 +85,7 @@ class Command(BaseCommand):
             stopping.wait(POLL_SECONDS)
 
 
-def lower_priority(niceness: int) -> None:
+def lower_priority(niceness: int) -> bool:
     """Make this process, and the cluster's processes it forks, `niceness` steps less important for the
     CPU scheduler than those the web servers run at.
 
@@ -93,14 +93,15 @@ def lower_priority(niceness: int) -> None:
     and by nice value only within one; `make run` and service managers start the worker in a session
     of its own. So a worker that leads its own session gives its session's autogroup its nice value
     as well (`/proc/self/autogroup`, sched(7)); one that shares a session with the web servers lowers
-    only itself, which is enough there. The outcome is logged.
+    only itself, which is enough there. The outcome is logged; returns whether the autogroup was
+    lowered too.
     """
     if niceness <= 0:
-        return
+        return False
     nice = os.nice(niceness)
     if os.getsid(0) != os.getpid() or not os.path.exists("/proc/self/autogroup"):
         logger.info("worker: running at nice %d", nice)
-        return
+        return False
     for _attempt in range(20):
         try:
             with open("/proc/self/autogroup", "w") as autogroup:
@@ -109,11 +110,12 @@ def lower_priority(niceness: int) -> None:
             time.sleep(0.1)
         except OSError as exc:
             logger.warning("worker: running at nice %d; its session's autogroup could not be lowered: %s", nice, exc)
-            return
+            return False
         else:
             logger.info("worker: running at nice %d, its session's autogroup too", nice)
-            return
+            return True
     logger.warning("worker: running at nice %d; its session's autogroup could not be lowered (busy)", nice)
+    return False
 
 
 def _stop(cluster: Cluster) -> None:
