@@ -191,47 +191,55 @@ def _tell_still_down(channel: Channel, now: datetime) -> None:
 
 
 def scan_reminders_due(now: datetime | None = None) -> int:
-    """Remind customers of channels ready for their scan for SCAN_REMINDER_HOURS, once per wait."""
+    """Remind customers of channels ready for their scan for SCAN_REMINDER_HOURS, once per wait (each
+    under its row's lock, so two sweeps at once make one reminder and one hand-off link)."""
     now = now or timezone.now()
-    waiting = (
-        Channel.objects.filter(
-            state=State.WAITING_SCAN, state_changed_at__lte=now - timedelta(hours=settings.SCAN_REMINDER_HOURS)
-        )
-        .exclude(scan_reminded_for=F("state_changed_at"))
-        .select_related("project__customer")
-        .order_by("state_changed_at")[:BATCH]
-    )
+    waiting = Channel.objects.filter(
+        state=State.WAITING_SCAN, state_changed_at__lte=now - timedelta(hours=settings.SCAN_REMINDER_HOURS)
+    ).exclude(scan_reminded_for=F("state_changed_at"))
     told = 0
-    for channel in waiting:
-        since = channel.state_changed_at
-        notify(
-            Event.NOT_SCANNED,
-            channel,
-            key=f"not-scanned:{channel.pk}:{since.isoformat()}",
-            message=Message(
-                subject=words(
-                    lambda channel=channel: (
-                        _("%(name)s: waiting for its QR code to be scanned") % {"name": channel.name}
-                    )
-                ),
-                text=words(
-                    lambda channel=channel, since=since: (
-                        _(
-                            "The channel “%(name)s”%(customer)s has been ready since %(since)s UTC, but no phone has "
-                            "been linked to it: it cannot send or receive messages until someone scans its QR code "
-                            "with WhatsApp (Linked devices → Link a device). If someone else holds the phone, send "
-                            "them the link below: it shows only this channel's QR code, without a login."
-                        )
-                        % {"name": channel.name, "customer": _customer(channel), "since": _when(since)}
-                    )
-                ),
-                fix=gettext_lazy("Scan it here"),
-                handoff=True,
-            ),
-        )
-        Channel.objects.filter(pk=channel.pk, state_changed_at=since).update(scan_reminded_for=since)
-        told += 1
+    for channel_id in waiting.order_by("state_changed_at").values_list("pk", flat=True)[:BATCH]:
+        with transaction.atomic():
+            channel = (
+                waiting.select_for_update(skip_locked=True, of=("self",))
+                .select_related("project__customer")
+                .filter(pk=channel_id)
+                .first()
+            )
+            if channel is None:
+                continue  # another sweep has it, or it changed meanwhile
+            told += _tell_not_scanned(channel)
     return told
+
+
+def _tell_not_scanned(channel: Channel) -> int:
+    """The scan reminder of `channel` (locked), and its record; returns 1."""
+    since = channel.state_changed_at
+    notify(
+        Event.NOT_SCANNED,
+        channel,
+        key=f"not-scanned:{channel.pk}:{since.isoformat()}",
+        message=Message(
+            subject=words(
+                lambda channel=channel: _("%(name)s: waiting for its QR code to be scanned") % {"name": channel.name}
+            ),
+            text=words(
+                lambda channel=channel, since=since: (
+                    _(
+                        "The channel “%(name)s”%(customer)s has been ready since %(since)s UTC, but no phone has "
+                        "been linked to it: it cannot send or receive messages until someone scans its QR code "
+                        "with WhatsApp (Linked devices → Link a device). If someone else holds the phone, send "
+                        "them the link below: it shows only this channel's QR code, without a login."
+                    )
+                    % {"name": channel.name, "customer": _customer(channel), "since": _when(since)}
+                )
+            ),
+            fix=gettext_lazy("Scan it here"),
+            handoff=True,
+        ),
+    )
+    Channel.objects.filter(pk=channel.pk).update(scan_reminded_for=since)
+    return 1
 
 
 def _tell_disconnected(channel: Channel, *, confirmed: bool) -> None:

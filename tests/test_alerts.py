@@ -332,6 +332,51 @@ def test_a_paid_time_moved_nearer_during_a_sweep_is_told_once_at_its_own_thresho
     assert sorted(told) == ["Shop bot: 3 days left"] * 2 + ["Shop bot: 7 days left"] * 2  # staff and customer
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_channel_another_sweep_is_telling_is_left_to_it(project, recipients, settings):
+    """Two alerts sweeps at once (a long run overlapping the next): the one that holds a channel's row
+    tells it; the other passes it over instead of making a second reminder, event or hand-off link."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from alerts import rules
+    from channels_app.models import HandoffLink
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no row locks: its writers take turns with the whole database")
+    settings.EXPIRY_REMINDER_DAYS, settings.SCAN_REMINDER_HOURS = [3], 1
+    channel = make_channel(
+        project,
+        state=Channel.State.WAITING_SCAN,
+        state_changed_at=timezone.now() - timedelta(hours=2),
+        active_till=timezone.now() + timedelta(days=2),
+    )
+    holding, release = threading.Event(), threading.Event()
+
+    def the_other_sweep_holds_it():
+        try:
+            with transaction.atomic():
+                Channel.objects.select_for_update().get(pk=channel.pk)
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=the_other_sweep_holds_it)
+    other.start()
+    try:
+        assert holding.wait(10)
+        assert (rules.scan_reminders_due(), rules.expiry_reminders_due()) == (0, 0)
+    finally:
+        release.set()
+        other.join(10)
+    assert (rules.scan_reminders_due(), rules.expiry_reminders_due()) == (1, 1)
+    assert (rules.scan_reminders_due(), rules.expiry_reminders_due()) == (0, 0)
+    assert Notification.objects.count() == 4  # each told once, to staff and to the customer
+    assert HandoffLink.objects.count() == 1
+
+
 def test_expired_and_stopped_are_told_once(connected, recipients):
     report(connected, "STOP", uptime=20)  # active_till is in 60 days: stopped by hand
     connected.refresh_from_db()
