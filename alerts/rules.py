@@ -11,11 +11,13 @@ anyway, saying it is unconfirmed. A channel that was told disconnected and conne
 back online.
 """
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -190,6 +192,25 @@ def _tell_still_down(channel: Channel, now: datetime) -> None:
     )
 
 
+def each_locked(due: QuerySet, order_by: str, tell: Callable[[Channel], int]) -> int:
+    """`tell(channel)` for each of the first BATCH channels of `due` (by `order_by`), each in a
+    transaction of its own with its row locked and `due`'s filter checked again; one that another
+    sweep holds, or that left `due` meanwhile, is passed over. Returns the sum of what `tell` said.
+    The sweeps' rule for what must be told once (docs/architecture.md, "Once")."""
+    told = 0
+    for channel_id in due.order_by(order_by).values_list("pk", flat=True)[:BATCH]:
+        with transaction.atomic():
+            channel = (
+                due.select_for_update(skip_locked=True, of=("self",))
+                .select_related("project__customer")
+                .filter(pk=channel_id)
+                .first()
+            )
+            if channel is not None:
+                told += tell(channel)
+    return told
+
+
 def scan_reminders_due(now: datetime | None = None) -> int:
     """Remind customers of channels ready for their scan for SCAN_REMINDER_HOURS, once per wait (each
     under its row's lock, so two sweeps at once make one reminder and one hand-off link)."""
@@ -197,19 +218,7 @@ def scan_reminders_due(now: datetime | None = None) -> int:
     waiting = Channel.objects.filter(
         state=State.WAITING_SCAN, state_changed_at__lte=now - timedelta(hours=settings.SCAN_REMINDER_HOURS)
     ).exclude(scan_reminded_for=F("state_changed_at"))
-    told = 0
-    for channel_id in waiting.order_by("state_changed_at").values_list("pk", flat=True)[:BATCH]:
-        with transaction.atomic():
-            channel = (
-                waiting.select_for_update(skip_locked=True, of=("self",))
-                .select_related("project__customer")
-                .filter(pk=channel_id)
-                .first()
-            )
-            if channel is None:
-                continue  # another sweep has it, or it changed meanwhile
-            told += _tell_not_scanned(channel)
-    return told
+    return each_locked(waiting, "state_changed_at", _tell_not_scanned)
 
 
 def _tell_not_scanned(channel: Channel) -> int:
@@ -340,26 +349,13 @@ def expiry_reminders_due(now: datetime | None = None) -> int:
                 | Q(expiry_reminded_days__gt=threshold)
             )
         )
-        for channel_id in due.order_by("active_till").values_list("pk", flat=True)[:BATCH]:
-            with transaction.atomic():
-                channel = (
-                    due.select_for_update(skip_locked=True, of=("self",))
-                    .select_related("project__customer")
-                    .filter(pk=channel_id)
-                    .first()
-                )
-                if channel is None:
-                    continue  # another sweep has it, or it changed meanwhile
-                _tell_expiring(channel, threshold, now)
-                Channel.objects.filter(pk=channel.pk).update(
-                    expiry_reminded_for=channel.active_till, expiry_reminded_days=threshold
-                )
-            told += 1
+        told += each_locked(due, "active_till", partial(_tell_expiring, threshold=threshold, now=now))
         after = until
     return told
 
 
-def _tell_expiring(channel: Channel, threshold: int, now: datetime) -> None:
+def _tell_expiring(channel: Channel, threshold: int, now: datetime) -> int:
+    """The reminder of `channel` (locked) for `threshold`, and its record; returns 1."""
     days = channel.days_left(now)
     event_emit(
         channel=channel, type=EventType.EXPIRING, data={"days_left": days, "active_till": iso(channel.active_till)}
@@ -379,25 +375,19 @@ def _tell_expiring(channel: Channel, threshold: int, now: datetime) -> None:
             fix=gettext_lazy("The channel"),
         ),
     )
+    Channel.objects.filter(pk=channel.pk).update(
+        expiry_reminded_for=channel.active_till, expiry_reminded_days=threshold
+    )
+    return 1
 
 
 def disconnect_alerts_due(now: datetime | None = None) -> int:
     """Tell the disconnects whose grace is over and that Whapi confirmed, and escalate to staff those
     told that still last ALERT_ESCALATE_MINUTES after they began; returns how many were told."""
     now = now or timezone.now()
-    told = 0
-    for channel_id in Channel.objects.filter(disconnect_alert_due_at__lte=now).values_list("pk", flat=True)[:BATCH]:
-        with transaction.atomic():
-            channel = (
-                Channel.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("project__customer")
-                .filter(pk=channel_id, disconnect_alert_due_at__lte=now)
-                .first()
-            )
-            if channel is None:
-                continue  # another sweep has it, or it changed meanwhile
-            told += _decide(channel, now)
-    return told
+    return each_locked(
+        Channel.objects.filter(disconnect_alert_due_at__lte=now), "pk", lambda channel: _decide(channel, now)
+    )
 
 
 def _last_disconnect_told(channel: Channel) -> datetime | None:
