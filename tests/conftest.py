@@ -169,6 +169,14 @@ def project(customer):
     return Project.objects.create(whapi_id="kpSv3OFq9PkP1W1Ogv7p", name="Acme channels", customer=customer)
 
 
+def skip_without_row_locks() -> None:
+    """Skip a test of row locks where the database has none (SQLite serialises its writers instead)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no row locks: its writers take turns with the whole database")
+
+
 def make_channel(project, **fields) -> Channel:
     """A channel that Whapi has created and whose webhooks are verified, unless fields say otherwise."""
     now = timezone.now()

@@ -19,7 +19,7 @@ from alerts.sweep import alerts_sweep
 from channels_app.models import AuditLog, Channel
 from channels_app.status import health_apply
 from channels_app.whapi import Health
-from tests.conftest import GATE_URL, make_channel
+from tests.conftest import GATE_URL, make_channel, skip_without_row_locks
 
 GATE = GATE_URL.rstrip("/")
 
@@ -343,8 +343,7 @@ def test_a_channel_another_sweep_is_telling_is_left_to_it(project, recipients, s
     from alerts import rules
     from channels_app.models import HandoffLink
 
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite has no row locks: its writers take turns with the whole database")
+    skip_without_row_locks()
     settings.EXPIRY_REMINDER_DAYS, settings.SCAN_REMINDER_HOURS = [3], 1
     channel = make_channel(
         project,

@@ -7,6 +7,7 @@ from django.db import connection
 
 from channels_app.crypto import DecryptionError, decrypt, encrypt, mask
 from channels_app.models import Channel
+from tests.conftest import skip_without_row_locks
 
 KEY_ONE, KEY_TWO = (
     "dGVzdC1rZXktb25lLWZvci10aGUtcG9ydGFsLXRlc3Q=",
@@ -92,8 +93,7 @@ def test_a_token_changed_while_the_rotation_runs_is_kept(settings):
 
     from django.db import transaction
 
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite has no row locks: its writers take turns with the whole database")
+    skip_without_row_locks()
     channel = Channel.objects.create(name="Shop bot", token=TOKEN)
     new_key = Fernet.generate_key().decode()
     settings.FIELD_ENCRYPTION_KEYS = [new_key, KEY_ONE, KEY_TWO]

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from channels_app import checks, configure, webhooks
 from channels_app.models import WEBHOOK_SECRET_HEADER, Channel, ChannelEvent, WebhookEvent
-from tests.conftest import GATE_URL, make_channel
+from tests.conftest import GATE_URL, make_channel, skip_without_row_locks
 
 GATE = GATE_URL.rstrip("/")
 
@@ -453,8 +453,7 @@ def test_two_appliers_at_once_keep_each_channels_order(channel, no_whapi):
 
     from django.db import connection, transaction
 
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite has no row locks: its writers take turns with the whole database")
+    skip_without_row_locks()
     client = Client()
     receive(client, channel, fixture("users_post"))
     receive(client, channel, fixture("users_delete"))
