@@ -28,12 +28,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
-from django.db import DataError, transaction
+from django.db import DataError, connection, transaction
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from channels_app.crypto import decrypt
 from channels_app.models import WEBHOOK_SECRET_HEADER, Channel, ChannelEvent, WebhookEvent
 from channels_app.status import (
     Change,
@@ -54,6 +55,8 @@ STATUS_LENGTH = Channel._meta.get_field("health_status").max_length
 NAME_LENGTH = Channel._meta.get_field("connected_name").max_length
 SECRET_META = "HTTP_" + WEBHOOK_SECRET_HEADER.upper().replace("-", "_")  # the header as WSGI names it
 Outcome = WebhookEvent.Outcome
+# The receiver's lookup (_authenticated_channel): a channel's id and both webhook secrets, as stored.
+CHANNEL_SECRETS = "SELECT id, webhook_secret, previous_webhook_secret FROM channels_app_channel WHERE whapi_id = %s"
 WEBHOOK = ChannelEvent.Source.WEBHOOK
 
 
@@ -260,8 +263,8 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
         return _error(400, "Body is not JSON.")
     if not isinstance(payload, dict):
         return _error(400, "Body must be a JSON object.")
-    channel_id, event = payload.get("channel_id"), payload.get("event")
-    if not isinstance(channel_id, str) or not channel_id or len(channel_id) > 32 or not channel_id.isprintable():
+    whapi_id, event = payload.get("channel_id"), payload.get("event")
+    if not isinstance(whapi_id, str) or not whapi_id or len(whapi_id) > 32 or not whapi_id.isprintable():
         return _error(400, "`channel_id` must be a non-empty string of printable characters.")
     if not isinstance(event, dict) or not isinstance(event.get("type"), str) or not isinstance(event.get("event"), str):
         return _error(400, "`event` must be an object with string `type` and `event`.")
@@ -271,20 +274,20 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
         return _refused()
     notes: list[str] = []
     ledger = WebhookEvent(
-        whapi_channel_id=channel_id,
+        whapi_channel_id=whapi_id,
         event_type=_fit(event["type"], 32, "event type", notes),
         event_method=_fit(event["event"], 16, "event method", notes),
         body=body_text(raw, notes),
     )
     try:
-        channel = _authenticated_channel(channel_id, secret)
+        channel_pk = _authenticated_channel(whapi_id, secret)
     except Exception:
         # Nothing vouches for this body yet: store nothing (replay would trust it); Whapi retries.
-        logger.exception("webhook for channel %r: the channel could not be read", channel_id)
+        logger.exception("webhook for channel %r: the channel could not be read", whapi_id)
         return _error(503, "Temporarily unable to take callbacks.")
-    if channel is None:
+    if channel_pk is None:
         return _refused()
-    ledger.channel = channel
+    ledger.channel_id = channel_pk
     handler = EVENT_HANDLERS.get((ledger.event_type, ledger.event_method))
     try:
         if handler is not None:
@@ -294,7 +297,7 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
         return _store_failed(ledger, str(exc), 400)
     except Exception as exc:
         # A bug must not lose an authenticated callback: it is in the ledger for replay.
-        logger.exception("webhook for channel %r failed", channel_id)
+        logger.exception("webhook for channel %r failed", whapi_id)
         return _store_failed(ledger, f"internal error: {type(exc).__name__}", 503)
     # One INSERT, committed before the answer, so an answered callback is never lost; the applier
     # (callbacks_apply) applies it within a fraction of a second.
@@ -303,22 +306,29 @@ def whapi_webhook(request: HttpRequest) -> JsonResponse:
         ledger.save()
     except Exception:
         # The database refuses the row (down, the channel removed meanwhile): Whapi retries; never a 500.
-        logger.exception("webhook for channel %r could not be stored", channel_id)
+        logger.exception("webhook for channel %r could not be stored", whapi_id)
         return _error(503, "Temporarily unable to take callbacks.")
     return JsonResponse({"ok": True, "outcome": ledger.outcome})
 
 
-def _authenticated_channel(whapi_id: str, secret: str) -> Channel | None:
-    """The channel whose Whapi id and webhook secret these are; None for an unknown id or a wrong secret.
-    During a rotation the secret before it is accepted too, until Whapi has the new one."""
-    channel = Channel.objects.only("id", "webhook_secret", "previous_webhook_secret").filter(whapi_id=whapi_id).first()
-    if channel is None:
+def _authenticated_channel(whapi_id: str, secret: str) -> int | None:
+    """The id of the channel whose Whapi id and webhook secret these are; None for an unknown id or a
+    wrong secret. During a rotation the secret before it is accepted too, until Whapi has the new one.
+
+    One statement on a cursor rather than a queryset: it runs for every callback, and building and
+    compiling the ORM query cost more CPU than the rest of the callback's storing (docs/benchmarks.md,
+    "receiver_cpu"). `whapi_id` is unique, so there is one row or none.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(CHANNEL_SECRETS, [whapi_id])
+        row = cursor.fetchone()
+    if row is None:
         return None
+    channel_id, *stored = row
     given = secret.encode()
-    secrets = [channel.webhook_secret, channel.previous_webhook_secret]
     # Both compared, so the time taken says nothing about which one matched.
-    matches = [bool(known) and hmac.compare_digest(given, known.encode()) for known in secrets]
-    return channel if any(matches) else None
+    matches = [bool(known) and hmac.compare_digest(given, decrypt(known).encode()) for known in stored]
+    return channel_id if any(matches) else None
 
 
 def _made_safe(notes: list[str]) -> str:

@@ -531,15 +531,17 @@ def test_a_callback_whose_channel_was_removed_before_it_was_applied_is_marked_so
     assert outcome() == "unknown_channel"
 
 
-def test_a_callback_that_fails_before_authentication_is_not_stored(client, channel, no_whapi, monkeypatch):
+def test_a_callback_that_fails_before_authentication_is_not_stored(client, channel, no_whapi):
     """Replay trusts the ledger, so nothing unauthenticated may land there, even when the database fails."""
-    from channels_app import webhooks
+    from django.db import OperationalError, connection
 
-    def broken(*args, **kwargs):
-        raise RuntimeError("database unavailable")
+    def channel_reads_fail(execute, sql, params, many, context):
+        if sql.startswith("SELECT") and "channels_app_channel" in sql:
+            raise OperationalError("database unavailable")
+        return execute(sql, params, many, context)
 
-    monkeypatch.setattr(webhooks.Channel.objects, "only", broken)
-    response = post(client, channel, fixture("users_delete"), secret="forged-secret")
+    with connection.execute_wrapper(channel_reads_fail):
+        response = post(client, channel, fixture("users_delete"), secret="forged-secret")
     assert response.status_code == 503
     assert not WebhookEvent.objects.exists()
 
