@@ -315,9 +315,10 @@ def _authenticated_channel(whapi_id: str, secret: str) -> int | None:
     """The id of the channel whose Whapi id and webhook secret these are; None for an unknown id or a
     wrong secret. During a rotation the secret before it is accepted too, until Whapi has the new one.
 
-    One statement on a cursor rather than a queryset: it runs for every callback, and building and
-    compiling the ORM query cost more CPU than the rest of the callback's storing (docs/benchmarks.md,
-    "receiver_cpu"). `whapi_id` is unique, so there is one row or none.
+    One statement on a cursor rather than a queryset, the request path's only hand-written SQL: it
+    runs for every callback, and building the query, compiling it and making a model instance of the
+    row cost a third of a callback's CPU (docs/benchmarks.md, "The receiver's lookup on a cursor").
+    `whapi_id` is unique, so there is one row or none; the secrets come as stored, encrypted.
     """
     with connection.cursor() as cursor:
         cursor.execute(CHANNEL_SECRETS, [whapi_id])

@@ -390,6 +390,15 @@ def test_the_receiver_authenticates_and_stores_in_two_statements(client, channel
     assert reload(channel).health_uptime == 200 and outcome() == "applied"
 
 
+def test_the_receivers_lookup_names_the_channel_table_and_columns_of_the_model():
+    """The receiver's one statement of its own SQL follows the model: a renamed table or column
+    fails here, with the names, rather than as a 503 on every callback."""
+    meta = Channel._meta
+    columns = [meta.get_field(name).column for name in ("id", "webhook_secret", "previous_webhook_secret")]
+    expected = f"SELECT {', '.join(columns)} FROM {meta.db_table} WHERE {meta.get_field('whapi_id').column} = %s"
+    assert expected == webhooks.CHANNEL_SECRETS
+
+
 def test_the_applier_locks_each_channel_once_and_writes_it_once(client, channel, project, no_whapi):
     """A batch: one locking SELECT for its channels, one UPDATE per channel (plus one per state move,
     with its timeline row), one UPDATE for the ledger rows' outcomes."""
