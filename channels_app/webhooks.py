@@ -325,11 +325,11 @@ def _authenticated_channel(whapi_id: str, secret: str) -> int | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    channel_id, *stored = row
+    channel_pk, *stored = row
     given = secret.encode()
     # Both compared, so the time taken says nothing about which one matched.
     matches = [bool(known) and hmac.compare_digest(given, decrypt(known).encode()) for known in stored]
-    return channel_id if any(matches) else None
+    return channel_pk if any(matches) else None
 
 
 def _made_safe(notes: list[str]) -> str:
